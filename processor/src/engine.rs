@@ -1,0 +1,503 @@
+//! The engine: owns the state of every assigned partition, applies records
+//! in order, and writes periodic snapshots through the [`Store`] seam.
+//!
+//! It runs on a thread of its own (applying is CPU work) and blocks on the
+//! async store through a runtime handle. At most one snapshot is in flight;
+//! while it is, records keep being applied into the next one. When the
+//! buffered rows exceed the budget (ClickHouse slow or down), it asks the
+//! consumer to pause instead of growing without bound.
+//!
+//! Invariants:
+//! - A partition's checkpoint (offsets + version) is written only after the
+//!   raw events, reports and journeys it covers are written.
+//! - Restored state = fold of every raw event of the partition in the store;
+//!   replayed records are then duplicates (same event_id) and are neither
+//!   applied nor written again. Raw events beyond the checkpoint mark what
+//!   they touch as changed, so the next snapshot rewrites it.
+//! - Versions only grow: a new version is greater than every version the
+//!   store holds for the partition, committed or not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use schemas::{Codec, EventKind};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::kafka::dlq::Rejected;
+use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
+use crate::metrics::Metrics;
+use crate::state::{Applied, PartitionState};
+use crate::store::{Checkpoint, Offsets, RawEvent, Snapshot, Store, StoreError};
+use crate::tenants::TenantZones;
+
+/// Where records that cannot be applied go.
+pub trait DeadLetterSink: Send + Sync {
+    /// Deliver one record durably (blocking until acknowledged).
+    fn send(&self, rejected: &Rejected) -> Result<(), String>;
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub topics: [String; 3],
+    pub snapshot_interval: Duration,
+    /// Raw rows buffered before the consumer is paused.
+    pub max_buffered_rows: usize,
+    /// Events further than this in the future are rejected.
+    pub max_skew_ms: i64,
+}
+
+/// The kind of record each input topic carries, in topic-index order.
+const KINDS: [EventKind; 3] = [
+    EventKind::Lifecycle,
+    EventKind::Notification,
+    EventKind::Interaction,
+];
+
+/// The state of one partition and where it stands.
+#[derive(Debug, Default)]
+struct Shard {
+    state: PartitionState,
+    next: Offsets,
+    /// Version of the latest snapshot taken (written or in flight).
+    version: u64,
+    /// Offsets of the latest snapshot taken.
+    checkpointed: Offsets,
+    pending: Vec<RawEvent>,
+}
+
+struct InFlight {
+    task: JoinHandle<Result<(), StoreError>>,
+    commits: Vec<(usize, i32, i64)>,
+    oldest_event_ms: Option<i64>,
+    started: Instant,
+}
+
+pub struct Engine<S: Store> {
+    cfg: EngineConfig,
+    store: Arc<S>,
+    codec: Codec,
+    zones: TenantZones,
+    metrics: Metrics,
+    handle: Handle,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    control: Arc<SourceControl>,
+    shards: BTreeMap<i32, Shard>,
+    /// Shards revoked with a final snapshot, kept in case they come back.
+    retained: BTreeMap<i32, Shard>,
+    in_flight: Option<InFlight>,
+    next_snapshot: Instant,
+}
+
+impl<S: Store> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("partitions", &self.shards.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl<S: Store> Engine<S> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: EngineConfig,
+        store: Arc<S>,
+        codec: Codec,
+        zones: TenantZones,
+        metrics: Metrics,
+        handle: Handle,
+        dead_letters: Arc<dyn DeadLetterSink>,
+        control: Arc<SourceControl>,
+    ) -> Self {
+        let next_snapshot = Instant::now() + cfg.snapshot_interval;
+        Engine {
+            cfg,
+            store,
+            codec,
+            zones,
+            metrics,
+            handle,
+            dead_letters,
+            control,
+            shards: BTreeMap::new(),
+            retained: BTreeMap::new(),
+            in_flight: None,
+            next_snapshot,
+        }
+    }
+
+    /// Run until the source disconnects, then write a final snapshot.
+    pub fn run(mut self, events: Receiver<SourceEvent>) {
+        loop {
+            let wait = self
+                .next_snapshot
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50));
+            match events.recv_timeout(wait) {
+                Ok(SourceEvent::Record(r)) => self.on_record(r),
+                Ok(SourceEvent::Assigned { partitions, reply }) => {
+                    let offsets = self.assign(&partitions);
+                    let _ = reply.send(offsets);
+                }
+                Ok(SourceEvent::Revoked { partitions, reply }) => {
+                    self.revoke(&partitions);
+                    let _ = reply.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.tick();
+        }
+        self.flush();
+        tracing::info!("engine stopped");
+    }
+
+    /// Decode, validate and apply one record (or dead-letter it).
+    pub fn on_record(&mut self, r: SourceRecord) {
+        let Some(shard) = self.shards.get_mut(&r.partition) else {
+            // A record fetched before its partition was revoked.
+            return;
+        };
+        let topic = &self.cfg.topics[r.topic];
+        let decoded = self
+            .codec
+            .decode_expecting(&r.payload, KINDS[r.topic])
+            .and_then(|e| {
+                schemas::check_not_in_future(&e, now_ms(), self.cfg.max_skew_ms)?;
+                Ok(e)
+            });
+        match decoded {
+            Err(err) => {
+                let rejected = Rejected {
+                    topic: topic.clone(),
+                    partition: r.partition,
+                    offset: r.offset,
+                    key: r.key,
+                    payload: r.payload,
+                    reason_code: err.code(),
+                    reason: err.to_string(),
+                };
+                tracing::warn!(
+                    topic = %rejected.topic, partition = r.partition, offset = r.offset,
+                    reason = %rejected.reason, "record dead-lettered"
+                );
+                let mut backoff = Duration::from_millis(100);
+                while let Err(e) = self.dead_letters.send(&rejected) {
+                    tracing::error!(error = %e, "dead-letter topic unavailable; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                self.metrics
+                    .dead_lettered
+                    .with_label_values(&[topic.as_str(), err.code()])
+                    .inc();
+            }
+            Ok(event) => {
+                let kind = event.kind().as_str();
+                match shard.state.apply(&event) {
+                    Applied::Duplicate => {
+                        self.metrics.duplicates_dropped.with_label_values(&[kind]).inc();
+                    }
+                    Applied::New => {
+                        self.metrics.events_applied.with_label_values(&[kind]).inc();
+                        let local_date = self.zones.local_date(event.tenant_id(), event.occurred_at());
+                        shard.pending.push(RawEvent {
+                            event,
+                            topic: topic.clone(),
+                            partition: r.partition,
+                            offset: r.offset,
+                            local_date,
+                        });
+                    }
+                }
+            }
+        }
+        shard.next[r.topic] = Some(r.offset + 1);
+    }
+
+    fn buffered(&self) -> usize {
+        self.shards.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// Housekeeping after every event: finish a written snapshot, start the
+    /// next one when due, and apply back-pressure.
+    pub fn tick(&mut self) {
+        self.poll_in_flight();
+        let buffered = self.buffered();
+        self.metrics.buffered_rows.set(buffered as i64);
+        let over_budget = buffered >= self.cfg.max_buffered_rows;
+        if over_budget != self.control.pause.load(Ordering::Relaxed) {
+            if over_budget || buffered < self.cfg.max_buffered_rows / 2 {
+                self.control.pause.store(over_budget, Ordering::SeqCst);
+            }
+        }
+        let due = Instant::now() >= self.next_snapshot;
+        if (due || over_budget) && self.in_flight.is_none() {
+            self.start_snapshot();
+            self.next_snapshot = Instant::now() + self.cfg.snapshot_interval;
+        }
+    }
+
+    fn poll_in_flight(&mut self) {
+        let finished = self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.task.is_finished());
+        if finished {
+            self.finish_in_flight();
+        }
+    }
+
+    /// Wait for the snapshot in flight, if any, and account for it.
+    fn finish_in_flight(&mut self) {
+        let Some(f) = self.in_flight.take() else {
+            return;
+        };
+        match self.handle.block_on(f.task) {
+            Ok(Ok(())) => {
+                self.metrics
+                    .snapshot_duration
+                    .observe(f.started.elapsed().as_secs_f64());
+                if let Some(oldest) = f.oldest_event_ms {
+                    let lag = (now_ms() - oldest).max(0) as f64 / 1000.0;
+                    self.metrics.event_to_snapshot_latency.observe(lag);
+                }
+                self.control.commit_later(f.commits);
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "snapshot abandoned"),
+            Err(e) => tracing::warn!(error = %e, "snapshot task cancelled"),
+        }
+        self.update_state_metrics();
+    }
+
+    fn update_state_metrics(&self) {
+        let (mut campaigns, mut users, mut bytes) = (0, 0, 0);
+        for s in self.shards.values() {
+            campaigns += s.state.campaign_count();
+            users += s.state.user_entries();
+            bytes += s.state.heap_bytes();
+        }
+        self.metrics.state_campaigns.set(campaigns as i64);
+        self.metrics.state_user_entries.set(users as i64);
+        self.metrics.state_bytes.set(bytes as i64);
+        self.metrics.assigned_partitions.set(self.shards.len() as i64);
+    }
+
+    /// Take a snapshot of every shard and start writing it.
+    fn start_snapshot(&mut self) {
+        let mut snapshot = Snapshot::default();
+        let mut commits = Vec::new();
+        let mut oldest_event_ms: Option<i64> = None;
+        let now = now_ms();
+        for (&p, shard) in &mut self.shards {
+            let changes = shard.state.take_changes();
+            let moved = !shard.pending.is_empty()
+                || !changes.reports.is_empty()
+                || !changes.journeys.is_empty()
+                || shard.next != shard.checkpointed;
+            if !moved && shard.version > 0 {
+                continue;
+            }
+            let version = (shard.version + 1).max(u64::try_from(now).unwrap_or(0));
+            shard.version = version;
+            shard.checkpointed = shard.next;
+            for r in &shard.pending {
+                let at = r.event.occurred_at();
+                oldest_event_ms = Some(oldest_event_ms.map_or(at, |o: i64| o.min(at)));
+            }
+            snapshot.raw.append(&mut shard.pending);
+            snapshot
+                .reports
+                .extend(changes.reports.into_iter().map(|r| (p, version, r)));
+            snapshot
+                .journeys
+                .extend(changes.journeys.into_iter().map(|j| (p, version, j)));
+            snapshot.checkpoints.push(Checkpoint {
+                partition: p,
+                version,
+                offsets: shard.next,
+            });
+            for (t, next) in shard.next.iter().enumerate() {
+                if let Some(o) = next {
+                    commits.push((t, p, *o));
+                }
+            }
+        }
+        if snapshot.checkpoints.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        let task = self.handle.spawn(async move {
+            write_with_retry(store.as_ref(), &snapshot, &metrics).await;
+            Ok(())
+        });
+        self.in_flight = Some(InFlight {
+            task,
+            commits,
+            oldest_event_ms,
+            started: Instant::now(),
+        });
+    }
+
+    /// Write everything applied so far and wait until it is durable.
+    pub fn flush(&mut self) {
+        self.finish_in_flight();
+        self.start_snapshot();
+        self.finish_in_flight();
+    }
+
+    /// Restore newly assigned partitions; returns where to resume each.
+    pub fn assign(&mut self, partitions: &BTreeSet<i32>) -> BTreeMap<i32, Offsets> {
+        self.flush();
+        let mut out = BTreeMap::new();
+        for &p in partitions {
+            let started = Instant::now();
+            let checkpoint = self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
+            let committed = checkpoint.as_ref().map_or(0, |c| c.version);
+            if let Some(kept) = self.retained.remove(&p) {
+                if kept.version == committed && committed > 0 {
+                    tracing::info!(partition = p, version = committed, "state kept in memory is current");
+                    out.insert(p, kept.next);
+                    self.shards.insert(p, kept);
+                    self.metrics
+                        .restore_duration
+                        .with_label_values(&["memory"])
+                        .observe(started.elapsed().as_secs_f64());
+                    continue;
+                }
+            }
+            let shard = self.restore(p, checkpoint);
+            tracing::info!(
+                partition = p,
+                version = shard.version,
+                campaigns = shard.state.campaign_count(),
+                seconds = started.elapsed().as_secs_f64(),
+                "partition restored"
+            );
+            self.metrics
+                .restore_duration
+                .with_label_values(&["store"])
+                .observe(started.elapsed().as_secs_f64());
+            out.insert(p, shard.next);
+            self.shards.insert(p, shard);
+        }
+        self.update_state_metrics();
+        out
+    }
+
+    fn restore(&mut self, p: i32, checkpoint: Option<Checkpoint>) -> Shard {
+        let floor = self.retry("read max version", |s| async move { s.max_version(p).await });
+        let raw = self.retry("read raw events", |s| async move { s.raw_events(p).await });
+        let next = checkpoint.as_ref().map_or([None; 3], |c| c.offsets);
+        let committed = checkpoint.as_ref().map_or(0, |c| c.version);
+        let mut shard = Shard {
+            next,
+            checkpointed: next,
+            version: floor.max(committed),
+            ..Shard::default()
+        };
+        let covered = |r: &RawEvent| -> bool {
+            let t = self.cfg.topics.iter().position(|t| *t == r.topic);
+            match t.and_then(|t| next[t]) {
+                Some(n) => r.offset < n,
+                None => false,
+            }
+        };
+        let (before, after): (Vec<&RawEvent>, Vec<&RawEvent>) = raw.iter().partition(|r| covered(r));
+        for r in &before {
+            shard.state.apply(&r.event);
+        }
+        // What the checkpoint's snapshot already shows needs no rewrite...
+        shard.state.take_changes();
+        // ...what landed after it does.
+        for r in &after {
+            shard.state.apply(&r.event);
+        }
+        shard
+    }
+
+    /// Final snapshot of revoked partitions; their state is kept in memory
+    /// in case they come back.
+    pub fn revoke(&mut self, partitions: &BTreeSet<i32>) {
+        self.flush();
+        for p in partitions {
+            if let Some(shard) = self.shards.remove(p) {
+                self.retained.insert(*p, shard);
+            }
+        }
+        self.update_state_metrics();
+    }
+
+    /// Run a store read, retrying with backoff until it succeeds.
+    fn retry<T, F, Fut>(&self, what: &'static str, f: F) -> T
+    where
+        F: Fn(Arc<S>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.handle.block_on(f(self.store.clone())) {
+                Ok(v) => return v,
+                Err(e) => {
+                    self.metrics.clickhouse_errors.with_label_values(&[what]).inc();
+                    self.metrics.clickhouse_retries.inc();
+                    tracing::warn!(error = %e, "{what} failed; retrying in {backoff:?}");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Partitions currently owned.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.shards.keys().copied().collect()
+    }
+}
+
+/// Write a snapshot, retrying with backoff until the store takes it.
+async fn write_with_retry<S: Store>(store: &S, snapshot: &Snapshot, metrics: &Metrics) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match store.write(snapshot).await {
+            Ok(()) => {
+                metrics
+                    .snapshot_rows
+                    .with_label_values(&["events_raw"])
+                    .inc_by(snapshot.raw.len() as u64);
+                metrics
+                    .snapshot_rows
+                    .with_label_values(&["campaign_reports"])
+                    .inc_by(snapshot.reports.len() as u64);
+                metrics
+                    .snapshot_rows
+                    .with_label_values(&["journeys"])
+                    .inc_by(snapshot.journeys.len() as u64);
+                metrics
+                    .snapshot_rows
+                    .with_label_values(&["checkpoints"])
+                    .inc_by(snapshot.checkpoints.len() as u64);
+                return;
+            }
+            Err(e) => {
+                metrics
+                    .clickhouse_errors
+                    .with_label_values(&[e.operation])
+                    .inc();
+                metrics.clickhouse_retries.inc();
+                tracing::warn!(error = %e, "snapshot write failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

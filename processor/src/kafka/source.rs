@@ -1,0 +1,379 @@
+//! The consumer: one thread that polls Kafka and hands records, in order, to
+//! the engine over a bounded channel.
+//!
+//! Offsets come from our own checkpoints, not from Kafka: when partitions are
+//! assigned, the rebalance callback asks the engine to restore their state
+//! and assigns them at the offsets the restored state reflects. When they
+//! are revoked, it waits until the engine has written a final snapshot.
+//! Commits to Kafka are progress reports for lag tools only.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use super::config::KafkaConfig;
+use crate::metrics::Metrics;
+
+/// Which of the three input topics: 0 lifecycle, 1 notifications, 2 interactions.
+pub type TopicIndex = usize;
+
+/// Next offset to read per input topic, in [`TopicIndex`] order; `None`
+/// means from the beginning.
+pub type Offsets = [Option<i64>; 3];
+
+/// One record as read.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    pub topic: TopicIndex,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+/// What the consumer thread tells the engine, in the order it happened.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Record(SourceRecord),
+    /// Restore these partitions and reply with the offsets to resume at.
+    Assigned {
+        partitions: BTreeSet<i32>,
+        reply: SyncSender<BTreeMap<i32, Offsets>>,
+    },
+    /// Write a final snapshot of these partitions, then reply.
+    Revoked {
+        partitions: BTreeSet<i32>,
+        reply: SyncSender<()>,
+    },
+}
+
+/// Shared switches between the engine and the consumer thread.
+#[derive(Debug, Default)]
+pub struct SourceControl {
+    /// The engine is over its memory budget: stop fetching.
+    pub pause: AtomicBool,
+    pub shutdown: AtomicBool,
+    /// Offsets covered by the latest checkpoint, to commit to Kafka.
+    commits: Mutex<Vec<(TopicIndex, i32, i64)>>,
+}
+
+impl SourceControl {
+    pub fn commit_later(&self, offsets: Vec<(TopicIndex, i32, i64)>) {
+        if let Ok(mut c) = self.commits.lock() {
+            c.extend(offsets);
+        }
+    }
+
+    fn take_commits(&self) -> Vec<(TopicIndex, i32, i64)> {
+        self.commits
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Create(KafkaError),
+    #[error("cannot read metadata of topic {topic} from {brokers}: {source}. Is the broker up (make up)?")]
+    Metadata {
+        topic: String,
+        brokers: String,
+        source: KafkaError,
+    },
+    #[error("topic {0} does not exist; create it (deploy/local/topics.sh does) with as many partitions as the others")]
+    MissingTopic(String),
+    #[error("topics are not co-partitioned: {0}. All three input topics must have the same partition count, keyed by campaign_id")]
+    NotCoPartitioned(String),
+    #[error("cannot subscribe: {0}")]
+    Subscribe(KafkaError),
+}
+
+struct Context {
+    topics: [String; 3],
+    events: SyncSender<SourceEvent>,
+    metrics: Metrics,
+}
+
+impl ClientContext for Context {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if p.consumer_lag >= 0 {
+                    self.metrics
+                        .partition_lag
+                        .with_label_values(&[topic.as_str(), &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl Context {
+    fn topic_index(&self, topic: &str) -> Option<TopicIndex> {
+        self.topics.iter().position(|t| t == topic)
+    }
+
+    fn partitions(tpl: &TopicPartitionList) -> BTreeSet<i32> {
+        tpl.elements().iter().map(|e| e.partition()).collect()
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let partitions = Self::partitions(tpl);
+        tracing::info!(?partitions, "partitions assigned; restoring their state");
+        let (reply, offsets) = mpsc::sync_channel(1);
+        let offsets = match self
+            .events
+            .send(SourceEvent::Assigned { partitions, reply })
+            .ok()
+            .and_then(|()| offsets.recv().ok())
+        {
+            Some(o) => o,
+            None => {
+                tracing::warn!("engine gone during assignment; assigning nothing");
+                return;
+            }
+        };
+        let elements: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for (topic, partition) in elements {
+            let offset = self
+                .topic_index(&topic)
+                .and_then(|t| offsets.get(&partition).and_then(|o| o[t]))
+                .map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
+                tracing::error!(%topic, partition, error = %e, "cannot set the start offset");
+            }
+        }
+        if let Err(e) = consumer.assign(tpl) {
+            tracing::error!(error = %e, "assign failed");
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions = Self::partitions(tpl);
+        tracing::info!(?partitions, "partitions revoked; writing a final snapshot");
+        let (reply, done) = mpsc::sync_channel(1);
+        if self
+            .events
+            .send(SourceEvent::Revoked { partitions, reply })
+            .is_ok()
+        {
+            // Bounded: the group must not wait forever on a stuck ClickHouse.
+            if done.recv_timeout(Duration::from_secs(60)).is_err() {
+                tracing::warn!("final snapshot not confirmed within 60 s; releasing anyway");
+            }
+        }
+        if let Err(e) = consumer.unassign() {
+            tracing::error!(error = %e, "unassign failed");
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::error!(error = ?other, "rebalance error; dropping the assignment");
+                self.revoke(consumer, tpl);
+            }
+        }
+    }
+}
+
+/// The running consumer thread.
+#[derive(Debug)]
+pub struct Source {
+    pub control: Arc<SourceControl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Check that the three topics exist and are co-partitioned; returns the
+/// partition count.
+pub fn check_topics(config: &KafkaConfig) -> Result<i32, SourceError> {
+    let consumer: BaseConsumer = config
+        .consumer_config()
+        .create()
+        .map_err(SourceError::Create)?;
+    let mut counts = Vec::new();
+    for topic in config.topics() {
+        let md = consumer
+            .fetch_metadata(Some(topic), config.metadata_timeout())
+            .map_err(|source| SourceError::Metadata {
+                topic: topic.to_string(),
+                brokers: config.brokers.clone(),
+                source,
+            })?;
+        let t = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .ok_or_else(|| SourceError::MissingTopic(topic.to_string()))?;
+        counts.push((topic.to_string(), t.partitions().len() as i32));
+    }
+    let first = counts[0].1;
+    if counts.iter().any(|(_, n)| *n != first) {
+        let list: Vec<String> = counts
+            .iter()
+            .map(|(t, n)| format!("{t} has {n} partitions"))
+            .collect();
+        return Err(SourceError::NotCoPartitioned(list.join(", ")));
+    }
+    Ok(first)
+}
+
+impl Source {
+    /// Subscribe and start the consumer thread. Events arrive on the
+    /// returned receiver, at most `capacity` ahead of the engine.
+    pub fn start(
+        config: &KafkaConfig,
+        capacity: usize,
+        metrics: Metrics,
+    ) -> Result<(Source, Receiver<SourceEvent>), SourceError> {
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        let topics = config.topics().map(str::to_string);
+        let context = Context {
+            topics: topics.clone(),
+            events: tx.clone(),
+            metrics: metrics.clone(),
+        };
+        let consumer: BaseConsumer<Context> = config
+            .consumer_config()
+            .create_with_context(context)
+            .map_err(SourceError::Create)?;
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs).map_err(SourceError::Subscribe)?;
+        let control = Arc::new(SourceControl::default());
+        let ctl = control.clone();
+        let thread = std::thread::Builder::new()
+            .name("kafka-source".into())
+            .spawn(move || run(consumer, tx, ctl, topics, metrics))
+            .map_err(|e| SourceError::Create(KafkaError::Subscription(e.to_string())))?;
+        Ok((
+            Source {
+                control,
+                thread: Some(thread),
+            },
+            rx,
+        ))
+    }
+
+    /// Stop polling, leave the group (revoking, which waits for the final
+    /// snapshot) and join the thread.
+    pub fn stop(mut self) {
+        self.control.shutdown.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    consumer: BaseConsumer<Context>,
+    tx: SyncSender<SourceEvent>,
+    control: Arc<SourceControl>,
+    topics: [String; 3],
+    metrics: Metrics,
+) {
+    let mut backlog: VecDeque<SourceRecord> = VecDeque::new();
+    let mut paused = false;
+    while !control.shutdown.load(Ordering::SeqCst) {
+        // Hand over what is waiting; stop fetching while the engine is full.
+        while let Some(record) = backlog.pop_front() {
+            match tx.try_send(SourceEvent::Record(record)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(SourceEvent::Record(r))) => {
+                    backlog.push_front(r);
+                    break;
+                }
+                Err(_) => return,
+            }
+        }
+        let want_pause = !backlog.is_empty() || control.pause.load(Ordering::SeqCst);
+        if want_pause != paused {
+            if let Ok(assignment) = consumer.assignment() {
+                let result = if want_pause {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                };
+                match result {
+                    Ok(()) => {
+                        paused = want_pause;
+                        metrics.paused.set(i64::from(paused));
+                        tracing::info!(paused, "back-pressure: partitions {}", if paused { "paused" } else { "resumed" });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
+                }
+            }
+        }
+        commit(&consumer, &control, &topics);
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+            }
+            Some(Ok(m)) => {
+                let Some(topic) = topics.iter().position(|t| t == m.topic()) else {
+                    continue;
+                };
+                metrics
+                    .records_consumed
+                    .with_label_values(&[m.topic()])
+                    .inc();
+                backlog.push_back(SourceRecord {
+                    topic,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    commit(&consumer, &control, &topics);
+    tracing::info!("leaving the consumer group");
+    // Dropping the consumer leaves the group; the revoke callback waits for
+    // the engine's final snapshot.
+    drop(consumer);
+}
+
+fn commit(consumer: &BaseConsumer<Context>, control: &SourceControl, topics: &[String; 3]) {
+    let commits = control.take_commits();
+    if commits.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, offset) in commits {
+        if let Some(name) = topics.get(topic) {
+            let _ = tpl.add_partition_offset(name, partition, Offset::Offset(offset));
+        }
+    }
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        tracing::debug!(error = %e, "progress commit failed (harmless: offsets live in our checkpoints)");
+    }
+}

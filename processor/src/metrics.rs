@@ -1,0 +1,185 @@
+//! Every metric of the processor, named in one place. Labels are topics,
+//! partitions, tables and reason codes; never a tenant, campaign or user id.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
+
+/// Cheap to clone: every field is a handle to the same metric.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub records_consumed: IntCounterVec,
+    pub events_applied: IntCounterVec,
+    pub duplicates_dropped: IntCounterVec,
+    pub dead_lettered: IntCounterVec,
+    pub snapshot_duration: Histogram,
+    pub snapshot_rows: IntCounterVec,
+    pub clickhouse_errors: IntCounterVec,
+    pub clickhouse_retries: IntCounter,
+    pub partition_lag: IntGaugeVec,
+    pub event_to_snapshot_latency: Histogram,
+    pub state_campaigns: IntGauge,
+    pub state_user_entries: IntGauge,
+    pub state_bytes: IntGauge,
+    pub buffered_rows: IntGauge,
+    pub paused: IntGauge,
+    pub assigned_partitions: IntGauge,
+    pub restore_duration: HistogramVec,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let m = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let m = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered. (The names are
+    /// constants: registration cannot fail except by a programming error.)
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let seconds = vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+        let restore_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "processor_restore_seconds",
+                "Time to restore a partition's state on assignment.",
+            )
+            .buckets(seconds.clone()),
+            &["source"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(restore_duration.clone()))
+            .expect("unique metric");
+        Metrics {
+            records_consumed: counter_vec(
+                &r,
+                "processor_records_consumed_total",
+                "Records read from Kafka.",
+                &["topic"],
+            ),
+            events_applied: counter_vec(
+                &r,
+                "processor_events_applied_total",
+                "Distinct events applied to the state.",
+                &["kind"],
+            ),
+            duplicates_dropped: counter_vec(
+                &r,
+                "processor_duplicates_dropped_total",
+                "Records whose event_id was applied before.",
+                &["kind"],
+            ),
+            dead_lettered: counter_vec(
+                &r,
+                "processor_dead_lettered_total",
+                "Records sent to the dead-letter topic, by reason.",
+                &["topic", "reason"],
+            ),
+            snapshot_duration: histogram(
+                &r,
+                "processor_snapshot_seconds",
+                "Time to write one snapshot (raw events, reports, journeys, checkpoints).",
+                seconds.clone(),
+            ),
+            snapshot_rows: counter_vec(
+                &r,
+                "processor_snapshot_rows_total",
+                "Rows written to ClickHouse by snapshots.",
+                &["table"],
+            ),
+            clickhouse_errors: counter_vec(
+                &r,
+                "processor_clickhouse_errors_total",
+                "Failed ClickHouse operations.",
+                &["operation"],
+            ),
+            clickhouse_retries: {
+                let m = IntCounter::new(
+                    "processor_clickhouse_retries_total",
+                    "ClickHouse operations retried after an error.",
+                )
+                .expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
+            partition_lag: {
+                let m = IntGaugeVec::new(
+                    Opts::new(
+                        "processor_partition_lag",
+                        "Records behind the high watermark, per topic and partition.",
+                    ),
+                    &["topic", "partition"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
+            event_to_snapshot_latency: histogram(
+                &r,
+                "processor_event_to_snapshot_seconds",
+                "From an event's occurred_at to the checkpoint that makes it visible.",
+                vec![0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0],
+            ),
+            state_campaigns: gauge(&r, "processor_state_campaigns", "Campaigns held in memory."),
+            state_user_entries: gauge(
+                &r,
+                "processor_state_user_entries",
+                "(campaign, job, user) entries held in memory.",
+            ),
+            state_bytes: gauge(
+                &r,
+                "processor_state_bytes",
+                "Approximate heap bytes of the in-memory state.",
+            ),
+            buffered_rows: gauge(
+                &r,
+                "processor_buffered_rows",
+                "Raw event rows waiting to be written to ClickHouse.",
+            ),
+            paused: gauge(
+                &r,
+                "processor_paused",
+                "1 while consumption is paused for back-pressure.",
+            ),
+            assigned_partitions: gauge(
+                &r,
+                "processor_assigned_partitions",
+                "Partitions this instance owns.",
+            ),
+            restore_duration,
+            registry: r,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,245 @@
+//! The state of one campaign: what every event changes, and nothing derived.
+//! Reports and journeys are computed from it in [`super::report`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use schemas::{CampaignLifecycle, CampaignStatus, NotificationSent, UserInteraction};
+
+use super::interner::{Interner, Sym};
+use super::script::ScriptInfo;
+
+/// "Latest by event time": `(occurred_at, event_id)`, compared in that order.
+pub type Stamp = (i64, String);
+
+/// A value announced by lifecycle events; the one with the greatest stamp wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latest<T> {
+    pub stamp: Stamp,
+    pub value: T,
+}
+
+/// Keep the later of the current and a newly announced value.
+pub fn keep_latest<T>(slot: &mut Option<Latest<T>>, at: i64, event_id: &str, value: T) {
+    let newer = match slot {
+        None => true,
+        Some(l) => (at, event_id) > (l.stamp.0, l.stamp.1.as_str()),
+    };
+    if newer {
+        *slot = Some(Latest {
+            stamp: (at, event_id.to_string()),
+            value,
+        });
+    }
+}
+
+/// One interaction step of a journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub at: i64,
+    pub event_id: Sym,
+    /// `answer_target`.
+    pub node: Sym,
+    /// `selected_action`.
+    pub choice: Sym,
+}
+
+/// What a job knows about one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserEntry {
+    /// Earliest `first_message` notification; `Some` means the user was sent.
+    pub first_message_at: Option<i64>,
+    /// Ordered by `(at, event_id as string)`.
+    pub steps: Vec<Step>,
+}
+
+/// One job (run) of a campaign.
+#[derive(Debug, Default)]
+pub struct Job {
+    /// Latest status announced for this job specifically.
+    pub status: Option<Latest<CampaignStatus>>,
+    /// Latest audience announced for this job specifically.
+    pub audience: Option<Latest<i64>>,
+    pub users: HashMap<Sym, UserEntry>,
+    pub messages_sent: u64,
+    pub warnings_sent: u64,
+    pub total_interactions: u64,
+    /// `(choice, node) -> interactions`, folded into `nodes[]` of reports.
+    pub choices: HashMap<(Sym, Sym), u64>,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// Users whose journey changed since the last snapshot.
+    pub dirty_users: HashSet<Sym>,
+}
+
+impl Job {
+    fn new(at: i64) -> Self {
+        Job {
+            first_at: at,
+            last_at: at,
+            ..Job::default()
+        }
+    }
+
+    fn touch(&mut self, at: i64) {
+        self.first_at = self.first_at.min(at);
+        self.last_at = self.last_at.max(at);
+    }
+}
+
+/// The script currently in force and what its analysis says.
+#[derive(Debug, Clone)]
+pub struct CurrentScript {
+    pub info: ScriptInfo,
+}
+
+/// One campaign of one tenant.
+#[derive(Debug)]
+pub struct Campaign {
+    pub tenant_id: String,
+    pub campaign_id: String,
+    /// Event ids applied (128-bit hashes), for duplicate detection.
+    pub seen: HashSet<u128>,
+    pub script: Option<Latest<CurrentScript>>,
+    /// Latest status over all lifecycle events of the campaign.
+    pub status_any: Option<Latest<CampaignStatus>>,
+    /// Latest status of campaign-wide (empty `job_id`) lifecycle events.
+    pub status_wide: Option<Latest<CampaignStatus>>,
+    /// Latest campaign-wide announced audience.
+    pub audience_wide: Option<Latest<i64>>,
+    /// By job id, in id order.
+    pub jobs: BTreeMap<Sym, Job>,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// Changed since the last snapshot (reports need rewriting).
+    pub dirty: bool,
+    /// The script changed since the last snapshot: every journey's
+    /// completion may have changed.
+    pub script_changed: bool,
+}
+
+impl Campaign {
+    pub fn new(tenant_id: &str, campaign_id: &str, at: i64) -> Self {
+        Campaign {
+            tenant_id: tenant_id.to_string(),
+            campaign_id: campaign_id.to_string(),
+            seen: HashSet::new(),
+            script: None,
+            status_any: None,
+            status_wide: None,
+            audience_wide: None,
+            jobs: BTreeMap::new(),
+            first_at: at,
+            last_at: at,
+            dirty: true,
+            script_changed: false,
+        }
+    }
+
+    fn touch(&mut self, at: i64) {
+        self.first_at = self.first_at.min(at);
+        self.last_at = self.last_at.max(at);
+        self.dirty = true;
+    }
+
+    fn job(&mut self, job: Sym, at: i64) -> &mut Job {
+        let job = self.jobs.entry(job).or_insert_with(|| Job::new(at));
+        job.touch(at);
+        job
+    }
+
+    pub fn apply_lifecycle(&mut self, interner: &mut Interner, e: &CampaignLifecycle) {
+        self.touch(e.occurred_at);
+        let at = e.occurred_at;
+        if let Some(script) = &e.script {
+            let before = self.script.as_ref().map(|s| s.stamp.clone());
+            keep_latest(
+                &mut self.script,
+                at,
+                &e.event_id,
+                CurrentScript {
+                    info: ScriptInfo::analyse(script),
+                },
+            );
+            if self.script.as_ref().map(|s| &s.stamp) != before.as_ref() {
+                self.script_changed = true;
+            }
+        }
+        if let Some(status) = e.status {
+            keep_latest(&mut self.status_any, at, &e.event_id, status);
+        }
+        if e.job_id.is_empty() {
+            if let Some(status) = e.status {
+                keep_latest(&mut self.status_wide, at, &e.event_id, status);
+            }
+            if let Some(n) = e.audience_size {
+                keep_latest(&mut self.audience_wide, at, &e.event_id, n);
+            }
+        } else {
+            let job = self.job(interner.intern(&e.job_id), at);
+            if let Some(status) = e.status {
+                keep_latest(&mut job.status, at, &e.event_id, status);
+            }
+            if let Some(n) = e.audience_size {
+                keep_latest(&mut job.audience, at, &e.event_id, n);
+            }
+        }
+    }
+
+    pub fn apply_notification(&mut self, interner: &mut Interner, e: &NotificationSent) {
+        self.touch(e.occurred_at);
+        let user = interner.intern(&e.user_id);
+        let job = self.job(interner.intern(&e.job_id), e.occurred_at);
+        if e.warning_message {
+            job.warnings_sent += 1;
+        } else {
+            job.messages_sent += 1;
+        }
+        let entry = job.users.entry(user).or_default();
+        if e.first_message {
+            let earlier = entry.first_message_at.is_none_or(|t| e.occurred_at < t);
+            if earlier {
+                entry.first_message_at = Some(e.occurred_at);
+                job.dirty_users.insert(user);
+            }
+        }
+        // A new user is a new (empty) journey too.
+        job.dirty_users.insert(user);
+    }
+
+    pub fn apply_interaction(&mut self, interner: &mut Interner, e: &UserInteraction) {
+        self.touch(e.occurred_at);
+        let user = interner.intern(&e.user_id);
+        let step = Step {
+            at: e.occurred_at,
+            event_id: interner.intern(&e.event_id),
+            node: interner.intern(&e.answer_target),
+            choice: interner.intern(&e.selected_action),
+        };
+        let job_sym = interner.intern(&e.job_id);
+        let job = self.job(job_sym, e.occurred_at);
+        job.total_interactions += 1;
+        *job.choices.entry((step.choice, step.node)).or_default() += 1;
+        let entry = job.users.entry(user).or_default();
+        let key = |s: &Step| (s.at, interner.resolve(s.event_id));
+        let pos = entry
+            .steps
+            .partition_point(|s| key(s) < (e.occurred_at, e.event_id.as_str()));
+        entry.steps.insert(pos, step);
+        job.dirty_users.insert(user);
+    }
+
+    /// Heap bytes held, approximately (for the state-size metric).
+    pub fn heap_bytes(&self) -> usize {
+        let mut n = self.seen.capacity() * 17;
+        for job in self.jobs.values() {
+            n += job.users.capacity() * (4 + 1 + std::mem::size_of::<UserEntry>());
+            n += job
+                .users
+                .values()
+                .map(|u| u.steps.capacity() * std::mem::size_of::<Step>())
+                .sum::<usize>();
+            n += job.choices.capacity() * 17 + job.dirty_users.capacity() * 5;
+        }
+        n
+    }
+}

@@ -1,0 +1,196 @@
+//! The pure state machine: decoded events in, reports and journeys out.
+//!
+//! No I/O, no clocks, no async: [`PartitionState::apply`] folds one event
+//! into the state of one Kafka partition, [`PartitionState::take_changes`]
+//! returns what changed since the last call. The fold is order-independent:
+//! duplicates (same `event_id`) count once, journey steps are kept ordered by
+//! event time, and everything that depends on the script is recomputed from
+//! the stored journeys when reports are derived, so a late or changed script
+//! loses nothing.
+
+mod campaign;
+mod interner;
+mod report;
+mod script;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use schemas::Event;
+
+pub use campaign::{Campaign, Job, Step, UserEntry};
+pub use interner::{Interner, Sym};
+pub use report::{percent, FunnelStep, Journey, JourneyStep, NodeStats, Report};
+pub use script::ScriptInfo;
+
+/// What applying one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event changed the state (and belongs in the raw events table).
+    New,
+    /// Its `event_id` was applied before: nothing changed.
+    Duplicate,
+}
+
+/// Reports and journeys changed since the previous [`PartitionState::take_changes`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub reports: Vec<Report>,
+    pub journeys: Vec<Journey>,
+}
+
+/// 128-bit hash of an event id, for duplicate detection.
+fn event_key(event_id: &str) -> u128 {
+    let mut a = DefaultHasher::new();
+    (0u8, event_id).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (1u8, event_id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// The state of every campaign keyed to one Kafka partition.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    interner: Interner,
+    /// By `(tenant_id, campaign_id)`.
+    campaigns: HashMap<(String, String), Campaign>,
+}
+
+impl PartitionState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fold one event into the state.
+    pub fn apply(&mut self, event: &Event) -> Applied {
+        let key = (event.tenant_id().to_string(), event.campaign_id().to_string());
+        let campaign = self.campaigns.entry(key).or_insert_with(|| {
+            Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
+        });
+        if !campaign.seen.insert(event_key(event.event_id())) {
+            return Applied::Duplicate;
+        }
+        match event {
+            Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e),
+            Event::Notification(e) => campaign.apply_notification(&mut self.interner, e),
+            Event::Interaction(e) => campaign.apply_interaction(&mut self.interner, e),
+        }
+        Applied::New
+    }
+
+    /// Reports of every changed campaign (all jobs, and each job) and the
+    /// journeys that changed, then forget that they changed.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut out = Changes::default();
+        for campaign in self.campaigns.values_mut() {
+            if !campaign.dirty {
+                continue;
+            }
+            out.reports.push(campaign.campaign_report(&self.interner));
+            let all_users = campaign.script_changed;
+            let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
+            for job_sym in jobs {
+                if let Some(r) = campaign.job_report(job_sym, &self.interner) {
+                    out.reports.push(r);
+                }
+                let Some(job) = campaign.jobs.get_mut(&job_sym) else {
+                    continue;
+                };
+                let users: Vec<Sym> = if all_users {
+                    job.users.keys().copied().collect()
+                } else {
+                    job.dirty_users.drain().collect()
+                };
+                job.dirty_users.clear();
+                for user in users {
+                    if let Some(j) = campaign.journey(job_sym, user, &self.interner) {
+                        out.journeys.push(j);
+                    }
+                }
+            }
+            campaign.dirty = false;
+            campaign.script_changed = false;
+        }
+        out
+    }
+
+    /// Every report and journey, whether changed or not (for tests and full
+    /// rewrites).
+    pub fn all(&self) -> Changes {
+        let mut out = Changes::default();
+        for campaign in self.campaigns.values() {
+            out.reports.push(campaign.campaign_report(&self.interner));
+            for (&job_sym, job) in &campaign.jobs {
+                if let Some(r) = campaign.job_report(job_sym, &self.interner) {
+                    out.reports.push(r);
+                }
+                for &user in job.users.keys() {
+                    if let Some(j) = campaign.journey(job_sym, user, &self.interner) {
+                        out.journeys.push(j);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The all-jobs report of one campaign.
+    pub fn campaign_report(&self, tenant_id: &str, campaign_id: &str) -> Option<Report> {
+        let c = self
+            .campaigns
+            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        Some(c.campaign_report(&self.interner))
+    }
+
+    /// The report of one job of a campaign.
+    pub fn job_report(&self, tenant_id: &str, campaign_id: &str, job_id: &str) -> Option<Report> {
+        let c = self
+            .campaigns
+            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        c.job_report(self.interner.get(job_id)?, &self.interner)
+    }
+
+    /// One user's journey in one job.
+    pub fn journey(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        job_id: &str,
+        user_id: &str,
+    ) -> Option<Journey> {
+        let c = self
+            .campaigns
+            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        c.journey(
+            self.interner.get(job_id)?,
+            self.interner.get(user_id)?,
+            &self.interner,
+        )
+    }
+
+    pub fn campaign_count(&self) -> usize {
+        self.campaigns.len()
+    }
+
+    /// (campaign, job, user) entries held.
+    pub fn user_entries(&self) -> usize {
+        self.campaigns
+            .values()
+            .flat_map(|c| c.jobs.values())
+            .map(|j| j.users.len())
+            .sum()
+    }
+
+    /// Approximate heap bytes held by the state.
+    pub fn heap_bytes(&self) -> usize {
+        self.interner.heap_bytes()
+            + self
+                .campaigns
+                .values()
+                .map(Campaign::heap_bytes)
+                .sum::<usize>()
+    }
+}

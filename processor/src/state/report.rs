@@ -1,0 +1,331 @@
+//! Reports and journeys derived from a campaign's state, exactly as
+//! metrics.md defines them (decisions where it is silent:
+//! docs/metrics-decisions.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::campaign::{Campaign, Job, UserEntry};
+use super::interner::{Interner, Sym};
+use super::script::ScriptInfo;
+
+/// Per node of `nodes[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub node_id: String,
+    pub reached_users: u64,
+    pub choices: BTreeMap<String, u64>,
+}
+
+/// One step of `funnel[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelStep {
+    pub node_id: String,
+    pub users: u64,
+    pub conversion_from_previous: f64,
+    pub drop_off: u64,
+}
+
+/// A per-(campaign, job) report, or the all-jobs report when `job_id` is `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub job_id: Option<String>,
+    pub status: Option<String>,
+    pub target_users: u64,
+    pub sent_users: u64,
+    pub interacted_users: u64,
+    pub completed_users: u64,
+    pub interaction_rate: f64,
+    pub completion_rate: f64,
+    pub total_interactions: u64,
+    pub messages_sent: u64,
+    pub warnings_sent: u64,
+    pub avg_completion_seconds: Option<f64>,
+    pub nodes: Vec<NodeStats>,
+    pub funnel: Vec<FunnelStep>,
+    /// Milliseconds since the epoch.
+    pub first_event_at: i64,
+    pub last_event_at: i64,
+}
+
+/// One step of a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyStep {
+    pub node_id: String,
+    pub choice: String,
+    pub occurred_at: i64,
+    pub event_id: String,
+}
+
+/// A user's path through one job of a campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journey {
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub job_id: String,
+    pub user_id: String,
+    pub steps: Vec<JourneyStep>,
+    pub total_interactions: u64,
+    pub completed: bool,
+    pub exit_node: Option<String>,
+    pub completion_seconds: Option<f64>,
+}
+
+/// `part / whole * 100`, 0 when `whole` is 0.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64 * 100.0
+    }
+}
+
+/// Completion of one journey: the first step reaching an end node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Completion {
+    pub exit_node: Sym,
+    pub millis: i64,
+}
+
+impl Completion {
+    pub fn seconds(&self) -> f64 {
+        self.millis as f64 / 1000.0
+    }
+}
+
+pub fn completion(
+    user: &UserEntry,
+    script: Option<&ScriptInfo>,
+    interner: &Interner,
+) -> Option<Completion> {
+    let step = user
+        .steps
+        .iter()
+        .find(|s| ScriptInfo::is_end(script, interner.resolve(s.node)))?;
+    let origin = user
+        .first_message_at
+        .or_else(|| user.steps.first().map(|s| s.at))?;
+    Some(Completion {
+        exit_node: step.node,
+        millis: step.at - origin,
+    })
+}
+
+/// Aggregates over a set of (job, user) journeys, before user sets are
+/// turned into counts.
+#[derive(Default)]
+struct Tally {
+    users: HashSet<Sym>,
+    sent: HashSet<Sym>,
+    interacted: HashSet<Sym>,
+    completed: HashSet<Sym>,
+    /// Sum of completion times in milliseconds (integers: the mean does not
+    /// depend on the order journeys are visited in).
+    completion_ms: i64,
+    completions: u64,
+    reached: HashMap<Sym, HashSet<Sym>>,
+    choices: HashMap<Sym, BTreeMap<String, u64>>,
+    total_interactions: u64,
+    messages_sent: u64,
+    warnings_sent: u64,
+}
+
+impl Tally {
+    fn add_job(&mut self, job: &Job, script: Option<&ScriptInfo>, interner: &Interner) {
+        self.total_interactions += job.total_interactions;
+        self.messages_sent += job.messages_sent;
+        self.warnings_sent += job.warnings_sent;
+        for (&(choice, node), &n) in &job.choices {
+            *self
+                .choices
+                .entry(node)
+                .or_default()
+                .entry(interner.resolve(choice).to_string())
+                .or_default() += n;
+        }
+        for (&user, entry) in &job.users {
+            self.users.insert(user);
+            if entry.first_message_at.is_some() {
+                self.sent.insert(user);
+            }
+            if !entry.steps.is_empty() {
+                self.interacted.insert(user);
+            }
+            for step in &entry.steps {
+                self.reached.entry(step.node).or_default().insert(user);
+            }
+            if let Some(c) = completion(entry, script, interner) {
+                self.completed.insert(user);
+                self.completion_ms += c.millis;
+                self.completions += 1;
+            }
+        }
+    }
+
+    fn report(
+        self,
+        campaign: &Campaign,
+        job_id: Option<String>,
+        status: Option<String>,
+        announced: Option<i64>,
+        at: (i64, i64),
+        script: Option<&ScriptInfo>,
+        interner: &Interner,
+    ) -> Report {
+        let sent_users = self.sent.len() as u64;
+        let announced = announced.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let mut nodes: Vec<NodeStats> = self
+            .reached
+            .iter()
+            .map(|(&node, users)| NodeStats {
+                node_id: interner.resolve(node).to_string(),
+                reached_users: users.len() as u64,
+                choices: self.choices.get(&node).cloned().unwrap_or_default(),
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        let funnel = funnel(script, sent_users, |node| {
+            interner
+                .get(node)
+                .and_then(|sym| self.reached.get(&sym))
+                .map_or(0, |u| u.len() as u64)
+        });
+        Report {
+            tenant_id: campaign.tenant_id.clone(),
+            campaign_id: campaign.campaign_id.clone(),
+            job_id,
+            status,
+            target_users: announced.max(self.users.len() as u64),
+            sent_users,
+            interacted_users: self.interacted.len() as u64,
+            completed_users: self.completed.len() as u64,
+            interaction_rate: percent(self.interacted.len() as u64, sent_users),
+            completion_rate: percent(self.completed.len() as u64, sent_users),
+            total_interactions: self.total_interactions,
+            messages_sent: self.messages_sent,
+            warnings_sent: self.warnings_sent,
+            avg_completion_seconds: (self.completions > 0)
+                .then(|| self.completion_ms as f64 / self.completions as f64 / 1000.0),
+            nodes,
+            funnel,
+            first_event_at: at.0,
+            last_event_at: at.1,
+        }
+    }
+}
+
+/// The funnel over the script's flow sequence.
+pub fn funnel(
+    script: Option<&ScriptInfo>,
+    sent_users: u64,
+    reached: impl Fn(&str) -> u64,
+) -> Vec<FunnelStep> {
+    let Some(script) = script else {
+        return Vec::new();
+    };
+    let mut out: Vec<FunnelStep> = Vec::with_capacity(script.flow.len());
+    for (i, node) in script.flow.iter().enumerate() {
+        let users = if i == 0 { sent_users } else { reached(node) };
+        let (conversion, drop_off) = match out.last() {
+            None => (if users > 0 { 100.0 } else { 0.0 }, 0),
+            Some(prev) => (
+                percent(users, prev.users),
+                prev.users.saturating_sub(users),
+            ),
+        };
+        out.push(FunnelStep {
+            node_id: node.clone(),
+            users,
+            conversion_from_previous: conversion,
+            drop_off,
+        });
+    }
+    out
+}
+
+impl Campaign {
+    fn script_info(&self) -> Option<&ScriptInfo> {
+        self.script.as_ref().map(|s| &s.value.info)
+    }
+
+    /// The report of one job.
+    pub fn job_report(&self, job_sym: Sym, interner: &Interner) -> Option<Report> {
+        let job = self.jobs.get(&job_sym)?;
+        let script = self.script_info();
+        let mut tally = Tally::default();
+        tally.add_job(job, script, interner);
+        let status = [job.status.as_ref(), self.status_wide.as_ref()]
+            .into_iter()
+            .flatten()
+            .max_by(|a, b| a.stamp.cmp(&b.stamp))
+            .map(|l| l.value.as_str().to_string());
+        let announced = job
+            .audience
+            .as_ref()
+            .or(self.audience_wide.as_ref())
+            .map(|l| l.value);
+        Some(tally.report(
+            self,
+            Some(interner.resolve(job_sym).to_string()),
+            status,
+            announced,
+            (job.first_at, job.last_at),
+            script,
+            interner,
+        ))
+    }
+
+    /// The all-jobs report: user counts are unions across jobs.
+    pub fn campaign_report(&self, interner: &Interner) -> Report {
+        let script = self.script_info();
+        let mut tally = Tally::default();
+        let mut max_job_target = 0u64;
+        for (&sym, job) in &self.jobs {
+            tally.add_job(job, script, interner);
+            if let Some(r) = self.job_report(sym, interner) {
+                max_job_target = max_job_target.max(r.target_users);
+            }
+        }
+        let announced = self.audience_wide.as_ref().map(|l| l.value);
+        let mut report = tally.report(
+            self,
+            None,
+            self.status_any.as_ref().map(|l| l.value.as_str().to_string()),
+            announced,
+            (self.first_at, self.last_at),
+            script,
+            interner,
+        );
+        report.target_users = report.target_users.max(max_job_target);
+        report
+    }
+
+    /// The journey of one user in one job.
+    pub fn journey(&self, job_sym: Sym, user: Sym, interner: &Interner) -> Option<Journey> {
+        let entry = self.jobs.get(&job_sym)?.users.get(&user)?;
+        let done = completion(entry, self.script_info(), interner);
+        Some(Journey {
+            tenant_id: self.tenant_id.clone(),
+            campaign_id: self.campaign_id.clone(),
+            job_id: interner.resolve(job_sym).to_string(),
+            user_id: interner.resolve(user).to_string(),
+            steps: entry
+                .steps
+                .iter()
+                .map(|s| JourneyStep {
+                    node_id: interner.resolve(s.node).to_string(),
+                    choice: interner.resolve(s.choice).to_string(),
+                    occurred_at: s.at,
+                    event_id: interner.resolve(s.event_id).to_string(),
+                })
+                .collect(),
+            total_interactions: entry.steps.len() as u64,
+            completed: done.is_some(),
+            exit_node: done.map(|c| interner.resolve(c.exit_node).to_string()),
+            completion_seconds: done.map(|c| c.seconds()),
+        })
+    }
+}

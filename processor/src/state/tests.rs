@@ -1,0 +1,452 @@
+//! The state machine against every row of metrics.md, and the edge cases:
+//! duplicates, arrival order, late and changed scripts.
+
+use schemas::{
+    CampaignLifecycle, CampaignStatus, Event, LifecycleKind, NotificationSent, Script, ScriptEdge,
+    ScriptNode, UserInteraction,
+};
+
+use super::{Applied, PartitionState, Report};
+
+const T: &str = "acme";
+const C: &str = "spring";
+const MIN: i64 = 60_000;
+
+fn script(edges: &[(&str, &str)]) -> Script {
+    let mut nodes: Vec<String> = Vec::new();
+    for (s, t) in edges {
+        for n in [s, t] {
+            if !nodes.iter().any(|x| x == n) {
+                nodes.push(n.to_string());
+            }
+        }
+    }
+    Script {
+        nodes: nodes
+            .into_iter()
+            .map(|id| ScriptNode {
+                id,
+                node_type: "message".into(),
+                script_type: "buttons".into(),
+            })
+            .collect(),
+        edges: edges
+            .iter()
+            .map(|(s, t)| ScriptEdge {
+                source: s.to_string(),
+                target: t.to_string(),
+                label: Some(format!("to {t}")),
+            })
+            .collect(),
+    }
+}
+
+fn lifecycle(id: &str, job: &str, at: i64) -> CampaignLifecycle {
+    CampaignLifecycle {
+        event_id: id.into(),
+        tenant_id: T.into(),
+        campaign_id: C.into(),
+        job_id: job.into(),
+        occurred_at: at,
+        kind: LifecycleKind::StatusChanged,
+        status: None,
+        audience_size: None,
+        script: None,
+    }
+}
+
+fn with_script(id: &str, at: i64, edges: &[(&str, &str)]) -> Event {
+    Event::Lifecycle(CampaignLifecycle {
+        kind: LifecycleKind::ScriptUpdated,
+        script: Some(script(edges)),
+        ..lifecycle(id, "", at)
+    })
+}
+
+fn status(id: &str, job: &str, at: i64, status: CampaignStatus) -> Event {
+    Event::Lifecycle(CampaignLifecycle {
+        status: Some(status),
+        ..lifecycle(id, job, at)
+    })
+}
+
+fn audience(id: &str, job: &str, at: i64, n: i64) -> Event {
+    Event::Lifecycle(CampaignLifecycle {
+        audience_size: Some(n),
+        ..lifecycle(id, job, at)
+    })
+}
+
+fn sent(id: &str, job: &str, user: &str, at: i64, first: bool, warning: bool) -> Event {
+    Event::Notification(NotificationSent {
+        event_id: id.into(),
+        tenant_id: T.into(),
+        campaign_id: C.into(),
+        job_id: job.into(),
+        occurred_at: at,
+        user_id: user.into(),
+        node_id: Some("start".into()),
+        first_message: first,
+        warning_message: warning,
+    })
+}
+
+fn first(id: &str, job: &str, user: &str, at: i64) -> Event {
+    sent(id, job, user, at, true, false)
+}
+
+fn click(id: &str, job: &str, user: &str, at: i64, action: &str, target: &str) -> Event {
+    Event::Interaction(UserInteraction {
+        event_id: id.into(),
+        tenant_id: T.into(),
+        campaign_id: C.into(),
+        job_id: job.into(),
+        occurred_at: at,
+        user_id: user.into(),
+        selected_action: action.into(),
+        answer_target: target.into(),
+        answer_title: None,
+        question: None,
+    })
+}
+
+fn state(events: &[Event]) -> PartitionState {
+    let mut s = PartitionState::new();
+    for e in events {
+        s.apply(e);
+    }
+    s
+}
+
+fn job(s: &PartitionState, job: &str) -> Report {
+    s.job_report(T, C, job).expect("job report")
+}
+
+fn all(s: &PartitionState) -> Report {
+    s.campaign_report(T, C).expect("campaign report")
+}
+
+/// start -> a -> done ; start -> b (b is a dead end, so an end node too).
+const SCRIPT: &[(&str, &str)] = &[("start", "a"), ("start", "b"), ("a", "done")];
+
+#[test]
+fn target_users_take_the_job_audience_else_the_campaign_audience() {
+    let s = state(&[
+        audience("a1", "", 0, 50),
+        audience("a2", "j1", 1, 10),
+        first("n1", "j1", "u1", 2),
+        first("n2", "j2", "u2", 3),
+    ]);
+    assert_eq!(job(&s, "j1").target_users, 10);
+    assert_eq!(job(&s, "j2").target_users, 50, "no job audience: campaign-wide");
+    assert_eq!(all(&s).target_users, 50);
+}
+
+#[test]
+fn target_users_are_at_least_the_distinct_users_and_the_latest_audience_wins() {
+    let s = state(&[
+        audience("late", "j1", 20, 1),
+        audience("early", "j1", 10, 100),
+        first("n1", "j1", "u1", 2),
+        first("n2", "j1", "u2", 3),
+    ]);
+    // The latest announcement by event time says 1, but two users were seen.
+    assert_eq!(job(&s, "j1").target_users, 2);
+}
+
+#[test]
+fn all_jobs_counts_are_unions_not_sums() {
+    let s = state(&[
+        audience("a1", "j1", 0, 2),
+        audience("a2", "j2", 0, 2),
+        first("n1", "j1", "u1", 1),
+        first("n2", "j1", "u2", 1),
+        first("n3", "j2", "u2", 2),
+        first("n4", "j2", "u3", 2),
+        click("i1", "j1", "u2", 3, "x", "a"),
+        click("i2", "j2", "u2", 4, "x", "a"),
+    ]);
+    let r = all(&s);
+    assert_eq!(r.sent_users, 3);
+    assert_eq!(r.interacted_users, 1);
+    assert_eq!(r.target_users, 3, "union of users beats every job's audience");
+    assert_eq!(r.total_interactions, 2);
+    assert_eq!(job(&s, "j1").sent_users, 2);
+    assert_eq!(job(&s, "j2").interacted_users, 1);
+}
+
+#[test]
+fn sent_counts_first_messages_only_and_messages_split_from_warnings() {
+    let s = state(&[
+        first("n1", "j", "u1", 1),
+        sent("n2", "j", "u2", 2, false, false),
+        sent("n3", "j", "u1", 3, false, true),
+        sent("n4", "j", "u1", 4, false, true),
+    ]);
+    let r = job(&s, "j");
+    assert_eq!(r.sent_users, 1);
+    assert_eq!(r.target_users, 2);
+    assert_eq!(r.messages_sent, 2);
+    assert_eq!(r.warnings_sent, 2);
+}
+
+#[test]
+fn rates_are_percentages_of_sent_users_and_zero_without_sent() {
+    let s = state(&[
+        with_script("s", 0, SCRIPT),
+        first("n1", "j", "u1", 1),
+        first("n2", "j", "u2", 1),
+        first("n3", "j", "u3", 1),
+        first("n4", "j", "u4", 1),
+        click("i1", "j", "u1", 2, "go", "a"),
+        click("i2", "j", "u1", 3, "go", "done"),
+        click("i3", "j", "u2", 2, "go", "a"),
+    ]);
+    let r = job(&s, "j");
+    assert_eq!((r.interacted_users, r.completed_users), (2, 1));
+    assert_eq!(r.interaction_rate, 50.0);
+    assert_eq!(r.completion_rate, 25.0);
+
+    let s = state(&[click("i1", "j", "u1", 2, "go", "the_end")]);
+    let r = job(&s, "j");
+    assert_eq!((r.sent_users, r.interacted_users, r.completed_users), (0, 1, 1));
+    assert_eq!((r.interaction_rate, r.completion_rate), (0.0, 0.0));
+}
+
+#[test]
+fn duplicates_count_once() {
+    let mut s = PartitionState::new();
+    let events = [
+        first("n1", "j", "u1", 1),
+        click("i1", "j", "u1", 2, "go", "a"),
+        sent("w1", "j", "u1", 3, false, true),
+    ];
+    for e in &events {
+        assert_eq!(s.apply(e), Applied::New);
+    }
+    for e in &events {
+        assert_eq!(s.apply(e), Applied::Duplicate);
+    }
+    let r = job(&s, "j");
+    assert_eq!((r.total_interactions, r.messages_sent, r.warnings_sent), (1, 1, 1));
+    assert_eq!(s.journey(T, C, "j", "u1").unwrap().steps.len(), 1);
+}
+
+#[test]
+fn nodes_count_reached_users_and_choices_per_answer_target() {
+    let s = state(&[
+        click("i1", "j", "u1", 1, "yes", "a"),
+        click("i2", "j", "u1", 2, "yes", "a"),
+        click("i3", "j", "u2", 3, "sure", "a"),
+        click("i4", "j", "u2", 4, "no", "b"),
+    ]);
+    let nodes = job(&s, "j").nodes;
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0].node_id, "a");
+    assert_eq!(nodes[0].reached_users, 2);
+    assert_eq!(nodes[0].choices.get("yes"), Some(&2));
+    assert_eq!(nodes[0].choices.get("sure"), Some(&1));
+    assert_eq!(nodes[1].node_id, "b");
+    assert_eq!(nodes[1].reached_users, 1);
+}
+
+#[test]
+fn funnel_follows_the_flow_sequence_from_sent_users() {
+    let s = state(&[
+        with_script("s", 0, SCRIPT),
+        first("n1", "j", "u1", 1),
+        first("n2", "j", "u2", 1),
+        first("n3", "j", "u3", 1),
+        first("n4", "j", "u4", 1),
+        click("i1", "j", "u1", 2, "go", "a"),
+        click("i2", "j", "u2", 2, "go", "a"),
+        click("i3", "j", "u3", 2, "go", "b"),
+        click("i4", "j", "u1", 3, "go", "done"),
+    ]);
+    let f = job(&s, "j").funnel;
+    let got: Vec<(&str, u64, f64, u64)> = f
+        .iter()
+        .map(|x| (x.node_id.as_str(), x.users, x.conversion_from_previous, x.drop_off))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("start", 4, 100.0, 0),
+            ("a", 2, 50.0, 2),
+            ("b", 1, 50.0, 1),
+            ("done", 1, 100.0, 0),
+        ]
+    );
+}
+
+#[test]
+fn completion_uses_end_nodes_and_times_from_the_first_message() {
+    let s = state(&[
+        with_script("s", 0, SCRIPT),
+        first("n1", "j", "u1", 10 * MIN),
+        first("n0", "j", "u1", 5 * MIN),
+        click("i1", "j", "u1", 11 * MIN, "go", "a"),
+        click("i2", "j", "u1", 12 * MIN, "go", "done"),
+        // No first message seen: the clock starts at the first step.
+        click("i3", "j", "u2", 20 * MIN, "go", "a"),
+        click("i4", "j", "u2", 23 * MIN, "go", "done"),
+    ]);
+    let j1 = s.journey(T, C, "j", "u1").unwrap();
+    assert!(j1.completed);
+    assert_eq!(j1.exit_node.as_deref(), Some("done"));
+    assert_eq!(j1.completion_seconds, Some(7.0 * 60.0));
+    let j2 = s.journey(T, C, "j", "u2").unwrap();
+    assert_eq!(j2.completion_seconds, Some(3.0 * 60.0));
+    let r = job(&s, "j");
+    assert_eq!(r.completed_users, 2);
+    assert_eq!(r.avg_completion_seconds, Some(5.0 * 60.0));
+}
+
+#[test]
+fn ids_containing_end_complete_even_without_a_script() {
+    let s = state(&[
+        click("i1", "j", "u1", 1, "go", "q1"),
+        click("i2", "j", "u1", 2, "go", "Weekend_Offer"),
+        click("i3", "j", "u1", 3, "go", "THE_END"),
+    ]);
+    let j = s.journey(T, C, "j", "u1").unwrap();
+    assert_eq!(j.exit_node.as_deref(), Some("Weekend_Offer"), "first end node reached");
+    assert!(job(&s, "j").funnel.is_empty(), "no script, no funnel");
+    assert_eq!(job(&s, "j").avg_completion_seconds, Some(0.001));
+}
+
+#[test]
+fn journeys_are_ordered_by_event_time_then_event_id_whatever_the_arrival() {
+    let events = [
+        click("e-b", "j", "u1", 5, "x", "b"),
+        click("e-c", "j", "u1", 1, "x", "c"),
+        click("e-a", "j", "u1", 5, "x", "a"),
+    ];
+    let forward = state(&events);
+    let mut reversed = events.to_vec();
+    reversed.reverse();
+    let backward = state(&reversed);
+    let j = forward.journey(T, C, "j", "u1").unwrap();
+    let ids: Vec<&str> = j.steps.iter().map(|s| s.event_id.as_str()).collect();
+    assert_eq!(ids, ["e-c", "e-a", "e-b"]);
+    assert_eq!(j.total_interactions, 3);
+    assert_eq!(Some(j), backward.journey(T, C, "j", "u1"));
+}
+
+#[test]
+fn a_late_script_recomputes_completion_and_funnel() {
+    let mut s = state(&[
+        first("n1", "j", "u1", 1),
+        click("i1", "j", "u1", 2, "go", "a"),
+        click("i2", "j", "u1", 3, "go", "done"),
+    ]);
+    assert_eq!(job(&s, "j").completed_users, 0, "done is no end node by name");
+    s.take_changes();
+    // The script was written before the clicks but arrives after them.
+    s.apply(&with_script("s", 0, SCRIPT));
+    let changes = s.take_changes();
+    assert_eq!(job(&s, "j").completed_users, 1);
+    assert_eq!(job(&s, "j").funnel.len(), 4);
+    assert!(
+        changes.journeys.iter().any(|j| j.user_id == "u1" && j.completed),
+        "the journey is rewritten with its new completion"
+    );
+}
+
+#[test]
+fn the_latest_script_by_event_time_wins_and_a_change_recomputes() {
+    let old = [("start", "a"), ("a", "done")];
+    let new = [("start", "a"), ("a", "done"), ("done", "more")];
+    let events = [
+        with_script("s1", 0, &old),
+        click("i1", "j", "u1", 2, "go", "done"),
+    ];
+    let mut s = state(&events);
+    assert_eq!(job(&s, "j").completed_users, 1);
+    s.apply(&with_script("s2", 10, &new));
+    assert_eq!(job(&s, "j").completed_users, 0, "done has an exit now");
+    // An older script arriving late changes nothing.
+    s.apply(&with_script("s0", -5, &old));
+    assert_eq!(job(&s, "j").completed_users, 0);
+}
+
+#[test]
+fn status_is_the_latest_by_event_time() {
+    let s = state(&[
+        status("l3", "", 30, CampaignStatus::Completed),
+        status("l1", "", 10, CampaignStatus::New),
+        status("l2", "j1", 20, CampaignStatus::Running),
+        status("l4", "j2", 40, CampaignStatus::Error),
+    ]);
+    assert_eq!(all(&s).status.as_deref(), Some("ERROR"));
+    assert_eq!(job(&s, "j1").status.as_deref(), Some("COMPLETED"));
+    assert_eq!(job(&s, "j2").status.as_deref(), Some("ERROR"));
+    let s = state(&[first("n1", "j", "u1", 1)]);
+    assert_eq!(all(&s).status, None);
+}
+
+#[test]
+fn first_and_last_event_are_min_and_max_event_time() {
+    let s = state(&[
+        click("i1", "j", "u1", 50, "x", "a"),
+        status("l1", "", 5, CampaignStatus::New),
+        first("n1", "j", "u1", 20),
+        sent("n2", "j", "u1", 90, false, true),
+    ]);
+    let r = all(&s);
+    assert_eq!((r.first_event_at, r.last_event_at), (5, 90));
+    let r = job(&s, "j");
+    assert_eq!((r.first_event_at, r.last_event_at), (20, 90));
+}
+
+#[test]
+fn take_changes_returns_only_what_changed() {
+    let mut s = state(&[first("n1", "j", "u1", 1), first("n2", "j", "u2", 1)]);
+    let c = s.take_changes();
+    assert_eq!(c.reports.len(), 2, "all-jobs and the job");
+    assert_eq!(c.journeys.len(), 2);
+    assert_eq!(s.take_changes(), super::Changes::default());
+    s.apply(&click("i1", "j", "u2", 2, "x", "a"));
+    let c = s.take_changes();
+    assert_eq!(c.journeys.len(), 1);
+    assert_eq!(c.journeys[0].user_id, "u2");
+    s.apply(&click("i1", "j", "u2", 2, "x", "a"));
+    assert_eq!(s.take_changes(), super::Changes::default(), "a duplicate changes nothing");
+}
+
+#[test]
+fn any_arrival_order_gives_the_same_reports_and_journeys() {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut events = vec![
+        with_script("s", 0, SCRIPT),
+        status("l1", "", 1, CampaignStatus::Running),
+        audience("a1", "j1", 1, 3),
+    ];
+    for u in 0..6 {
+        let user = format!("u{u}");
+        let j = if u % 2 == 0 { "j1" } else { "j2" };
+        events.push(first(&format!("f{u}"), j, &user, 10 + u));
+        events.push(click(&format!("c{u}a"), j, &user, 20 + u, "go", "a"));
+        if u % 3 == 0 {
+            events.push(click(&format!("c{u}d"), j, &user, 30 + u, "go", "done"));
+        }
+    }
+    let canonical = |s: &PartitionState| {
+        let mut all = s.all();
+        all.reports.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        all.journeys
+            .sort_by(|a, b| (&a.job_id, &a.user_id).cmp(&(&b.job_id, &b.user_id)));
+        all
+    };
+    let expected = canonical(&state(&events));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..20 {
+        let mut shuffled = events.clone();
+        shuffled.shuffle(&mut rng);
+        // Redeliver a few.
+        let extra: Vec<Event> = shuffled.iter().take(5).cloned().collect();
+        shuffled.extend(extra);
+        assert_eq!(canonical(&state(&shuffled)), expected);
+    }
+}

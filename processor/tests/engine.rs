@@ -1,0 +1,373 @@
+//! The engine over the in-memory store: snapshots, crash recovery, retries,
+//! dead letters and back-pressure, without Kafka or ClickHouse.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use processor::engine::{DeadLetterSink, Engine, EngineConfig};
+use processor::kafka::dlq::Rejected;
+use processor::kafka::source::{SourceControl, SourceRecord};
+use processor::metrics::Metrics;
+use processor::state::PartitionState;
+use processor::store::MemoryStore;
+use processor::tenants::TenantZones;
+use schemas::{Codec, Event, NotificationSent, UserInteraction};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<Rejected>>);
+
+impl DeadLetterSink for Collect {
+    fn send(&self, r: &Rejected) -> Result<(), String> {
+        self.0.lock().unwrap().push(r.clone());
+        Ok(())
+    }
+}
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    store: Arc<MemoryStore>,
+    dlq: Arc<Collect>,
+    control: Arc<SourceControl>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+            store: Arc::new(MemoryStore::default()),
+            dlq: Arc::new(Collect::default()),
+            control: Arc::new(SourceControl::default()),
+        }
+    }
+
+    fn engine(&self, max_buffered_rows: usize) -> Engine<MemoryStore> {
+        Engine::new(
+            EngineConfig {
+                topics: ["l".into(), "n".into(), "i".into()],
+                snapshot_interval: Duration::from_secs(3600),
+                max_buffered_rows,
+                max_skew_ms: 60_000,
+            },
+            self.store.clone(),
+            Codec::new().unwrap(),
+            TenantZones::default(),
+            Metrics::new(),
+            self.rt.handle().clone(),
+            self.dlq.clone(),
+            self.control.clone(),
+        )
+    }
+}
+
+/// A stream of (topic, event) with a redelivery of every fifth user's last click.
+fn traffic(users: usize) -> Vec<(usize, Event)> {
+    let mut out = Vec::new();
+    for u in 0..users {
+        let n = Event::Notification(NotificationSent {
+            event_id: format!("n-{u}"),
+            tenant_id: "t".into(),
+            campaign_id: format!("c{}", u % 3),
+            job_id: "j".into(),
+            occurred_at: 1_000 + u as i64,
+            user_id: format!("u{u}"),
+            node_id: Some("start".into()),
+            first_message: true,
+            warning_message: false,
+        });
+        out.push((1, n));
+        for step in 0..3 {
+            let i = Event::Interaction(UserInteraction {
+                event_id: format!("i-{u}-{step}"),
+                tenant_id: "t".into(),
+                campaign_id: format!("c{}", u % 3),
+                job_id: "j".into(),
+                occurred_at: 2_000 + (u * 10 + step) as i64,
+                user_id: format!("u{u}"),
+                selected_action: "next".into(),
+                answer_target: if step == 2 {
+                    "end".into()
+                } else {
+                    format!("n{step}")
+                },
+                answer_title: None,
+                question: None,
+            });
+            out.push((2, i));
+        }
+        if u % 5 == 0 {
+            let again = out[out.len() - 2].clone();
+            out.push(again);
+        }
+    }
+    out
+}
+
+/// Kafka records for the traffic, with offsets per topic.
+fn records(codec: &Codec, traffic: &[(usize, Event)]) -> Vec<SourceRecord> {
+    let mut next = [0i64; 3];
+    traffic
+        .iter()
+        .map(|(t, e)| {
+            let offset = next[*t];
+            next[*t] += 1;
+            SourceRecord {
+                topic: *t,
+                partition: 0,
+                offset,
+                key: Some(e.campaign_id().as_bytes().to_vec()),
+                payload: codec.encode(e).unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn reference(traffic: &[(usize, Event)]) -> PartitionState {
+    let mut s = PartitionState::new();
+    for (_, e) in traffic {
+        s.apply(e);
+    }
+    s
+}
+
+fn distinct_events(traffic: &[(usize, Event)]) -> usize {
+    traffic
+        .iter()
+        .map(|(_, e)| e.event_id().to_string())
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// The store's reports and journeys equal the reference fold.
+fn assert_store_matches(store: &MemoryStore, expected: &PartitionState) {
+    let all = expected.all();
+    store.with(|s| {
+        assert_eq!(s.reports.len(), all.reports.len());
+        for r in &all.reports {
+            let key = (
+                r.tenant_id.clone(),
+                r.campaign_id.clone(),
+                r.job_id.clone().unwrap_or_default(),
+            );
+            assert_eq!(s.reports.get(&key).map(|x| &x.1), Some(r), "report {key:?}");
+        }
+        assert_eq!(s.journeys.len(), all.journeys.len());
+        for j in &all.journeys {
+            let key = (
+                j.tenant_id.clone(),
+                j.campaign_id.clone(),
+                j.job_id.clone(),
+                j.user_id.clone(),
+            );
+            assert_eq!(s.journeys.get(&key).map(|x| &x.1), Some(j), "journey {key:?}");
+        }
+    });
+}
+
+#[test]
+fn a_snapshot_writes_raw_events_reports_journeys_and_the_checkpoint() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(20);
+    let recs = records(&codec, &traffic);
+    let mut engine = h.engine(1_000_000);
+    let offsets = engine.assign(&BTreeSet::from([0]));
+    assert_eq!(offsets[&0], [None, None, None], "no checkpoint: from the beginning");
+    for r in recs.clone() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store.with(|s| {
+        assert_eq!(s.raw.len(), distinct_events(&traffic));
+        let cp = &s.checkpoints[&0];
+        let notifications = recs.iter().filter(|r| r.topic == 1).count() as i64;
+        let interactions = recs.iter().filter(|r| r.topic == 2).count() as i64;
+        assert_eq!(cp.offsets, [None, Some(notifications), Some(interactions)]);
+    });
+}
+
+#[test]
+fn a_crash_at_any_point_loses_nothing_and_counts_nothing_twice() {
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(30);
+    let recs = records(&codec, &traffic);
+    let expected = reference(&traffic);
+    for crash_after in [0, 7, 33, 64, recs.len() - 1] {
+        for snapshot_every in [5, 17] {
+            let h = Harness::new();
+            // First life: snapshots now and then, dies after `crash_after`
+            // records without a final snapshot.
+            let mut engine = h.engine(1_000_000);
+            engine.assign(&BTreeSet::from([0]));
+            for (i, r) in recs.iter().take(crash_after).cloned().enumerate() {
+                engine.on_record(r);
+                if i % snapshot_every == 0 {
+                    engine.flush();
+                }
+            }
+            drop(engine);
+            // Second life: restore and replay from the checkpoint.
+            let mut engine = h.engine(1_000_000);
+            let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+            for r in recs.iter().cloned() {
+                let resume = offsets[r.topic].unwrap_or(0);
+                if r.offset >= resume {
+                    engine.on_record(r);
+                }
+            }
+            engine.flush();
+            assert_store_matches(&h.store, &expected);
+            h.store.with(|s| {
+                assert_eq!(
+                    s.raw.len(),
+                    distinct_events(&traffic),
+                    "crash after {crash_after}: one raw row per event"
+                );
+            });
+        }
+    }
+}
+
+#[test]
+fn raw_events_beyond_the_checkpoint_are_not_written_again() {
+    // A snapshot whose raw events landed but whose checkpoint did not: the
+    // next owner must neither insert them again nor lose their effect.
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    let recs = records(&codec, &traffic);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs.iter().take(10).cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    let checkpoint = h.store.with(|s| s.checkpoints[&0].clone());
+    for r in recs.iter().skip(10).cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    // Roll the checkpoint back, as if its write had been lost.
+    h.store.with(|s| s.checkpoints.insert(0, checkpoint));
+    drop(engine);
+    let mut engine = h.engine(1_000_000);
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
+}
+
+#[test]
+fn failed_writes_are_retried_until_they_land() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    h.store.with(|s| s.fail_writes = 3);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in records(&codec, &traffic) {
+        engine.on_record(r);
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store.with(|s| assert!(s.writes >= 4));
+}
+
+#[test]
+fn poison_records_go_to_the_dead_letters_and_the_partition_flows_on() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(3);
+    let mut recs = records(&codec, &traffic);
+    let bad = SourceRecord {
+        topic: 2,
+        partition: 0,
+        offset: 1_000,
+        key: Some(b"c0".to_vec()),
+        payload: b"not avro at all".to_vec(),
+    };
+    recs.push(bad.clone());
+    let wrong_topic = SourceRecord {
+        topic: 0,
+        offset: 500,
+        ..recs[1].clone()
+    };
+    recs.push(wrong_topic);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs {
+        engine.on_record(r);
+    }
+    engine.flush();
+    let dead = h.dlq.0.lock().unwrap().clone();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].payload, bad.payload, "unchanged");
+    assert_eq!((dead[0].topic.as_str(), dead[0].offset), ("i", 1_000));
+    assert_eq!(dead[0].reason_code, "bad_marker");
+    assert_eq!(dead[1].reason_code, "wrong_topic");
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store.with(|s| {
+        assert_eq!(s.checkpoints[&0].offsets[2], Some(1_001));
+        assert_eq!(s.checkpoints[&0].offsets[0], Some(501));
+    });
+}
+
+#[test]
+fn a_stuck_store_pauses_consumption_instead_of_buffering_without_bound() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    h.store.with(|s| s.fail_writes = u32::MAX);
+    let mut engine = h.engine(10);
+    engine.assign(&BTreeSet::from([0]));
+    let recs = records(&codec, &traffic(10));
+    for r in recs.into_iter().take(30) {
+        engine.on_record(r);
+        engine.tick();
+    }
+    assert!(
+        h.control.pause.load(Ordering::SeqCst),
+        "paused while the store is down"
+    );
+    // The store comes back: the buffer drains and consumption resumes.
+    h.store.with(|s| s.fail_writes = 0);
+    for _ in 0..200 {
+        engine.tick();
+        std::thread::sleep(Duration::from_millis(50));
+        if !h.control.pause.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    assert!(!h.control.pause.load(Ordering::SeqCst), "resumed");
+}
+
+#[test]
+fn revoked_partitions_get_a_final_snapshot_and_come_back_from_memory() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(5);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in records(&codec, &traffic) {
+        engine.on_record(r);
+    }
+    engine.revoke(&BTreeSet::from([0]));
+    assert!(engine.partitions().is_empty());
+    assert_store_matches(&h.store, &reference(&traffic));
+    let writes = h.store.with(|s| s.writes);
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    assert!(offsets[2].is_some());
+    assert_eq!(engine.partitions(), [0]);
+    assert_eq!(h.store.with(|s| s.writes), writes, "nothing rewritten");
+}

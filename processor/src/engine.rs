@@ -204,11 +204,16 @@ impl<S: Store> Engine<S> {
                 let kind = event.kind().as_str();
                 match shard.state.apply(&event) {
                     Applied::Duplicate => {
-                        self.metrics.duplicates_dropped.with_label_values(&[kind]).inc();
+                        self.metrics
+                            .duplicates_dropped
+                            .with_label_values(&[kind])
+                            .inc();
                     }
                     Applied::New => {
                         self.metrics.events_applied.with_label_values(&[kind]).inc();
-                        let local_date = self.zones.local_date(event.tenant_id(), event.occurred_at());
+                        let local_date = self
+                            .zones
+                            .local_date(event.tenant_id(), event.occurred_at());
                         shard.pending.push(RawEvent {
                             event,
                             topic: topic.clone(),
@@ -234,10 +239,10 @@ impl<S: Store> Engine<S> {
         let buffered = self.buffered();
         self.metrics.buffered_rows.set(buffered as i64);
         let over_budget = buffered >= self.cfg.max_buffered_rows;
-        if over_budget != self.control.pause.load(Ordering::Relaxed) {
-            if over_budget || buffered < self.cfg.max_buffered_rows / 2 {
-                self.control.pause.store(over_budget, Ordering::SeqCst);
-            }
+        // Pause at the budget; resume once half of it has drained.
+        let paused = self.control.pause.load(Ordering::Relaxed);
+        if over_budget != paused && (over_budget || buffered < self.cfg.max_buffered_rows / 2) {
+            self.control.pause.store(over_budget, Ordering::SeqCst);
         }
         let due = Instant::now() >= self.next_snapshot;
         if (due || over_budget) && self.in_flight.is_none() {
@@ -288,7 +293,9 @@ impl<S: Store> Engine<S> {
         self.metrics.state_campaigns.set(campaigns as i64);
         self.metrics.state_user_entries.set(users as i64);
         self.metrics.state_bytes.set(bytes as i64);
-        self.metrics.assigned_partitions.set(self.shards.len() as i64);
+        self.metrics
+            .assigned_partitions
+            .set(self.shards.len() as i64);
     }
 
     /// Take a snapshot of every shard and start writing it.
@@ -361,11 +368,16 @@ impl<S: Store> Engine<S> {
         let mut out = BTreeMap::new();
         for &p in partitions {
             let started = Instant::now();
-            let checkpoint = self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
+            let checkpoint =
+                self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
             let committed = checkpoint.as_ref().map_or(0, |c| c.version);
             if let Some(kept) = self.retained.remove(&p) {
                 if kept.version == committed && committed > 0 {
-                    tracing::info!(partition = p, version = committed, "state kept in memory is current");
+                    tracing::info!(
+                        partition = p,
+                        version = committed,
+                        "state kept in memory is current"
+                    );
                     out.insert(p, kept.next);
                     self.shards.insert(p, kept);
                     self.metrics
@@ -395,7 +407,10 @@ impl<S: Store> Engine<S> {
     }
 
     fn restore(&mut self, p: i32, checkpoint: Option<Checkpoint>) -> Shard {
-        let floor = self.retry("read max version", |s| async move { s.max_version(p).await });
+        let floor = self.retry(
+            "read max version",
+            |s| async move { s.max_version(p).await },
+        );
         let raw = self.retry("read raw events", |s| async move { s.raw_events(p).await });
         let next = checkpoint.as_ref().map_or([None; 3], |c| c.offsets);
         let committed = checkpoint.as_ref().map_or(0, |c| c.version);
@@ -412,7 +427,8 @@ impl<S: Store> Engine<S> {
                 None => false,
             }
         };
-        let (before, after): (Vec<&RawEvent>, Vec<&RawEvent>) = raw.iter().partition(|r| covered(r));
+        let (before, after): (Vec<&RawEvent>, Vec<&RawEvent>) =
+            raw.iter().partition(|r| covered(r));
         for r in &before {
             shard.state.apply(&r.event);
         }
@@ -448,7 +464,10 @@ impl<S: Store> Engine<S> {
             match self.handle.block_on(f(self.store.clone())) {
                 Ok(v) => return v,
                 Err(e) => {
-                    self.metrics.clickhouse_errors.with_label_values(&[what]).inc();
+                    self.metrics
+                        .clickhouse_errors
+                        .with_label_values(&[what])
+                        .inc();
                     self.metrics.clickhouse_retries.inc();
                     tracing::warn!(error = %e, "{what} failed; retrying in {backoff:?}");
                     std::thread::sleep(backoff);

@@ -2,8 +2,8 @@
 //! partitions, tables and reason codes; never a tenant, campaign or user id.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Cheap to clone: every field is a handle to the same metric.
@@ -139,7 +139,9 @@ impl Metrics {
                 &r,
                 "processor_event_to_snapshot_seconds",
                 "From an event's occurred_at to the checkpoint that makes it visible.",
-                vec![0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0],
+                vec![
+                    0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+                ],
             ),
             state_campaigns: gauge(&r, "processor_state_campaigns", "Campaigns held in memory."),
             state_user_entries: gauge(

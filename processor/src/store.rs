@@ -129,7 +129,11 @@ impl Store for MemoryStore {
                 });
             }
             for r in &snapshot.raw {
-                if !s.raw.iter().any(|x| x.event.event_id() == r.event.event_id()) {
+                if !s
+                    .raw
+                    .iter()
+                    .any(|x| x.event.event_id() == r.event.event_id())
+                {
                     s.raw.push(r.clone());
                 }
             }

@@ -74,8 +74,8 @@ mod tests {
 
     #[test]
     fn local_dates_follow_the_tenant_zone() {
-        let z = TenantZones::parse("UTC", &["berlin=Europe/Berlin,tokyo=Asia/Tokyo".into()])
-            .unwrap();
+        let z =
+            TenantZones::parse("UTC", &["berlin=Europe/Berlin,tokyo=Asia/Tokyo".into()]).unwrap();
         // 2026-03-01T23:30:00Z
         let at = 1_772_407_800_000;
         assert_eq!(z.local_date("other", at).to_string(), "2026-03-01");

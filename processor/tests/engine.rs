@@ -10,10 +10,13 @@ use processor::engine::{DeadLetterSink, Engine, EngineConfig};
 use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::metrics::Metrics;
-use processor::state::PartitionState;
 use processor::store::MemoryStore;
 use processor::tenants::TenantZones;
-use schemas::{Codec, Event, NotificationSent, UserInteraction};
+use schemas::Codec;
+
+mod common;
+use common::{distinct_events, records, reference, traffic};
+use processor::state::PartitionState;
 
 #[derive(Default)]
 struct Collect(Mutex<Vec<Rejected>>);
@@ -65,84 +68,6 @@ impl Harness {
     }
 }
 
-/// A stream of (topic, event) with a redelivery of every fifth user's last click.
-fn traffic(users: usize) -> Vec<(usize, Event)> {
-    let mut out = Vec::new();
-    for u in 0..users {
-        let n = Event::Notification(NotificationSent {
-            event_id: format!("n-{u}"),
-            tenant_id: "t".into(),
-            campaign_id: format!("c{}", u % 3),
-            job_id: "j".into(),
-            occurred_at: 1_000 + u as i64,
-            user_id: format!("u{u}"),
-            node_id: Some("start".into()),
-            first_message: true,
-            warning_message: false,
-        });
-        out.push((1, n));
-        for step in 0..3 {
-            let i = Event::Interaction(UserInteraction {
-                event_id: format!("i-{u}-{step}"),
-                tenant_id: "t".into(),
-                campaign_id: format!("c{}", u % 3),
-                job_id: "j".into(),
-                occurred_at: 2_000 + (u * 10 + step) as i64,
-                user_id: format!("u{u}"),
-                selected_action: "next".into(),
-                answer_target: if step == 2 {
-                    "end".into()
-                } else {
-                    format!("n{step}")
-                },
-                answer_title: None,
-                question: None,
-            });
-            out.push((2, i));
-        }
-        if u % 5 == 0 {
-            let again = out[out.len() - 2].clone();
-            out.push(again);
-        }
-    }
-    out
-}
-
-/// Kafka records for the traffic, with offsets per topic.
-fn records(codec: &Codec, traffic: &[(usize, Event)]) -> Vec<SourceRecord> {
-    let mut next = [0i64; 3];
-    traffic
-        .iter()
-        .map(|(t, e)| {
-            let offset = next[*t];
-            next[*t] += 1;
-            SourceRecord {
-                topic: *t,
-                partition: 0,
-                offset,
-                key: Some(e.campaign_id().as_bytes().to_vec()),
-                payload: codec.encode(e).unwrap(),
-            }
-        })
-        .collect()
-}
-
-fn reference(traffic: &[(usize, Event)]) -> PartitionState {
-    let mut s = PartitionState::new();
-    for (_, e) in traffic {
-        s.apply(e);
-    }
-    s
-}
-
-fn distinct_events(traffic: &[(usize, Event)]) -> usize {
-    traffic
-        .iter()
-        .map(|(_, e)| e.event_id().to_string())
-        .collect::<BTreeSet<_>>()
-        .len()
-}
-
 /// The store's reports and journeys equal the reference fold.
 fn assert_store_matches(store: &MemoryStore, expected: &PartitionState) {
     let all = expected.all();
@@ -164,7 +89,11 @@ fn assert_store_matches(store: &MemoryStore, expected: &PartitionState) {
                 j.job_id.clone(),
                 j.user_id.clone(),
             );
-            assert_eq!(s.journeys.get(&key).map(|x| &x.1), Some(j), "journey {key:?}");
+            assert_eq!(
+                s.journeys.get(&key).map(|x| &x.1),
+                Some(j),
+                "journey {key:?}"
+            );
         }
     });
 }
@@ -177,7 +106,11 @@ fn a_snapshot_writes_raw_events_reports_journeys_and_the_checkpoint() {
     let recs = records(&codec, &traffic);
     let mut engine = h.engine(1_000_000);
     let offsets = engine.assign(&BTreeSet::from([0]));
-    assert_eq!(offsets[&0], [None, None, None], "no checkpoint: from the beginning");
+    assert_eq!(
+        offsets[&0],
+        [None, None, None],
+        "no checkpoint: from the beginning"
+    );
     for r in recs.clone() {
         engine.on_record(r);
     }

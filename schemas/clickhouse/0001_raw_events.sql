@@ -22,6 +22,12 @@ CREATE TABLE IF NOT EXISTS events_raw
     -- lifecycle: the status the event announces; empty when it announces none.
     status String,
     audience_size Nullable(Int64),
+    -- lifecycle: the script graph as JSON {"nodes":[{"id","type","script_type"}],
+    -- "edges":[{"source","target","label"}]}; empty when the event has none.
+    script_json String,
+    -- interaction: answer_title and question, when given.
+    answer_title Nullable(String),
+    question Nullable(String),
     occurred_at DateTime('UTC'),
     occurred_at_ms Int64,
     -- Calendar day of occurred_at in the tenant's configured time zone.

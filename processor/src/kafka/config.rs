@@ -8,7 +8,11 @@ use rdkafka::ClientConfig;
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaConfig {
     /// Kafka bootstrap servers, comma-separated.
-    #[arg(long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long = "brokers",
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub brokers: String,
 
     /// Consumer group id. Instances with the same group share the partitions.
@@ -59,7 +63,10 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", (self.session_timeout_ms / 4).max(500).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (self.session_timeout_ms / 4).max(500).to_string(),
+            )
             .set("max.poll.interval.ms", "600000")
             .set("fetch.wait.max.ms", "100")
             .set("statistics.interval.ms", "5000");

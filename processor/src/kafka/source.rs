@@ -86,19 +86,19 @@ impl SourceControl {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot create the Kafka consumer: {0}")]
-    Create(KafkaError),
+    Create(Box<KafkaError>),
     #[error("cannot read metadata of topic {topic} from {brokers}: {source}. Is the broker up (make up)?")]
     Metadata {
         topic: String,
         brokers: String,
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     #[error("topic {0} does not exist; create it (deploy/local/topics.sh does) with as many partitions as the others")]
     MissingTopic(String),
     #[error("topics are not co-partitioned: {0}. All three input topics must have the same partition count, keyed by campaign_id")]
     NotCoPartitioned(String),
     #[error("cannot subscribe: {0}")]
-    Subscribe(KafkaError),
+    Subscribe(Box<KafkaError>),
 }
 
 struct Context {
@@ -217,7 +217,7 @@ pub fn check_topics(config: &KafkaConfig) -> Result<i32, SourceError> {
     let consumer: BaseConsumer = config
         .consumer_config()
         .create()
-        .map_err(SourceError::Create)?;
+        .map_err(|e| SourceError::Create(Box::new(e)))?;
     let mut counts = Vec::new();
     for topic in config.topics() {
         let md = consumer
@@ -225,7 +225,7 @@ pub fn check_topics(config: &KafkaConfig) -> Result<i32, SourceError> {
             .map_err(|source| SourceError::Metadata {
                 topic: topic.to_string(),
                 brokers: config.brokers.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let t = md
             .topics()
@@ -264,15 +264,17 @@ impl Source {
         let consumer: BaseConsumer<Context> = config
             .consumer_config()
             .create_with_context(context)
-            .map_err(SourceError::Create)?;
+            .map_err(|e| SourceError::Create(Box::new(e)))?;
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs).map_err(SourceError::Subscribe)?;
+        consumer
+            .subscribe(&refs)
+            .map_err(|e| SourceError::Subscribe(Box::new(e)))?;
         let control = Arc::new(SourceControl::default());
         let ctl = control.clone();
         let thread = std::thread::Builder::new()
             .name("kafka-source".into())
             .spawn(move || run(consumer, tx, ctl, topics, metrics))
-            .map_err(|e| SourceError::Create(KafkaError::Subscription(e.to_string())))?;
+            .map_err(|e| SourceError::Create(Box::new(KafkaError::Subscription(e.to_string()))))?;
         Ok((
             Source {
                 control,
@@ -325,7 +327,11 @@ fn run(
                     Ok(()) => {
                         paused = want_pause;
                         metrics.paused.set(i64::from(paused));
-                        tracing::info!(paused, "back-pressure: partitions {}", if paused { "paused" } else { "resumed" });
+                        tracing::info!(
+                            paused,
+                            "back-pressure: partitions {}",
+                            if paused { "paused" } else { "resumed" }
+                        );
                     }
                     Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
                 }

@@ -66,7 +66,10 @@ impl PartitionState {
 
     /// Fold one event into the state.
     pub fn apply(&mut self, event: &Event) -> Applied {
-        let key = (event.tenant_id().to_string(), event.campaign_id().to_string());
+        let key = (
+            event.tenant_id().to_string(),
+            event.campaign_id().to_string(),
+        );
         let campaign = self.campaigns.entry(key).or_insert_with(|| {
             Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
         });

@@ -114,6 +114,16 @@ pub fn completion(
     })
 }
 
+/// What a report takes besides the tallies.
+struct Head {
+    job_id: Option<String>,
+    status: Option<String>,
+    /// The announced audience that applies.
+    announced: Option<i64>,
+    /// First and last event time.
+    at: (i64, i64),
+}
+
 /// Aggregates over a set of (job, user) journeys, before user sets are
 /// turned into counts.
 #[derive(Default)]
@@ -168,13 +178,16 @@ impl Tally {
     fn report(
         self,
         campaign: &Campaign,
-        job_id: Option<String>,
-        status: Option<String>,
-        announced: Option<i64>,
-        at: (i64, i64),
+        head: Head,
         script: Option<&ScriptInfo>,
         interner: &Interner,
     ) -> Report {
+        let Head {
+            job_id,
+            status,
+            announced,
+            at,
+        } = head;
         let sent_users = self.sent.len() as u64;
         let announced = announced.map_or(0, |n| u64::try_from(n).unwrap_or(0));
         let mut nodes: Vec<NodeStats> = self
@@ -231,10 +244,7 @@ pub fn funnel(
         let users = if i == 0 { sent_users } else { reached(node) };
         let (conversion, drop_off) = match out.last() {
             None => (if users > 0 { 100.0 } else { 0.0 }, 0),
-            Some(prev) => (
-                percent(users, prev.users),
-                prev.users.saturating_sub(users),
-            ),
+            Some(prev) => (percent(users, prev.users), prev.users.saturating_sub(users)),
         };
         out.push(FunnelStep {
             node_id: node.clone(),
@@ -251,6 +261,23 @@ impl Campaign {
         self.script.as_ref().map(|s| &s.value.info)
     }
 
+    /// The announced audience that applies to a job: its own, else the
+    /// campaign-wide one.
+    fn job_audience(&self, job: &Job) -> Option<i64> {
+        job.audience
+            .as_ref()
+            .or(self.audience_wide.as_ref())
+            .map(|l| l.value)
+    }
+
+    /// A job's `target_users`.
+    fn job_target(&self, job: &Job) -> u64 {
+        let announced = self
+            .job_audience(job)
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        announced.max(job.users.len() as u64)
+    }
+
     /// The report of one job.
     pub fn job_report(&self, job_sym: Sym, interner: &Interner) -> Option<Report> {
         let job = self.jobs.get(&job_sym)?;
@@ -262,20 +289,14 @@ impl Campaign {
             .flatten()
             .max_by(|a, b| a.stamp.cmp(&b.stamp))
             .map(|l| l.value.as_str().to_string());
-        let announced = job
-            .audience
-            .as_ref()
-            .or(self.audience_wide.as_ref())
-            .map(|l| l.value);
-        Some(tally.report(
-            self,
-            Some(interner.resolve(job_sym).to_string()),
+        let announced = self.job_audience(job);
+        let head = Head {
+            job_id: Some(interner.resolve(job_sym).to_string()),
             status,
             announced,
-            (job.first_at, job.last_at),
-            script,
-            interner,
-        ))
+            at: (job.first_at, job.last_at),
+        };
+        Some(tally.report(self, head, script, interner))
     }
 
     /// The all-jobs report: user counts are unions across jobs.
@@ -283,22 +304,20 @@ impl Campaign {
         let script = self.script_info();
         let mut tally = Tally::default();
         let mut max_job_target = 0u64;
-        for (&sym, job) in &self.jobs {
+        for job in self.jobs.values() {
             tally.add_job(job, script, interner);
-            if let Some(r) = self.job_report(sym, interner) {
-                max_job_target = max_job_target.max(r.target_users);
-            }
+            max_job_target = max_job_target.max(self.job_target(job));
         }
-        let announced = self.audience_wide.as_ref().map(|l| l.value);
-        let mut report = tally.report(
-            self,
-            None,
-            self.status_any.as_ref().map(|l| l.value.as_str().to_string()),
-            announced,
-            (self.first_at, self.last_at),
-            script,
-            interner,
-        );
+        let head = Head {
+            job_id: None,
+            status: self
+                .status_any
+                .as_ref()
+                .map(|l| l.value.as_str().to_string()),
+            announced: self.audience_wide.as_ref().map(|l| l.value),
+            at: (self.first_at, self.last_at),
+        };
+        let mut report = tally.report(self, head, script, interner);
         report.target_users = report.target_users.max(max_job_target);
         report
     }

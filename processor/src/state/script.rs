@@ -131,7 +131,14 @@ mod tests {
     fn flow_is_breadth_first_each_node_once() {
         let s = script(
             &["s", "a", "b", "c", "e"],
-            &[("s", "a"), ("s", "b"), ("a", "c"), ("b", "c"), ("c", "e"), ("b", "e")],
+            &[
+                ("s", "a"),
+                ("s", "b"),
+                ("a", "c"),
+                ("b", "c"),
+                ("c", "e"),
+                ("b", "e"),
+            ],
         );
         assert_eq!(ScriptInfo::analyse(&s).flow, ["s", "a", "b", "c", "e"]);
     }

@@ -138,7 +138,11 @@ fn target_users_take_the_job_audience_else_the_campaign_audience() {
         first("n2", "j2", "u2", 3),
     ]);
     assert_eq!(job(&s, "j1").target_users, 10);
-    assert_eq!(job(&s, "j2").target_users, 50, "no job audience: campaign-wide");
+    assert_eq!(
+        job(&s, "j2").target_users,
+        50,
+        "no job audience: campaign-wide"
+    );
     assert_eq!(all(&s).target_users, 50);
 }
 
@@ -169,7 +173,10 @@ fn all_jobs_counts_are_unions_not_sums() {
     let r = all(&s);
     assert_eq!(r.sent_users, 3);
     assert_eq!(r.interacted_users, 1);
-    assert_eq!(r.target_users, 3, "union of users beats every job's audience");
+    assert_eq!(
+        r.target_users, 3,
+        "union of users beats every job's audience"
+    );
     assert_eq!(r.total_interactions, 2);
     assert_eq!(job(&s, "j1").sent_users, 2);
     assert_eq!(job(&s, "j2").interacted_users, 1);
@@ -209,7 +216,10 @@ fn rates_are_percentages_of_sent_users_and_zero_without_sent() {
 
     let s = state(&[click("i1", "j", "u1", 2, "go", "the_end")]);
     let r = job(&s, "j");
-    assert_eq!((r.sent_users, r.interacted_users, r.completed_users), (0, 1, 1));
+    assert_eq!(
+        (r.sent_users, r.interacted_users, r.completed_users),
+        (0, 1, 1)
+    );
     assert_eq!((r.interaction_rate, r.completion_rate), (0.0, 0.0));
 }
 
@@ -228,7 +238,10 @@ fn duplicates_count_once() {
         assert_eq!(s.apply(e), Applied::Duplicate);
     }
     let r = job(&s, "j");
-    assert_eq!((r.total_interactions, r.messages_sent, r.warnings_sent), (1, 1, 1));
+    assert_eq!(
+        (r.total_interactions, r.messages_sent, r.warnings_sent),
+        (1, 1, 1)
+    );
     assert_eq!(s.journey(T, C, "j", "u1").unwrap().steps.len(), 1);
 }
 
@@ -266,7 +279,14 @@ fn funnel_follows_the_flow_sequence_from_sent_users() {
     let f = job(&s, "j").funnel;
     let got: Vec<(&str, u64, f64, u64)> = f
         .iter()
-        .map(|x| (x.node_id.as_str(), x.users, x.conversion_from_previous, x.drop_off))
+        .map(|x| {
+            (
+                x.node_id.as_str(),
+                x.users,
+                x.conversion_from_previous,
+                x.drop_off,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -310,7 +330,11 @@ fn ids_containing_end_complete_even_without_a_script() {
         click("i3", "j", "u1", 3, "go", "THE_END"),
     ]);
     let j = s.journey(T, C, "j", "u1").unwrap();
-    assert_eq!(j.exit_node.as_deref(), Some("Weekend_Offer"), "first end node reached");
+    assert_eq!(
+        j.exit_node.as_deref(),
+        Some("Weekend_Offer"),
+        "first end node reached"
+    );
     assert!(job(&s, "j").funnel.is_empty(), "no script, no funnel");
     assert_eq!(job(&s, "j").avg_completion_seconds, Some(0.001));
 }
@@ -340,7 +364,11 @@ fn a_late_script_recomputes_completion_and_funnel() {
         click("i1", "j", "u1", 2, "go", "a"),
         click("i2", "j", "u1", 3, "go", "done"),
     ]);
-    assert_eq!(job(&s, "j").completed_users, 0, "done is no end node by name");
+    assert_eq!(
+        job(&s, "j").completed_users,
+        0,
+        "done is no end node by name"
+    );
     s.take_changes();
     // The script was written before the clicks but arrives after them.
     s.apply(&with_script("s", 0, SCRIPT));
@@ -348,7 +376,10 @@ fn a_late_script_recomputes_completion_and_funnel() {
     assert_eq!(job(&s, "j").completed_users, 1);
     assert_eq!(job(&s, "j").funnel.len(), 4);
     assert!(
-        changes.journeys.iter().any(|j| j.user_id == "u1" && j.completed),
+        changes
+            .journeys
+            .iter()
+            .any(|j| j.user_id == "u1" && j.completed),
         "the journey is rewritten with its new completion"
     );
 }
@@ -411,7 +442,11 @@ fn take_changes_returns_only_what_changed() {
     assert_eq!(c.journeys.len(), 1);
     assert_eq!(c.journeys[0].user_id, "u2");
     s.apply(&click("i1", "j", "u2", 2, "x", "a"));
-    assert_eq!(s.take_changes(), super::Changes::default(), "a duplicate changes nothing");
+    assert_eq!(
+        s.take_changes(),
+        super::Changes::default(),
+        "a duplicate changes nothing"
+    );
 }
 
 #[test]

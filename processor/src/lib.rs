@@ -1,0 +1,26 @@
+//! The stateful stream processor.
+//!
+//! # Layout
+//!
+//! - [`state`]: the pure state machine (no I/O): events in, reports and
+//!   journeys out, exactly as metrics.md defines them.
+//! - [`engine`]: owns the state of each assigned partition, applies records,
+//!   takes snapshots and restores partitions on assignment.
+//! - [`store`]: the storage seam the engine writes through (raw events,
+//!   versioned reports and journeys, checkpoints), with an in-memory store
+//!   for tests.
+//! - [`kafka`]: the consumer thread with our rebalance protocol, and the
+//!   dead-letter producer. Only this module knows rdkafka.
+//! - [`tenants`]: tenant time zones (local calendar days).
+//! - [`metrics`]: every Prometheus metric, named in one place; [`http`]
+//!   serves them with `/healthz`.
+//! - [`run`]: `processor run` wires it all together.
+pub mod clickhouse;
+pub mod engine;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod run;
+pub mod state;
+pub mod store;
+pub mod tenants;

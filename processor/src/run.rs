@@ -1,0 +1,170 @@
+//! `processor run`: wire the consumer, the engine, ClickHouse and the
+//! metrics port together, and shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemas::Codec;
+use tokio::runtime::Handle;
+
+use crate::clickhouse::ClickHouseStore;
+use crate::engine::{DeadLetterSink, Engine, EngineConfig};
+use crate::kafka::dlq::Rejected;
+use crate::kafka::source::check_topics;
+use crate::kafka::{DeadLetters, KafkaConfig, Source};
+use crate::metrics::Metrics;
+use crate::tenants::TenantZones;
+
+/// How the processor runs (besides where Kafka and ClickHouse are).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunConfig {
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+
+    /// Snapshot interval in milliseconds: how often changed reports,
+    /// journeys, raw events and checkpoints are written to ClickHouse.
+    #[arg(long, env = "SNAPSHOT_INTERVAL_MS", default_value_t = 1000)]
+    pub snapshot_interval_ms: u64,
+
+    /// Raw event rows buffered in memory before consumption pauses (when
+    /// ClickHouse is slow or down).
+    #[arg(long, env = "MAX_BUFFERED_ROWS", default_value_t = 500_000)]
+    pub max_buffered_rows: usize,
+
+    /// Events more than this many seconds in the future are dead-lettered.
+    #[arg(long, env = "MAX_CLOCK_SKEW_SECONDS", default_value_t = 300)]
+    pub max_clock_skew_seconds: i64,
+
+    /// Time zone (IANA) of tenants not listed in --tenant-timezone.
+    #[arg(long, env = "DEFAULT_TIMEZONE", default_value = "UTC")]
+    pub default_timezone: String,
+
+    /// A tenant's time zone as tenant=Zone (repeatable, or comma-separated
+    /// in TENANT_TIMEZONES), e.g. acme=Europe/Berlin.
+    #[arg(
+        long = "tenant-timezone",
+        env = "TENANT_TIMEZONES",
+        value_delimiter = ','
+    )]
+    pub tenant_timezones: Vec<String>,
+
+    /// Address of the /metrics and /healthz HTTP port.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+
+    /// Records read ahead of the engine.
+    #[arg(long, env = "READ_AHEAD", default_value_t = 20_000)]
+    pub read_ahead: usize,
+}
+
+struct KafkaDeadLetters {
+    producer: DeadLetters,
+    handle: Handle,
+}
+
+impl DeadLetterSink for KafkaDeadLetters {
+    fn send(&self, rejected: &Rejected) -> Result<(), String> {
+        self.handle
+            .block_on(self.producer.send(rejected))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Run until `shutdown` resolves: consume, apply, snapshot; then write a
+/// final snapshot and leave the group.
+pub async fn run(
+    cfg: RunConfig,
+    client: clickhouse::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let zones = TenantZones::parse(&cfg.default_timezone, &cfg.tenant_timezones)?;
+    let kafka = cfg.kafka.clone();
+    let partitions = tokio::task::spawn_blocking(move || check_topics(&kafka)).await??;
+    tracing::info!(partitions, topics = ?cfg.kafka.topics(), "input topics are co-partitioned");
+
+    let metrics = Metrics::new();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(crate::http::serve(
+        cfg.metrics_addr,
+        metrics.clone(),
+        healthy.clone(),
+        async {
+            let _ = http_stopped.await;
+        },
+    ));
+
+    let dead_letters = Arc::new(KafkaDeadLetters {
+        producer: DeadLetters::new(&cfg.kafka)?,
+        handle: Handle::current(),
+    });
+    let (source, events) = Source::start(&cfg.kafka, cfg.read_ahead, metrics.clone())?;
+    let engine = Engine::new(
+        EngineConfig {
+            topics: cfg.kafka.topics().map(str::to_string),
+            snapshot_interval: Duration::from_millis(cfg.snapshot_interval_ms),
+            max_buffered_rows: cfg.max_buffered_rows,
+            max_skew_ms: cfg.max_clock_skew_seconds.saturating_mul(1000),
+        },
+        Arc::new(ClickHouseStore::new(client)),
+        Codec::new()?,
+        zones,
+        metrics,
+        Handle::current(),
+        dead_letters.clone(),
+        source.control.clone(),
+    );
+    let engine_done = healthy.clone();
+    let engine_thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            engine.run(events);
+            engine_done.store(false, Ordering::SeqCst);
+        })?;
+
+    let engine_alive = healthy.clone();
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: final snapshot, then leaving the group"),
+        () = async {
+            while engine_alive.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => tracing::error!("engine stopped unexpectedly"),
+    }
+    tokio::task::spawn_blocking(move || {
+        source.stop();
+        let _ = engine_thread.join();
+    })
+    .await?;
+    dead_letters.producer.flush();
+    let _ = stop_http.send(());
+    if let Ok(Err(e)) = http.await {
+        tracing::warn!(error = %e, "metrics port failed");
+    }
+    tracing::info!("processor stopped");
+    Ok(())
+}

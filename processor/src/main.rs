@@ -1,3 +1,77 @@
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+//! `processor`: the campaign analytics stream processor.
+
+use clap::{Parser, Subcommand};
+use processor::clickhouse::{migrate, ClickHouseConfig};
+use processor::run::{run, shutdown_signal, RunConfig};
+
+/// Campaign analytics stream processor: consumes the campaign-lifecycle,
+/// notifications and interactions topics, keeps per-campaign and per-user
+/// aggregates in memory, and snapshots them to ClickHouse together with the
+/// Kafka offsets they reflect (restarts resume exactly there).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log format: text for people, json for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the ClickHouse migrations (schemas/clickhouse/*.sql) and exit.
+    Migrate {
+        #[command(flatten)]
+        clickhouse: ClickHouseConfig,
+    },
+    /// Migrate, then consume and aggregate until SIGTERM or Ctrl-C (a final
+    /// snapshot is written before leaving the consumer group).
+    Run {
+        #[command(flatten)]
+        clickhouse: ClickHouseConfig,
+        #[command(flatten)]
+        run: RunConfig,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match cli.command {
+        Command::Migrate { clickhouse } => {
+            let report = migrate(&clickhouse).await?;
+            if report.applied.is_empty() {
+                println!(
+                    "schema of {} is up to date ({} migrations)",
+                    clickhouse.database, report.already
+                );
+            } else {
+                for f in &report.applied {
+                    println!("applied {f}");
+                }
+            }
+        }
+        Command::Run { clickhouse, run: cfg } => {
+            let report = migrate(&clickhouse).await?;
+            tracing::info!(applied = report.applied.len(), "schema up to date");
+            run(cfg, clickhouse.client(), shutdown_signal()).await?;
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,11 @@
-//! The ClickHouse seam: the tables the processor writes and reads back.
-//! Only this module knows ClickHouse.
+//! The ClickHouse seam: connection settings, migrations, the tables the
+//! processor writes and reads back. Only this module knows ClickHouse.
 
+pub mod config;
+pub mod migrate;
 pub mod snapshot_rows;
 pub mod store;
 
+pub use config::ClickHouseConfig;
+pub use migrate::{migrate, MigrateError, MigrationReport};
 pub use store::ClickHouseStore;

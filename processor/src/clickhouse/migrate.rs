@@ -1,0 +1,142 @@
+//! Apply the numbered migrations of `schemas/clickhouse/` in order, once
+//! each, recorded in `schema_migrations`; refuse to run against a database
+//! whose applied migrations were edited or are newer than this binary.
+
+use clickhouse::Client;
+use schemas::migrations::{Migration, MIGRATIONS};
+use serde::Deserialize;
+
+use super::config::ClickHouseConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("ClickHouse at {url}: {source}. Is it running (make up)?")]
+    Connect {
+        url: String,
+        source: clickhouse::error::Error,
+    },
+    #[error("migration {file} failed at `{statement}`: {source}")]
+    Statement {
+        file: &'static str,
+        statement: String,
+        source: clickhouse::error::Error,
+    },
+    #[error("migration {file} was edited after it was applied (applied checksum {applied}, file checksum {current}); never edit an applied migration, add a new numbered one instead")]
+    Edited {
+        file: &'static str,
+        applied: String,
+        current: String,
+    },
+    #[error("the database has migration {version} ({file}), which this binary does not know: it is older than the schema; deploy the newer version")]
+    Unknown { version: u32, file: String },
+    #[error("reading schema_migrations: {0}")]
+    Read(clickhouse::error::Error),
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct Applied {
+    version: u32,
+    file_name: String,
+    checksum: String,
+}
+
+/// What a run of the migrations did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<&'static str>,
+    pub already: usize,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+    (version UInt32, file_name String, checksum String, applied_at DateTime('UTC') DEFAULT now()) \
+    ENGINE = MergeTree() ORDER BY version";
+
+fn first_line(sql: &str) -> String {
+    sql.lines().next().unwrap_or_default().chars().take(120).collect()
+}
+
+/// Apply every pending migration to the configured database.
+pub async fn migrate(cfg: &ClickHouseConfig) -> Result<MigrationReport, MigrateError> {
+    let connect = |source| MigrateError::Connect {
+        url: cfg.url.clone(),
+        source,
+    };
+    cfg.server_client()
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", cfg.database))
+        .execute()
+        .await
+        .map_err(connect)?;
+    migrate_client(&cfg.client(), MIGRATIONS).await
+}
+
+/// Apply `migrations` through a client bound to the target database.
+pub async fn migrate_client(
+    client: &Client,
+    migrations: &'static [Migration],
+) -> Result<MigrationReport, MigrateError> {
+    client
+        .query(CREATE_TABLE)
+        .execute()
+        .await
+        .map_err(|source| MigrateError::Statement {
+            file: "schema_migrations",
+            statement: first_line(CREATE_TABLE),
+            source,
+        })?;
+    let applied: Vec<Applied> = client
+        .query("SELECT version, file_name, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await
+        .map_err(MigrateError::Read)?;
+    for a in &applied {
+        let Some(m) = migrations.iter().find(|m| m.version == a.version) else {
+            return Err(MigrateError::Unknown {
+                version: a.version,
+                file: a.file_name.clone(),
+            });
+        };
+        let current = m.checksum();
+        if a.checksum != current || a.file_name != m.file_name {
+            return Err(MigrateError::Edited {
+                file: m.file_name,
+                applied: a.checksum.clone(),
+                current,
+            });
+        }
+    }
+    let mut report = MigrationReport {
+        already: applied.len(),
+        ..MigrationReport::default()
+    };
+    for m in migrations {
+        if applied.iter().any(|a| a.version == m.version) {
+            continue;
+        }
+        for statement in m.statements() {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|source| MigrateError::Statement {
+                    file: m.file_name,
+                    statement: first_line(&statement),
+                    source,
+                })?;
+        }
+        client
+            .query("INSERT INTO schema_migrations (version, file_name, checksum) VALUES (?, ?, ?)")
+            .bind(m.version)
+            .bind(m.file_name)
+            .bind(m.checksum())
+            .execute()
+            .await
+            .map_err(|source| MigrateError::Statement {
+                file: m.file_name,
+                statement: "INSERT INTO schema_migrations".into(),
+                source,
+            })?;
+        tracing::info!(file = m.file_name, "migration applied");
+        report.applied.push(m.file_name);
+    }
+    Ok(report)
+}

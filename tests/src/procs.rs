@@ -1,0 +1,218 @@
+//! The real binaries as child processes: the processor (started, killed,
+//! stopped) and the load generator.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benches::loadgen::expected_json::ExpectedFile;
+use processor::clickhouse::snapshot_rows::CheckpointRow;
+
+use crate::kafka::Topics;
+
+/// Where child process logs go (kept for a failing test's post-mortem).
+pub fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("campaign-analytics-e2e");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Settings of one processor instance.
+#[derive(Debug, Clone)]
+pub struct ProcessorSpec {
+    pub topics: Topics,
+    pub group: String,
+    pub database: String,
+    pub clickhouse_url: String,
+    pub tenant_timezones: String,
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// A running `processor run`.
+#[derive(Debug)]
+pub struct ProcessorProc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl ProcessorSpec {
+    pub fn new(topics: &Topics, database: &str, expected: &ExpectedFile) -> Self {
+        let tz: Vec<String> = expected
+            .tenants
+            .iter()
+            .map(|(t, info)| format!("{t}={}", info.timezone))
+            .collect();
+        ProcessorSpec {
+            topics: topics.clone(),
+            group: crate::unique("e2e-group"),
+            database: database.to_string(),
+            clickhouse_url: crate::clickhouse_url(),
+            tenant_timezones: tz.join(","),
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn start(&self, name: &str) -> ProcessorProc {
+        let log = log_dir().join(format!("{}.log", crate::unique(name)));
+        let out = File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = Command::new(crate::bin("processor"));
+        cmd.arg("run")
+            .env("KAFKA_BROKERS", crate::brokers())
+            .env("KAFKA_GROUP_ID", &self.group)
+            .env("TOPIC_LIFECYCLE", &self.topics.lifecycle)
+            .env("TOPIC_NOTIFICATIONS", &self.topics.notifications)
+            .env("TOPIC_INTERACTIONS", &self.topics.interactions)
+            .env("TOPIC_DLQ", &self.topics.dlq)
+            .env("CLICKHOUSE_URL", &self.clickhouse_url)
+            .env("CLICKHOUSE_DATABASE", &self.database)
+            .env("TENANT_TIMEZONES", &self.tenant_timezones)
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("SNAPSHOT_INTERVAL_MS", "500")
+            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start processor");
+        ProcessorProc { child, log }
+    }
+}
+
+impl ProcessorProc {
+    /// SIGKILL: no final snapshot, no leaving the group.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(
+                        status.success(),
+                        "processor exited with {status} after SIGTERM; log: {}",
+                        self.log.display()
+                    );
+                    return;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    panic!("processor did not stop within 60 s of SIGTERM; log: {}", self.log.display());
+                }
+            }
+        }
+    }
+
+    /// Fails the test if the process died.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("processor exited early with {status}; log: {}", self.log.display());
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Run `loadgen` to completion with these extra arguments, producing to the
+/// test's topics; returns its expected figures.
+pub fn loadgen(topics: &Topics, args: &[&str]) -> ExpectedFile {
+    let path = log_dir().join(format!("{}.json", crate::unique("expected")));
+    let status = loadgen_command(topics, args, &path)
+        .status()
+        .expect("run loadgen");
+    assert!(status.success(), "loadgen failed: {status}");
+    read_expected(&path)
+}
+
+/// `loadgen` as a command (to run in the background).
+pub fn loadgen_command(topics: &Topics, args: &[&str], expected: &PathBuf) -> Command {
+    let mut cmd = Command::new(crate::bin("loadgen"));
+    cmd.args(args)
+        .arg("--expected")
+        .arg(expected)
+        .args(["--brokers", &crate::brokers()])
+        .args(["--topic-lifecycle", &topics.lifecycle])
+        .args(["--topic-notifications", &topics.notifications])
+        .args(["--topic-interactions", &topics.interactions])
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn read_expected(path: &PathBuf) -> ExpectedFile {
+    let file = File::open(path).expect("expected figures");
+    serde_json::from_reader(std::io::BufReader::new(file)).expect("expected figures parse")
+}
+
+/// Wait until the checkpoints cover every record loadgen produced (offsets
+/// are contiguous from 0, so a topic is done when its partitions' next
+/// offsets add up to its record count).
+pub async fn wait_caught_up(
+    client: &clickhouse::Client,
+    topics: &Topics,
+    expected: &ExpectedFile,
+    timeout: Duration,
+    running: &mut [&mut ProcessorProc],
+) {
+    let want: Vec<i64> = topics
+        .inputs()
+        .iter()
+        .map(|t| {
+            expected
+                .counts
+                .per_topic
+                .get(*t)
+                .map_or(0, |c| c.records as i64)
+        })
+        .collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        for p in running.iter_mut() {
+            p.assert_running();
+        }
+        let rows: Vec<CheckpointRow> = client
+            .query(
+                "SELECT partition, v AS version, l AS lifecycle_offset, \
+                        n AS notifications_offset, i AS interactions_offset \
+                 FROM (SELECT partition, max(version) AS v, \
+                              argMax(lifecycle_offset, version) AS l, \
+                              argMax(notifications_offset, version) AS n, \
+                              argMax(interactions_offset, version) AS i \
+                       FROM checkpoints GROUP BY partition)",
+            )
+            .fetch_all()
+            .await
+            // The processor creates the table when it starts.
+            .unwrap_or_default();
+        let mut have = [0i64; 3];
+        for r in &rows {
+            for (t, o) in [r.lifecycle_offset, r.notifications_offset, r.interactions_offset]
+                .into_iter()
+                .enumerate()
+            {
+                have[t] += o.max(0);
+            }
+        }
+        if have.iter().zip(&want).all(|(h, w)| h >= w) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("not caught up after {timeout:?}: checkpointed {have:?} of {want:?} records per topic");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

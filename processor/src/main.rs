@@ -32,7 +32,7 @@ enum Command {
         #[command(flatten)]
         clickhouse: ClickHouseConfig,
         #[command(flatten)]
-        run: RunConfig,
+        run: Box<RunConfig>,
     },
 }
 
@@ -67,10 +67,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Run { clickhouse, run: cfg } => {
+        Command::Run {
+            clickhouse,
+            run: cfg,
+        } => {
             let report = migrate(&clickhouse).await?;
             tracing::info!(applied = report.applied.len(), "schema up to date");
-            run(cfg, clickhouse.client(), shutdown_signal()).await?;
+            run(*cfg, clickhouse.client(), shutdown_signal()).await?;
         }
     }
     Ok(())

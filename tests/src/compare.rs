@@ -140,7 +140,10 @@ fn diff<T: std::fmt::Debug, K: Ord + std::fmt::Debug>(
         match (e, g) {
             (Some(e), Some(g)) if key(e) == key(g) => {
                 if !same(e, g) {
-                    out.push(format!("{what} {:?} differs:\n  expected {e:?}\n  got      {g:?}", key(e)));
+                    out.push(format!(
+                        "{what} {:?} differs:\n  expected {e:?}\n  got      {g:?}",
+                        key(e)
+                    ));
                 }
                 i += 1;
                 j += 1;
@@ -250,7 +253,11 @@ pub async fn assert_exact(client: &clickhouse::Client, exp: &expected::ExpectedF
         panic!(
             "{} differences from the expected figures; the first:\n{}",
             diffs.len(),
-            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }

@@ -54,7 +54,10 @@ impl Topics {
             .create_topics(&topics, &AdminOptions::new())
             .await
             .unwrap_or_else(|e| {
-                panic!("cannot reach the broker at {} ({e}); run `make up`", crate::brokers())
+                panic!(
+                    "cannot reach the broker at {} ({e}); run `make up`",
+                    crate::brokers()
+                )
             });
         for r in results {
             r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));

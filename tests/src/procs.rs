@@ -110,7 +110,10 @@ impl ProcessorProc {
                 }
                 _ => {
                     let _ = self.child.kill();
-                    panic!("processor did not stop within 60 s of SIGTERM; log: {}", self.log.display());
+                    panic!(
+                        "processor did not stop within 60 s of SIGTERM; log: {}",
+                        self.log.display()
+                    );
                 }
             }
         }
@@ -119,7 +122,10 @@ impl ProcessorProc {
     /// Fails the test if the process died.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("processor exited early with {status}; log: {}", self.log.display());
+            panic!(
+                "processor exited early with {status}; log: {}",
+                self.log.display()
+            );
         }
     }
 
@@ -141,8 +147,12 @@ pub fn loadgen(topics: &Topics, args: &[&str]) -> ExpectedFile {
 
 /// `loadgen` as a command (to run in the background).
 pub fn loadgen_command(topics: &Topics, args: &[&str], expected: &PathBuf) -> Command {
+    let log = File::create(expected.with_extension("log")).expect("loadgen log");
+    let err = log.try_clone().expect("loadgen log");
     let mut cmd = Command::new(crate::bin("loadgen"));
-    cmd.args(args)
+    cmd.stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .args(args)
         .arg("--expected")
         .arg(expected)
         .args(["--brokers", &crate::brokers()])
@@ -200,9 +210,13 @@ pub async fn wait_caught_up(
             .unwrap_or_default();
         let mut have = [0i64; 3];
         for r in &rows {
-            for (t, o) in [r.lifecycle_offset, r.notifications_offset, r.interactions_offset]
-                .into_iter()
-                .enumerate()
+            for (t, o) in [
+                r.lifecycle_offset,
+                r.notifications_offset,
+                r.interactions_offset,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 have[t] += o.max(0);
             }

@@ -7,16 +7,77 @@ use std::time::{Duration, Instant};
 
 use integration_tests::compare::{assert_exact, raw_counts};
 use integration_tests::kafka::Topics;
-use integration_tests::procs::{loadgen, loadgen_command, read_expected, wait_caught_up, ProcessorSpec};
+use integration_tests::procs::{
+    loadgen, loadgen_command, read_expected, wait_caught_up, ProcessorSpec,
+};
 use integration_tests::{fresh_database, unique};
 
 const CATCH_UP: Duration = Duration::from_secs(180);
 
 /// Small but complete traffic: two tenants in different time zones.
 const TRAFFIC: &[&str] = &[
-    "--seed", "11", "--tenants", "2", "--campaigns", "4", "--jobs", "2", "--users", "30",
-    "--days", "40", "--duplicate-ratio", "0.1", "--poison", "12",
+    "--seed",
+    "11",
+    "--tenants",
+    "2",
+    "--campaigns",
+    "4",
+    "--jobs",
+    "2",
+    "--users",
+    "30",
+    "--days",
+    "40",
+    "--duplicate-ratio",
+    "0.1",
+    "--poison",
+    "12",
 ];
+
+/// Longer traffic, produced at a steady rate while processors come and go.
+const STREAM: &[&str] = &[
+    "--seed",
+    "12",
+    "--tenants",
+    "2",
+    "--campaigns",
+    "4",
+    "--jobs",
+    "2",
+    "--users",
+    "150",
+    "--days",
+    "40",
+    "--duplicate-ratio",
+    "0.1",
+    "--poison",
+    "12",
+];
+
+/// Start loadgen producing STREAM at `rate` records/s in the background;
+/// returns it, where its expected figures will be, and the processor spec
+/// (tenant time zones from a dry run of the same traffic).
+fn stream(
+    topics: &Topics,
+    db: &str,
+    rate: &str,
+) -> (std::process::Child, std::path::PathBuf, ProcessorSpec) {
+    let dir = integration_tests::procs::log_dir();
+    let dry = dir.join(format!("{}.json", unique("dry")));
+    let status = std::process::Command::new(integration_tests::bin("loadgen"))
+        .args(STREAM)
+        .args(["--dry-run", "--expected"])
+        .arg(&dry)
+        .status()
+        .expect("loadgen dry run");
+    assert!(status.success(), "loadgen dry run failed");
+    let spec = ProcessorSpec::new(topics, db, &read_expected(&dry));
+    let path = dir.join(format!("{}.json", unique("stream")));
+    let producer = loadgen_command(topics, &[STREAM, &["--rate", rate]].concat(), &path)
+        .spawn()
+        .expect("start loadgen");
+    (producer, path, spec)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_are_exact_and_poison_is_dead_lettered() {
@@ -30,13 +91,31 @@ async fn figures_are_exact_and_poison_is_dead_lettered() {
     wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
     assert_exact(&client, &expected).await;
     let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!((rows, distinct), (expected.counts.distinct_events, expected.counts.distinct_events));
+    assert_eq!(
+        (rows, distinct),
+        (
+            expected.counts.distinct_events,
+            expected.counts.distinct_events
+        )
+    );
 
     let dead = topics.dead_letters(expected.poison.len());
-    assert_eq!(dead.len(), expected.poison.len(), "every poison record, once");
+    assert_eq!(
+        dead.len(),
+        expected.poison.len(),
+        "every poison record, once"
+    );
     for (headers, _) in &dead {
-        for h in ["source-topic", "source-partition", "source-offset", "reason"] {
-            assert!(headers.contains_key(h), "dead letter without {h}: {headers:?}");
+        for h in [
+            "source-topic",
+            "source-partition",
+            "source-offset",
+            "reason",
+        ] {
+            assert!(
+                headers.contains_key(h),
+                "dead letter without {h}: {headers:?}"
+            );
         }
         assert!(topics.inputs().contains(&headers["source-topic"].as_str()));
     }
@@ -47,28 +126,11 @@ async fn figures_are_exact_and_poison_is_dead_lettered() {
 async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let topics = Topics::unique("crash", 4);
     topics.create().await;
-    let path = integration_tests::procs::log_dir().join(format!("{}.json", unique("crash")));
-    let mut producer = loadgen_command(
-        &topics,
-        &[TRAFFIC, &["--users", "60", "--rate", "1500"]].concat(),
-        &path,
-    )
-    .spawn()
-    .expect("start loadgen");
     let (db, client) = fresh_database("e2e_crash").await;
-    // The spec needs the tenants' zones, which loadgen writes at the end;
-    // the same seed gives the same tenants, so take them from a dry run.
-    let dry = integration_tests::procs::log_dir().join(format!("{}.json", unique("dry")));
-    let status = std::process::Command::new(integration_tests::bin("loadgen"))
-        .args(TRAFFIC)
-        .args(["--dry-run", "--expected"])
-        .arg(&dry)
-        .status()
-        .expect("loadgen dry run");
-    assert!(status.success());
-    let spec = ProcessorSpec::new(&topics, &db, &read_expected(&dry));
+    let (mut producer, path, spec) = stream(&topics, &db, "500");
 
     let mut seed = 0x9e37_79b9_u64;
+    let mut kills_while_producing = 0;
     for round in 0..6 {
         let p = spec.start(&format!("crash-{round}"));
         seed ^= seed << 13;
@@ -76,8 +138,15 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         seed ^= seed << 17;
         let wait = Duration::from_millis(1_500 + seed % 3_000);
         tokio::time::sleep(wait).await;
+        if producer.try_wait().expect("loadgen").is_none() {
+            kills_while_producing += 1;
+        }
         p.kill();
     }
+    assert!(
+        kills_while_producing >= 5,
+        "only {kills_while_producing} kills hit the stream"
+    );
     let status = producer.wait().expect("loadgen");
     assert!(status.success(), "loadgen failed");
     let expected = read_expected(&path);
@@ -94,24 +163,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
 async fn a_second_instance_joins_and_leaves_mid_stream() {
     let topics = Topics::unique("rebalance", 4);
     topics.create().await;
-    let path = integration_tests::procs::log_dir().join(format!("{}.json", unique("rebalance")));
-    let mut producer = loadgen_command(
-        &topics,
-        &[TRAFFIC, &["--users", "60", "--rate", "1500"]].concat(),
-        &path,
-    )
-    .spawn()
-    .expect("start loadgen");
-    let dry = integration_tests::procs::log_dir().join(format!("{}.json", unique("dry")));
-    let status = std::process::Command::new(integration_tests::bin("loadgen"))
-        .args(TRAFFIC)
-        .args(["--dry-run", "--expected"])
-        .arg(&dry)
-        .status()
-        .expect("loadgen dry run");
-    assert!(status.success());
     let (db, client) = fresh_database("e2e_rebalance").await;
-    let spec = ProcessorSpec::new(&topics, &db, &read_expected(&dry));
+    let (mut producer, path, spec) = stream(&topics, &db, "500");
     let mut a = spec.start("rebalance-a");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut b = spec.start("rebalance-b");
@@ -119,6 +172,7 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
     a.assert_running();
     b.assert_running();
     let joined = Instant::now();
+    let b_log = b.log_text();
     b.stop();
     assert!(joined.elapsed() < Duration::from_secs(60));
     let status = producer.wait().expect("loadgen");
@@ -127,10 +181,20 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
     wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut a]).await;
     assert_exact(&client, &expected).await;
     let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!((rows, distinct), (expected.counts.distinct_events, expected.counts.distinct_events));
+    assert_eq!(
+        (rows, distinct),
+        (
+            expected.counts.distinct_events,
+            expected.counts.distinct_events
+        )
+    );
     assert!(
         a.log_text().contains("partitions revoked"),
         "instance a saw the rebalance"
+    );
+    assert!(
+        b_log.contains("partition restored"),
+        "instance b took over partitions: {b_log}"
     );
     a.stop();
 }

@@ -4,11 +4,19 @@
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClickHouseConfig {
     /// ClickHouse HTTP URL.
-    #[arg(long = "clickhouse-url", env = "CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    #[arg(
+        long = "clickhouse-url",
+        env = "CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
     pub url: String,
 
     /// ClickHouse user.
-    #[arg(long = "clickhouse-user", env = "CLICKHOUSE_USER", default_value = "default")]
+    #[arg(
+        long = "clickhouse-user",
+        env = "CLICKHOUSE_USER",
+        default_value = "default"
+    )]
     pub user: String,
 
     /// ClickHouse password.
@@ -21,7 +29,11 @@ pub struct ClickHouseConfig {
     pub password: String,
 
     /// Database of the processor's tables (created by the migrations).
-    #[arg(long = "clickhouse-database", env = "CLICKHOUSE_DATABASE", default_value = "campaign_analytics")]
+    #[arg(
+        long = "clickhouse-database",
+        env = "CLICKHOUSE_DATABASE",
+        default_value = "campaign_analytics"
+    )]
     pub database: String,
 }
 

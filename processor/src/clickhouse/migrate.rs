@@ -52,7 +52,12 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
     ENGINE = MergeTree() ORDER BY version";
 
 fn first_line(sql: &str) -> String {
-    sql.lines().next().unwrap_or_default().chars().take(120).collect()
+    sql.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(120)
+        .collect()
 }
 
 /// Apply every pending migration to the configured database.

@@ -156,9 +156,11 @@ pub async fn overview(
                 continue;
             }
             let key = (c.occurred_at_ms, c.event_id.as_str());
-            let entry = latest
-                .entry(c.campaign_id.as_str())
-                .or_insert((c.occurred_at_ms, c.event_id.as_str(), c.status.as_str()));
+            let entry = latest.entry(c.campaign_id.as_str()).or_insert((
+                c.occurred_at_ms,
+                c.event_id.as_str(),
+                c.status.as_str(),
+            ));
             if key > (entry.0, entry.1) {
                 *entry = (c.occurred_at_ms, c.event_id.as_str(), c.status.as_str());
             }
@@ -198,7 +200,10 @@ mod tests {
         assert_eq!(Granularity::Week.start_of(d("2026-11-22")), d("2026-11-16"));
         assert_eq!(Granularity::Week.start_of(d("2026-11-16")), d("2026-11-16"));
         assert_eq!(Granularity::Week.end_of(d("2026-11-16")), d("2026-11-22"));
-        assert_eq!(Granularity::Month.start_of(d("2026-02-17")), d("2026-02-01"));
+        assert_eq!(
+            Granularity::Month.start_of(d("2026-02-17")),
+            d("2026-02-01")
+        );
         assert_eq!(Granularity::Month.end_of(d("2026-02-01")), d("2026-02-28"));
         assert_eq!(Granularity::Month.end_of(d("2026-12-01")), d("2026-12-31"));
         assert_eq!(Granularity::Day.end_of(d("2026-12-01")), d("2026-12-01"));

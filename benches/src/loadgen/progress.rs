@@ -1,0 +1,87 @@
+//! Pacing to a target rate and the once-a-second progress line.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Holds a producer to `rate` records per second (0: no limit), measured
+/// from its creation, so that oversleeping once is caught up afterwards.
+#[derive(Debug)]
+pub struct Pacer {
+    rate: u64,
+    start: Instant,
+}
+
+impl Pacer {
+    pub fn new(rate: u64) -> Self {
+        Pacer {
+            rate,
+            start: Instant::now(),
+        }
+    }
+
+    /// Wait until record number `sent` (0-based) is due.
+    pub fn wait(&self, sent: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let due = self.start + Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+        }
+    }
+}
+
+/// Logs progress (queued and delivered of the total, rate, ETA) at most once
+/// a second.
+#[derive(Debug)]
+pub struct Progress {
+    total: u64,
+    start: Instant,
+    last_log: Instant,
+    last_delivered: u64,
+}
+
+impl Progress {
+    pub fn new(total: u64) -> Self {
+        let now = Instant::now();
+        Progress {
+            total,
+            start: now,
+            last_log: now,
+            last_delivered: 0,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Log a line if a second has passed since the last one.
+    pub fn tick(&mut self, queued: u64, delivered: u64) {
+        let now = Instant::now();
+        let since = now.duration_since(self.last_log);
+        if since < Duration::from_secs(1) {
+            return;
+        }
+        let rate = delivered.saturating_sub(self.last_delivered) as f64 / since.as_secs_f64();
+        let overall = delivered as f64 / now.duration_since(self.start).as_secs_f64();
+        let left = self.total.saturating_sub(delivered) as f64;
+        let eta = if overall > 0.0 {
+            format!("{:.0}s", left / overall)
+        } else {
+            "unknown".to_owned()
+        };
+        tracing::info!(
+            "produced {delivered}/{} ({:.1}%), queued {queued}, {rate:.0} records/s, ETA {eta}",
+            self.total,
+            if self.total == 0 {
+                100.0
+            } else {
+                delivered as f64 / self.total as f64 * 100.0
+            },
+        );
+        self.last_log = now;
+        self.last_delivered = delivered;
+    }
+}

@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod kafka;
 pub mod procs;
+pub mod server;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,18 +56,20 @@ pub fn bin(name: &str) -> PathBuf {
 /// A client of a database of its own (created empty; the processor
 /// migrates it on start).
 pub async fn fresh_database(prefix: &str) -> (String, clickhouse::Client) {
+    fresh_database_at(&clickhouse_url(), prefix).await
+}
+
+/// [`fresh_database`] on the server at `url`.
+pub async fn fresh_database_at(url: &str, prefix: &str) -> (String, clickhouse::Client) {
     let db = unique(prefix).replace('-', "_");
     let root = clickhouse::Client::default()
-        .with_url(clickhouse_url())
+        .with_url(url)
         .with_validation(false);
     root.query(&format!("CREATE DATABASE {db}"))
         .execute()
         .await
         .unwrap_or_else(|e| {
-            panic!(
-                "ClickHouse at {} is not reachable ({e}); start the stack with `make up`",
-                clickhouse_url()
-            )
+            panic!("ClickHouse at {url} is not reachable ({e}); start the stack with `make up`")
         });
     let client = root.with_database(&db);
     (db, client)

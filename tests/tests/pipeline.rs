@@ -15,57 +15,34 @@ use integration_tests::{fresh_database, unique};
 const CATCH_UP: Duration = Duration::from_secs(180);
 
 /// Small but complete traffic: two tenants in different time zones.
+#[rustfmt::skip]
 const TRAFFIC: &[&str] = &[
-    "--seed",
-    "11",
-    "--tenants",
-    "2",
-    "--campaigns",
-    "4",
-    "--jobs",
-    "2",
-    "--users",
-    "30",
-    "--days",
-    "40",
-    "--duplicate-ratio",
-    "0.1",
-    "--poison",
-    "12",
+    "--seed", "11", "--tenants", "2", "--campaigns", "4", "--jobs", "2", "--users", "30",
+    "--days", "40", "--duplicate-ratio", "0.1", "--poison", "12",
 ];
 
-/// Longer traffic, produced at a steady rate while processors come and go.
+/// Longer traffic (users per job given per test), produced at a steady rate
+/// while processors come and go.
+#[rustfmt::skip]
 const STREAM: &[&str] = &[
-    "--seed",
-    "12",
-    "--tenants",
-    "2",
-    "--campaigns",
-    "4",
-    "--jobs",
-    "2",
-    "--users",
-    "150",
-    "--days",
-    "40",
-    "--duplicate-ratio",
-    "0.1",
-    "--poison",
-    "12",
+    "--seed", "12", "--tenants", "2", "--campaigns", "4", "--jobs", "2",
+    "--days", "40", "--duplicate-ratio", "0.1", "--poison", "12",
 ];
 
-/// Start loadgen producing STREAM at `rate` records/s in the background;
-/// returns it, where its expected figures will be, and the processor spec
-/// (tenant time zones from a dry run of the same traffic).
+/// Start loadgen producing STREAM with `users` per job at `rate` records/s
+/// in the background; returns it, where its expected figures will be, and
+/// the processor spec (tenant time zones from a dry run of the same traffic).
 fn stream(
     topics: &Topics,
     db: &str,
+    users: &str,
     rate: &str,
 ) -> (std::process::Child, std::path::PathBuf, ProcessorSpec) {
+    let traffic = [STREAM, &["--users", users]].concat();
     let dir = integration_tests::procs::log_dir();
     let dry = dir.join(format!("{}.json", unique("dry")));
     let status = std::process::Command::new(integration_tests::bin("loadgen"))
-        .args(STREAM)
+        .args(&traffic)
         .args(["--dry-run", "--expected"])
         .arg(&dry)
         .status()
@@ -73,7 +50,7 @@ fn stream(
     assert!(status.success(), "loadgen dry run failed");
     let spec = ProcessorSpec::new(topics, db, &read_expected(&dry));
     let path = dir.join(format!("{}.json", unique("stream")));
-    let producer = loadgen_command(topics, &[STREAM, &["--rate", rate]].concat(), &path)
+    let producer = loadgen_command(topics, &[&traffic[..], &["--rate", rate]].concat(), &path)
         .spawn()
         .expect("start loadgen");
     (producer, path, spec)
@@ -127,7 +104,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let topics = Topics::unique("crash", 4);
     topics.create().await;
     let (db, client) = fresh_database("e2e_crash").await;
-    let (mut producer, path, spec) = stream(&topics, &db, "500");
+    let (mut producer, path, spec) = stream(&topics, &db, "150", "500");
 
     let mut seed = 0x9e37_79b9_u64;
     let mut kills_while_producing = 0;
@@ -164,7 +141,7 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
     let topics = Topics::unique("rebalance", 4);
     topics.create().await;
     let (db, client) = fresh_database("e2e_rebalance").await;
-    let (mut producer, path, spec) = stream(&topics, &db, "500");
+    let (mut producer, path, spec) = stream(&topics, &db, "150", "500");
     let mut a = spec.start("rebalance-a");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut b = spec.start("rebalance-b");
@@ -197,4 +174,88 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
         "instance b took over partitions: {b_log}"
     );
     a.stop();
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The value of an unlabelled metric on the processor's /metrics page.
+async fn metric(addr: &str, name: &str) -> Option<f64> {
+    let body = tokio::task::spawn_blocking({
+        let url = format!("http://{addr}/metrics");
+        move || {
+            std::process::Command::new("curl")
+                .args(["-fsS", &url])
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        }
+    })
+    .await
+    .ok()??;
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_loses_nothing_and_memory_stays_bounded() {
+    let server = integration_tests::server::OwnClickHouse::new();
+    server.start();
+    let topics = Topics::unique("outage", 4);
+    topics.create().await;
+    let (db, client) = integration_tests::fresh_database_at(&server.url, "e2e_outage").await;
+    let (mut producer, path, mut spec) = stream(&topics, &db, "300", "500");
+    let metrics_addr = format!("127.0.0.1:{}", integration_tests::server::free_port());
+    spec.clickhouse_url = server.url.clone();
+    spec.extra_env = vec![
+        ("METRICS_ADDR".into(), metrics_addr.clone()),
+        ("MAX_BUFFERED_ROWS".into(), "1000".into()),
+        ("READ_AHEAD".into(), "200".into()),
+    ];
+    let mut p = spec.start("outage");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.stop();
+    let (mut paused, mut max_buffered, mut max_rss) = (false, 0.0f64, 0u64);
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(30) {
+        p.assert_running();
+        paused |= metric(&metrics_addr, "processor_paused").await == Some(1.0);
+        max_buffered = max_buffered.max(
+            metric(&metrics_addr, "processor_buffered_rows")
+                .await
+                .unwrap_or(0.0),
+        );
+        max_rss = max_rss.max(rss_kib(p.child.id()));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    server.start();
+    let status = producer.wait().expect("loadgen");
+    assert!(status.success());
+    let expected = read_expected(&path);
+    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
+    assert_exact(&client, &expected).await;
+    let (rows, distinct) = raw_counts(&client).await;
+    assert_eq!(
+        (rows, distinct),
+        (
+            expected.counts.distinct_events,
+            expected.counts.distinct_events
+        )
+    );
+    assert!(paused, "consumption paused while ClickHouse was down");
+    // The budget plus the read-ahead channel: never the whole stream.
+    assert!(
+        max_buffered <= 1_000.0 + 200.0 + 10.0,
+        "buffered {max_buffered} rows"
+    );
+    assert!(max_rss < 512 * 1024, "resident memory {max_rss} KiB");
+    p.stop();
 }

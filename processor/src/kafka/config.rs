@@ -69,6 +69,9 @@ impl KafkaConfig {
             )
             .set("max.poll.interval.ms", "600000")
             .set("fetch.wait.max.ms", "100")
+            // Prefetch at most this much per partition queue: the bound on
+            // memory while the engine takes no records.
+            .set("queued.max.messages.kbytes", "16384")
             .set("statistics.interval.ms", "5000");
         c
     }

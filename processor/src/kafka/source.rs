@@ -7,9 +7,9 @@
 //! are revoked, it waits until the engine has written a final snapshot.
 //! Commits to Kafka are progress reports for lag tools only.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub enum SourceEvent {
 /// Shared switches between the engine and the consumer thread.
 #[derive(Debug, Default)]
 pub struct SourceControl {
-    /// The engine is over its memory budget: stop fetching.
+    /// The engine is over its memory budget: take no records.
     pub pause: AtomicBool,
     pub shutdown: AtomicBool,
     /// Offsets covered by the latest checkpoint, to commit to Kafka.
@@ -301,43 +301,26 @@ fn run(
     topics: [String; 3],
     metrics: Metrics,
 ) {
-    let mut backlog: VecDeque<SourceRecord> = VecDeque::new();
     let mut paused = false;
     while !control.shutdown.load(Ordering::SeqCst) {
-        // Hand over what is waiting; stop fetching while the engine is full.
-        while let Some(record) = backlog.pop_front() {
-            match tx.try_send(SourceEvent::Record(record)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(SourceEvent::Record(r))) => {
-                    backlog.push_front(r);
-                    break;
-                }
-                Err(_) => return,
-            }
-        }
-        let want_pause = !backlog.is_empty() || control.pause.load(Ordering::SeqCst);
-        if want_pause != paused {
-            if let Ok(assignment) = consumer.assignment() {
-                let result = if want_pause {
-                    consumer.pause(&assignment)
-                } else {
-                    consumer.resume(&assignment)
-                };
-                match result {
-                    Ok(()) => {
-                        paused = want_pause;
-                        metrics.paused.set(i64::from(paused));
-                        tracing::info!(
-                            paused,
-                            "back-pressure: partitions {}",
-                            if paused { "paused" } else { "resumed" }
-                        );
-                    }
-                    Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
-                }
-            }
-        }
         commit(&consumer, &control, &topics);
+        // Back-pressure: while the engine is over its budget, take nothing.
+        // librdkafka keeps prefetching only up to queued.max.messages.kbytes,
+        // then stops fetching; heartbeats go on in its own threads.
+        let want_pause = control.pause.load(Ordering::SeqCst);
+        if want_pause != paused {
+            paused = want_pause;
+            metrics.paused.set(i64::from(paused));
+            tracing::info!(
+                paused,
+                "back-pressure: consumption {}",
+                if paused { "paused" } else { "resumed" }
+            );
+        }
+        if paused {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(e)) => {
@@ -351,13 +334,17 @@ fn run(
                     .records_consumed
                     .with_label_values(&[m.topic()])
                     .inc();
-                backlog.push_back(SourceRecord {
+                let record = SourceRecord {
                     topic,
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                });
+                };
+                // Blocks while the read-ahead channel is full.
+                if tx.send(SourceEvent::Record(record)).is_err() {
+                    return;
+                }
             }
         }
     }

@@ -17,7 +17,7 @@
 //! - Versions only grow: a new version is greater than every version the
 //!   store holds for the partition, committed or not.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -49,6 +49,10 @@ pub struct EngineConfig {
     pub max_buffered_rows: usize,
     /// Events further than this in the future are rejected.
     pub max_skew_ms: i64,
+    /// Completed campaigns whose last event is older than this are dropped
+    /// from memory once written; a late event reloads them from the store.
+    /// `None`: keep everything.
+    pub evict_completed_after_ms: Option<i64>,
 }
 
 /// The kind of record each input topic carries, in topic-index order.
@@ -68,6 +72,8 @@ struct Shard {
     /// Offsets of the latest snapshot taken.
     checkpointed: Offsets,
     pending: Vec<RawEvent>,
+    /// Campaigns dropped from memory, by (tenant, campaign).
+    evicted: HashSet<(String, String)>,
 }
 
 struct InFlight {
@@ -162,11 +168,11 @@ impl<S: Store> Engine<S> {
 
     /// Decode, validate and apply one record (or dead-letter it).
     pub fn on_record(&mut self, r: SourceRecord) {
-        let Some(shard) = self.shards.get_mut(&r.partition) else {
+        if !self.shards.contains_key(&r.partition) {
             // A record fetched before its partition was revoked.
             return;
-        };
-        let topic = &self.cfg.topics[r.topic];
+        }
+        let topic = self.cfg.topics[r.topic].clone();
         let decoded = self
             .codec
             .decode_expecting(&r.payload, KINDS[r.topic])
@@ -201,6 +207,20 @@ impl<S: Store> Engine<S> {
                     .inc();
             }
             Ok(event) => {
+                let key = (
+                    event.tenant_id().to_string(),
+                    event.campaign_id().to_string(),
+                );
+                let evicted = self
+                    .shards
+                    .get(&r.partition)
+                    .is_some_and(|s| s.evicted.contains(&key));
+                if evicted {
+                    self.reload(r.partition, &key);
+                }
+                let Some(shard) = self.shards.get_mut(&r.partition) else {
+                    return;
+                };
                 let kind = event.kind().as_str();
                 match shard.state.apply(&event) {
                     Applied::Duplicate => {
@@ -216,7 +236,7 @@ impl<S: Store> Engine<S> {
                             .local_date(event.tenant_id(), event.occurred_at());
                         shard.pending.push(RawEvent {
                             event,
-                            topic: topic.clone(),
+                            topic,
                             partition: r.partition,
                             offset: r.offset,
                             local_date,
@@ -225,7 +245,62 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
-        shard.next[r.topic] = Some(r.offset + 1);
+        if let Some(shard) = self.shards.get_mut(&r.partition) {
+            shard.next[r.topic] = Some(r.offset + 1);
+        }
+    }
+
+    /// Bring an evicted campaign back from the store before a late event
+    /// of it is applied.
+    fn reload(&mut self, partition: i32, key: &(String, String)) {
+        let (tenant, campaign) = (key.0.clone(), key.1.clone());
+        let raw = self.retry("reload campaign", |s| {
+            let (t, c) = (tenant.clone(), campaign.clone());
+            async move { s.campaign_raw_events(partition, &t, &c).await }
+        });
+        let Some(shard) = self.shards.get_mut(&partition) else {
+            return;
+        };
+        for r in &raw {
+            shard.state.apply(&r.event);
+        }
+        // Its snapshot in the store already shows all of this.
+        shard.state.mark_clean(&key.0, &key.1);
+        shard.evicted.remove(key);
+        self.metrics.campaigns_reloaded.inc();
+        tracing::debug!(tenant = %key.0, campaign = %key.1, events = raw.len(), "evicted campaign reloaded");
+    }
+
+    /// Drop idle completed campaigns whose every change is written.
+    fn evict_idle(&mut self) {
+        let Some(grace) = self.cfg.evict_completed_after_ms else {
+            return;
+        };
+        let now = now_ms();
+        let mut evicted = 0u64;
+        for shard in self.shards.values_mut() {
+            let unwritten: HashSet<(&str, &str)> = shard
+                .pending
+                .iter()
+                .map(|r| (r.event.tenant_id(), r.event.campaign_id()))
+                .collect();
+            let candidates: Vec<(String, String)> = shard
+                .state
+                .evictable(now, grace)
+                .into_iter()
+                .filter(|(t, c)| !unwritten.contains(&(t.as_str(), c.as_str())))
+                .collect();
+            for key in candidates {
+                if shard.state.evict(&key.0, &key.1) {
+                    shard.evicted.insert(key);
+                    evicted += 1;
+                }
+            }
+        }
+        if evicted > 0 {
+            self.metrics.campaigns_evicted.inc_by(evicted);
+            tracing::debug!(evicted, "idle completed campaigns dropped from memory");
+        }
     }
 
     fn buffered(&self) -> usize {
@@ -276,6 +351,8 @@ impl<S: Store> Engine<S> {
                     self.metrics.event_to_snapshot_latency.observe(lag);
                 }
                 self.control.commit_later(f.commits);
+                // Everything taken before this snapshot is written now.
+                self.evict_idle();
             }
             Ok(Err(e)) => tracing::error!(error = %e, "snapshot abandoned"),
             Err(e) => tracing::warn!(error = %e, "snapshot task cancelled"),
@@ -475,6 +552,11 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+    }
+
+    /// Campaigns held in memory over all owned partitions.
+    pub fn campaigns_in_memory(&self) -> usize {
+        self.shards.values().map(|s| s.state.campaign_count()).sum()
     }
 
     /// Partitions currently owned.

@@ -27,10 +27,18 @@ pub struct Metrics {
     pub paused: IntGauge,
     pub assigned_partitions: IntGauge,
     pub restore_duration: HistogramVec,
+    pub campaigns_evicted: IntCounter,
+    pub campaigns_reloaded: IntCounter,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let m = IntCounter::new(name, help).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
@@ -170,6 +178,16 @@ impl Metrics {
                 "Partitions this instance owns.",
             ),
             restore_duration,
+            campaigns_evicted: counter(
+                &r,
+                "processor_campaigns_evicted_total",
+                "Idle completed campaigns dropped from memory.",
+            ),
+            campaigns_reloaded: counter(
+                &r,
+                "processor_campaigns_reloaded_total",
+                "Evicted campaigns reloaded from ClickHouse for a late event.",
+            ),
             registry: r,
         }
     }

@@ -50,6 +50,12 @@ pub struct RunConfig {
     )]
     pub tenant_timezones: Vec<String>,
 
+    /// Drop completed campaigns from memory once their last event is this
+    /// many seconds old (event time) and all is written; a late event
+    /// reloads them from ClickHouse. 0 keeps everything in memory.
+    #[arg(long, env = "EVICT_COMPLETED_AFTER_SECONDS", default_value_t = 86_400)]
+    pub evict_completed_after_seconds: i64,
+
     /// Address of the /metrics and /healthz HTTP port.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
@@ -129,6 +135,8 @@ pub async fn run(
             snapshot_interval: Duration::from_millis(cfg.snapshot_interval_ms),
             max_buffered_rows: cfg.max_buffered_rows,
             max_skew_ms: cfg.max_clock_skew_seconds.saturating_mul(1000),
+            evict_completed_after_ms: (cfg.evict_completed_after_seconds > 0)
+                .then(|| cfg.evict_completed_after_seconds.saturating_mul(1000)),
         },
         Arc::new(ClickHouseStore::new(client)),
         Codec::new()?,

@@ -66,6 +66,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         partition: i32,
     ) -> impl Future<Output = Result<Vec<RawEvent>, StoreError>> + Send;
+    /// The raw events of one campaign of the partition (to reload an
+    /// evicted campaign).
+    fn campaign_raw_events(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<Vec<RawEvent>, StoreError>> + Send;
     /// Write one snapshot. Must be safe to call again with the same snapshot
     /// after an error: raw events that already landed are not written twice.
     fn write(&self, snapshot: &Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -113,6 +121,25 @@ impl Store for MemoryStore {
             s.raw
                 .iter()
                 .filter(|r| r.partition == partition)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn campaign_raw_events(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        Ok(self.with(|s| {
+            s.raw
+                .iter()
+                .filter(|r| {
+                    r.partition == partition
+                        && r.event.tenant_id() == tenant_id
+                        && r.event.campaign_id() == campaign_id
+                })
                 .cloned()
                 .collect()
         }))

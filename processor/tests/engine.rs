@@ -50,12 +50,21 @@ impl Harness {
     }
 
     fn engine(&self, max_buffered_rows: usize) -> Engine<MemoryStore> {
+        self.engine_evicting(max_buffered_rows, None)
+    }
+
+    fn engine_evicting(
+        &self,
+        max_buffered_rows: usize,
+        evict_completed_after_ms: Option<i64>,
+    ) -> Engine<MemoryStore> {
         Engine::new(
             EngineConfig {
                 topics: ["l".into(), "n".into(), "i".into()],
                 snapshot_interval: Duration::from_secs(3600),
                 max_buffered_rows,
                 max_skew_ms: 60_000,
+                evict_completed_after_ms,
             },
             self.store.clone(),
             Codec::new().unwrap(),
@@ -303,4 +312,73 @@ fn revoked_partitions_get_a_final_snapshot_and_come_back_from_memory() {
     assert!(offsets[2].is_some());
     assert_eq!(engine.partitions(), [0]);
     assert_eq!(h.store.with(|s| s.writes), writes, "nothing rewritten");
+}
+
+#[test]
+fn idle_completed_campaigns_are_evicted_and_reloaded_for_a_late_event() {
+    use schemas::{CampaignLifecycle, CampaignStatus, Event, LifecycleKind, UserInteraction};
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let mut traffic = traffic(9);
+    traffic.push((
+        0,
+        Event::Lifecycle(CampaignLifecycle {
+            event_id: "done-c0".into(),
+            tenant_id: "t".into(),
+            campaign_id: "c0".into(),
+            job_id: String::new(),
+            occurred_at: 9_000,
+            kind: LifecycleKind::Completed,
+            status: Some(CampaignStatus::Completed),
+            audience_size: None,
+            script: None,
+        }),
+    ));
+    let late = (
+        2,
+        Event::Interaction(UserInteraction {
+            event_id: "late-c0".into(),
+            tenant_id: "t".into(),
+            campaign_id: "c0".into(),
+            job_id: "j".into(),
+            occurred_at: 9_500,
+            user_id: "u0".into(),
+            selected_action: "again".into(),
+            answer_target: "n0".into(),
+            answer_title: None,
+            question: None,
+        }),
+    );
+    let mut all = traffic.clone();
+    all.push(late);
+    let recs = records(&codec, &all);
+    let (before, after) = recs.split_at(recs.len() - 1);
+    let metrics_before = |e: &Engine<MemoryStore>| e.partitions().len();
+
+    // Events from 1970: long past any grace period.
+    let mut engine = h.engine_evicting(1_000_000, Some(1_000));
+    engine.assign(&BTreeSet::from([0]));
+    for r in before.iter().cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    engine.flush();
+    assert_eq!(metrics_before(&engine), 1);
+    assert_eq!(
+        engine.campaigns_in_memory(),
+        2,
+        "c0 completed and was evicted"
+    );
+    for r in after.iter().cloned() {
+        engine.on_record(r);
+    }
+    assert_eq!(
+        engine.campaigns_in_memory(),
+        3,
+        "the late event brought c0 back"
+    );
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&all));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&all)));
 }

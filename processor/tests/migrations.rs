@@ -37,7 +37,14 @@ async fn applies_every_migration_once_in_order() {
     let all: Vec<&str> = MIGRATIONS.iter().map(|m| m.file_name).collect();
     assert_eq!(report.applied, all);
     let t = tables(&cfg).await;
-    for name in ["events_raw", "rollup_campaign_weekly", "campaign_reports", "journeys", "checkpoints", "schema_migrations"] {
+    for name in [
+        "events_raw",
+        "rollup_campaign_weekly",
+        "campaign_reports",
+        "journeys",
+        "checkpoints",
+        "schema_migrations",
+    ] {
         assert!(t.iter().any(|x| x == name), "{name} missing: {t:?}");
     }
     let again = migrate(&cfg).await.unwrap();
@@ -96,7 +103,10 @@ async fn a_database_newer_than_the_binary_is_refused() {
         .await
         .unwrap();
     let err = migrate(&cfg).await.unwrap_err();
-    assert!(matches!(err, MigrateError::Unknown { version: 999, .. }), "{err}");
+    assert!(
+        matches!(err, MigrateError::Unknown { version: 999, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("deploy the newer version"));
 }
 
@@ -116,6 +126,9 @@ async fn a_crash_mid_migration_is_safe_to_rerun() {
         client.query(stmt).execute().await.unwrap();
     }
     let report = migrate(&cfg).await.unwrap();
-    assert_eq!(report.applied.first().copied(), Some(MIGRATIONS[1].file_name));
+    assert_eq!(
+        report.applied.first().copied(),
+        Some(MIGRATIONS[1].file_name)
+    );
     assert_eq!(report.already, 1);
 }

@@ -45,6 +45,8 @@ fn stream(
         .args(&traffic)
         .args(["--dry-run", "--expected"])
         .arg(&dry)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .expect("loadgen dry run");
     assert!(status.success(), "loadgen dry run failed");

@@ -173,14 +173,48 @@ impl Store for ClickHouseStore {
     }
 
     async fn raw_events(&self, partition: i32) -> Result<Vec<RawEvent>, StoreError> {
-        let mut cursor = self
+        let query = self
             .client
             .query(&format!(
                 "SELECT {RAW_COLUMNS} FROM events_raw WHERE kafka_partition = ?"
             ))
-            .bind(partition)
-            .fetch::<RawRow>()
-            .map_err(err("read raw events"))?;
+            .bind(partition);
+        self.read_raw(query, partition).await
+    }
+
+    async fn campaign_raw_events(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let query = self
+            .client
+            .query(&format!(
+                "SELECT {RAW_COLUMNS} FROM events_raw \
+                 WHERE tenant_id = ? AND campaign_id = ? AND kafka_partition = ?"
+            ))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(partition);
+        self.read_raw(query, partition).await
+    }
+
+    async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let result = self.write_inner(snapshot).await;
+        self.suspect.store(result.is_err(), Ordering::SeqCst);
+        result
+    }
+}
+
+impl ClickHouseStore {
+    /// Raw rows of a query, as events.
+    async fn read_raw(
+        &self,
+        query: clickhouse::query::Query,
+        partition: i32,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let mut cursor = query.fetch::<RawRow>().map_err(err("read raw events"))?;
         let mut out = Vec::new();
         let mut skipped = 0usize;
         while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
@@ -197,11 +231,5 @@ impl Store for ClickHouseStore {
             );
         }
         Ok(out)
-    }
-
-    async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let result = self.write_inner(snapshot).await;
-        self.suspect.store(result.is_err(), Ordering::SeqCst);
-        result
     }
 }

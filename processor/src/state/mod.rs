@@ -19,7 +19,7 @@ mod tests;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use schemas::Event;
+use schemas::{CampaignStatus, Event};
 
 pub use campaign::{Campaign, Job, Step, UserEntry};
 pub use interner::{Interner, Sym};
@@ -172,6 +172,43 @@ impl PartitionState {
             self.interner.get(user_id)?,
             &self.interner,
         )
+    }
+
+    /// Completed campaigns (latest status COMPLETED) whose last event is
+    /// more than `grace_ms` before `now_ms` and that have nothing unwritten:
+    /// candidates to drop from memory.
+    pub fn evictable(&self, now_ms: i64, grace_ms: i64) -> Vec<(String, String)> {
+        self.campaigns
+            .iter()
+            .filter(|(_, c)| {
+                !c.dirty
+                    && c.last_at < now_ms.saturating_sub(grace_ms)
+                    && c.status_any.as_ref().map(|l| l.value) == Some(CampaignStatus::Completed)
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Drop a campaign from memory (its events stay in the store).
+    pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> bool {
+        self.campaigns
+            .remove(&(tenant_id.to_string(), campaign_id.to_string()))
+            .is_some()
+    }
+
+    /// Forget that a campaign changed (after reloading it from the store,
+    /// whose snapshot already shows it).
+    pub fn mark_clean(&mut self, tenant_id: &str, campaign_id: &str) {
+        if let Some(c) = self
+            .campaigns
+            .get_mut(&(tenant_id.to_string(), campaign_id.to_string()))
+        {
+            c.dirty = false;
+            c.script_changed = false;
+            for job in c.jobs.values_mut() {
+                job.dirty_users.clear();
+            }
+        }
     }
 
     pub fn campaign_count(&self) -> usize {

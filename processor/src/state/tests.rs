@@ -485,3 +485,27 @@ fn any_arrival_order_gives_the_same_reports_and_journeys() {
         assert_eq!(canonical(&state(&shuffled)), expected);
     }
 }
+
+#[test]
+fn only_idle_completed_unchanged_campaigns_are_evictable() {
+    let mut s = state(&[
+        status("l1", "", 1_000, CampaignStatus::Completed),
+        first("n1", "j", "u1", 2_000),
+    ]);
+    assert!(
+        s.evictable(10_000, 1_000).is_empty(),
+        "changes not yet taken"
+    );
+    s.take_changes();
+    assert!(
+        s.evictable(2_500, 1_000).is_empty(),
+        "within the grace period"
+    );
+    assert_eq!(s.evictable(10_000, 1_000), [(T.to_string(), C.to_string())]);
+    s.apply(&status("l2", "", 3_000, CampaignStatus::Running));
+    s.take_changes();
+    assert!(s.evictable(10_000, 1_000).is_empty(), "running again");
+    assert!(s.evict(T, C));
+    assert_eq!(s.campaign_count(), 0);
+    assert!(!s.evict(T, C));
+}

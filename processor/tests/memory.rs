@@ -56,7 +56,9 @@ fn state_per_user_entry_is_compact() {
     }
     let rss = rss_bytes().saturating_sub(before) as f64 / USERS as f64;
     let estimate = state.heap_bytes() as f64 / USERS as f64;
-    println!("state per (campaign, user) entry: {rss:.0} bytes resident, {estimate:.0} bytes estimated");
+    println!(
+        "state per (campaign, user) entry: {rss:.0} bytes resident, {estimate:.0} bytes estimated"
+    );
     assert_eq!(state.user_entries(), USERS);
     assert!(rss < 3_000.0, "{rss:.0} bytes per entry");
 }

@@ -96,7 +96,12 @@ impl PartitionState {
             let all_users = campaign.script_changed;
             let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
             for job_sym in jobs {
-                if let Some(r) = campaign.job_report(job_sym, &self.interner) {
+                // Events without a job count in the all-jobs report only.
+                let has_report = !self.interner.resolve(job_sym).is_empty();
+                if let Some(r) = campaign
+                    .job_report(job_sym, &self.interner)
+                    .filter(|_| has_report)
+                {
                     out.reports.push(r);
                 }
                 let Some(job) = campaign.jobs.get_mut(&job_sym) else {
@@ -127,7 +132,11 @@ impl PartitionState {
         for campaign in self.campaigns.values() {
             out.reports.push(campaign.campaign_report(&self.interner));
             for (&job_sym, job) in &campaign.jobs {
-                if let Some(r) = campaign.job_report(job_sym, &self.interner) {
+                let has_report = !self.interner.resolve(job_sym).is_empty();
+                if let Some(r) = campaign
+                    .job_report(job_sym, &self.interner)
+                    .filter(|_| has_report)
+                {
                     out.reports.push(r);
                 }
                 for &user in job.users.keys() {

@@ -509,3 +509,25 @@ fn only_idle_completed_unchanged_campaigns_are_evictable() {
     assert_eq!(s.campaign_count(), 0);
     assert!(!s.evict(T, C));
 }
+
+#[test]
+fn events_without_a_job_count_in_the_all_jobs_report_only() {
+    let mut s = state(&[first("n1", "", "u1", 1), first("n2", "j", "u2", 2)]);
+    let changes = s.take_changes();
+    let jobs: Vec<Option<&str>> = changes
+        .reports
+        .iter()
+        .map(|r| r.job_id.as_deref())
+        .collect();
+    assert_eq!(
+        jobs,
+        [None, Some("j")],
+        "no report keyed by an empty job id"
+    );
+    assert_eq!(all(&s).sent_users, 2);
+    assert_eq!(
+        changes.journeys.len(),
+        2,
+        "the job-less user still has a journey"
+    );
+}

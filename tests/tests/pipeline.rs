@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use benches::loadgen::expected_json::ExpectedFile;
 use integration_tests::compare::{assert_exact, raw_counts};
 use integration_tests::kafka::Topics;
 use integration_tests::procs::{
@@ -13,6 +14,24 @@ use integration_tests::procs::{
 use integration_tests::{fresh_database, unique};
 
 const CATCH_UP: Duration = Duration::from_secs(180);
+
+/// Wait until the checkpoints cover every produced record, then check every
+/// figure and that `events_raw` holds exactly one row per distinct event.
+async fn caught_up_and_exact(
+    client: &clickhouse::Client,
+    topics: &Topics,
+    expected: &ExpectedFile,
+    running: &mut [&mut integration_tests::procs::ProcessorProc],
+) {
+    wait_caught_up(client, topics, expected, CATCH_UP, running).await;
+    assert_exact(client, expected).await;
+    let (rows, distinct) = raw_counts(client).await;
+    assert_eq!(
+        distinct, expected.counts.distinct_events,
+        "every distinct event"
+    );
+    assert_eq!(rows, distinct, "exactly one raw row per distinct event_id");
+}
 
 /// Small but complete traffic: two tenants in different time zones.
 #[rustfmt::skip]
@@ -67,16 +86,7 @@ async fn figures_are_exact_and_poison_is_dead_lettered() {
     let (db, client) = fresh_database("e2e_exact").await;
     let spec = ProcessorSpec::new(&topics, &db, &expected);
     let mut p = spec.start("exact");
-    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
-    assert_exact(&client, &expected).await;
-    let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!(
-        (rows, distinct),
-        (
-            expected.counts.distinct_events,
-            expected.counts.distinct_events
-        )
-    );
+    caught_up_and_exact(&client, &topics, &expected, &mut [&mut p]).await;
 
     let dead = topics.dead_letters(expected.poison.len());
     assert_eq!(
@@ -130,11 +140,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     assert!(status.success(), "loadgen failed");
     let expected = read_expected(&path);
     let mut p = spec.start("crash-final");
-    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
-    assert_exact(&client, &expected).await;
-    let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!(distinct, expected.counts.distinct_events);
-    assert_eq!(rows, distinct, "exactly one raw row per distinct event_id");
+    caught_up_and_exact(&client, &topics, &expected, &mut [&mut p]).await;
     p.stop();
 }
 
@@ -157,16 +163,7 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
     let status = producer.wait().expect("loadgen");
     assert!(status.success());
     let expected = read_expected(&path);
-    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut a]).await;
-    assert_exact(&client, &expected).await;
-    let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!(
-        (rows, distinct),
-        (
-            expected.counts.distinct_events,
-            expected.counts.distinct_events
-        )
-    );
+    caught_up_and_exact(&client, &topics, &expected, &mut [&mut a]).await;
     assert!(
         a.log_text().contains("partitions revoked"),
         "instance a saw the rebalance"
@@ -242,16 +239,7 @@ async fn a_clickhouse_outage_loses_nothing_and_memory_stays_bounded() {
     let status = producer.wait().expect("loadgen");
     assert!(status.success());
     let expected = read_expected(&path);
-    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
-    assert_exact(&client, &expected).await;
-    let (rows, distinct) = raw_counts(&client).await;
-    assert_eq!(
-        (rows, distinct),
-        (
-            expected.counts.distinct_events,
-            expected.counts.distinct_events
-        )
-    );
+    caught_up_and_exact(&client, &topics, &expected, &mut [&mut p]).await;
     assert!(paused, "consumption paused while ClickHouse was down");
     // The budget plus the read-ahead channel: never the whole stream.
     assert!(

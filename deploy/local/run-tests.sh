@@ -29,6 +29,7 @@ step() {
 
 step "cargo build (binaries the end-to-end tests run)" cargo build --workspace --bins --locked
 step "cargo test (unit, property, integration, end-to-end)" cargo test --workspace --locked --no-fail-fast
+step "benchmarks, once each on tiny inputs" cargo test --locked -p benches --benches
 if compgen -G "tests/python/test_*.py" >/dev/null; then
   step "pytest (current ClickHouse engine via chdb)" "$VENV_DIR/bin/python" -m pytest -q tests/python
 fi

@@ -50,6 +50,9 @@ pub struct Codec {
     current: HashMap<EventKind, (u64, Schema)>,
     /// Every known writer schema, by fingerprint.
     writers: HashMap<u64, Writer>,
+    /// Writer fingerprints the direct decoder of [`crate::fast`] reads
+    /// (the v1 schemas, while they are the reader schemas).
+    fast: HashMap<u64, EventKind>,
 }
 
 /// CRC-64-AVRO fingerprint of a schema's parsing canonical form, as the
@@ -85,6 +88,21 @@ fn parse(name: &str, text: &str, kind: EventKind) -> Result<Schema, SchemaError>
         });
     }
     Ok(schema)
+}
+
+/// The writer fingerprint of a single-object record's header.
+fn header(bytes: &[u8]) -> Result<u64, DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort { len: bytes.len() });
+    }
+    if bytes[..2] != MARKER {
+        return Err(DecodeError::BadMarker {
+            found: [bytes[0], bytes[1]],
+        });
+    }
+    let mut fp = [0u8; 8];
+    fp.copy_from_slice(&bytes[2..HEADER_LEN]);
+    Ok(u64::from_le_bytes(fp))
 }
 
 impl Codec {
@@ -126,9 +144,21 @@ impl Codec {
             let schema = parse(name, text, kind)?;
             known.insert(fingerprint(&schema), Writer::new(kind, schema));
         }
+        let mut fast = HashMap::new();
+        for (kind, text) in [
+            (EventKind::Lifecycle, crate::fast::LIFECYCLE_V1),
+            (EventKind::Notification, crate::fast::NOTIFICATION_V1),
+            (EventKind::Interaction, crate::fast::INTERACTION_V1),
+        ] {
+            let v1 = fingerprint(&parse("v1", text, kind)?);
+            if current.get(&kind).map(|(fp, _)| *fp) == Some(v1) {
+                fast.insert(v1, kind);
+            }
+        }
         Ok(Codec {
             current,
             writers: known,
+            fast,
         })
     }
 
@@ -159,6 +189,16 @@ impl Codec {
 
     /// Decode a record written with any known schema version.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        let fingerprint = header(bytes)?;
+        if let Some(&kind) = self.fast.get(&fingerprint) {
+            return crate::fast::decode(kind, &bytes[HEADER_LEN..]);
+        }
+        self.decode_generic(bytes)
+    }
+
+    /// Decode through apache-avro and schema resolution, whatever the
+    /// writer version (the reference the direct decoder is tested against).
+    pub fn decode_generic(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
         let (kind, value) = self.decode_value(bytes)?;
         Ok(value::from_value(kind, value)?)
     }
@@ -182,17 +222,7 @@ impl Codec {
 
     /// The record's kind and its Avro value resolved to the reader schema.
     fn decode_value(&self, bytes: &[u8]) -> Result<(EventKind, Value), DecodeError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(DecodeError::TooShort { len: bytes.len() });
-        }
-        if bytes[..2] != MARKER {
-            return Err(DecodeError::BadMarker {
-                found: [bytes[0], bytes[1]],
-            });
-        }
-        let mut fp = [0u8; 8];
-        fp.copy_from_slice(&bytes[2..HEADER_LEN]);
-        let fingerprint = u64::from_le_bytes(fp);
+        let fingerprint = header(bytes)?;
         let writer = self
             .writers
             .get(&fingerprint)

@@ -18,6 +18,7 @@ pub mod events;
 pub mod migrations;
 pub mod registry;
 
+mod fast;
 mod strict;
 mod value;
 

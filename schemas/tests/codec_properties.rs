@@ -167,3 +167,28 @@ proptest! {
         let _ = codec.decode(&bytes);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The direct decoder and the generic apache-avro path agree: the same
+    /// event, or errors of the same kind.
+    #[test]
+    fn direct_and_generic_decoding_agree(event in event(), pos in any::<prop::sample::Index>(), flip in 0u8..=255, cut in any::<prop::sample::Index>()) {
+        let codec = Codec::new().unwrap();
+        let bytes = codec.encode(&event).unwrap();
+        let mut corrupt = bytes.clone();
+        let i = pos.index(corrupt.len());
+        corrupt[i] ^= flip;
+        let short = &bytes[..cut.index(bytes.len())];
+        for input in [&bytes[..], &corrupt[..], short] {
+            let fast = codec.decode(input);
+            let generic = codec.decode_generic(input);
+            match (&fast, &generic) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.code(), b.code(), "{} vs {}", a, b),
+                _ => prop_assert!(false, "fast {:?} vs generic {:?}", fast, generic),
+            }
+        }
+    }
+}

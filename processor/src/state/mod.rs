@@ -51,12 +51,67 @@ fn event_key(event_id: &str) -> u128 {
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
+/// Campaigns by tenant, then campaign id: found by `&str` without
+/// allocating a key per event.
+#[derive(Debug, Default)]
+struct Campaigns {
+    by_tenant: HashMap<String, HashMap<String, Campaign>>,
+    len: usize,
+}
+
+impl Campaigns {
+    fn get(&self, tenant: &str, campaign: &str) -> Option<&Campaign> {
+        self.by_tenant.get(tenant)?.get(campaign)
+    }
+
+    fn get_mut(&mut self, tenant: &str, campaign: &str) -> Option<&mut Campaign> {
+        self.by_tenant.get_mut(tenant)?.get_mut(campaign)
+    }
+
+    fn get_or_insert(
+        &mut self,
+        tenant: &str,
+        campaign: &str,
+        make: impl FnOnce() -> Campaign,
+    ) -> &mut Campaign {
+        // Allocate keys only on a miss (the borrow checker wants the
+        // lookups split this way).
+        if !self.by_tenant.contains_key(tenant) {
+            self.by_tenant.insert(tenant.to_string(), HashMap::new());
+        }
+        let Some(inner) = self.by_tenant.get_mut(tenant) else {
+            unreachable!("the tenant was just inserted")
+        };
+        if !inner.contains_key(campaign) {
+            inner.insert(campaign.to_string(), make());
+            self.len += 1;
+        }
+        let Some(c) = inner.get_mut(campaign) else {
+            unreachable!("the campaign was just inserted")
+        };
+        c
+    }
+
+    fn remove(&mut self, tenant: &str, campaign: &str) -> Option<Campaign> {
+        let removed = self.by_tenant.get_mut(tenant)?.remove(campaign)?;
+        self.len -= 1;
+        Some(removed)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Campaign> {
+        self.by_tenant.values().flat_map(HashMap::values)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Campaign> {
+        self.by_tenant.values_mut().flat_map(HashMap::values_mut)
+    }
+}
+
 /// The state of every campaign keyed to one Kafka partition.
 #[derive(Debug, Default)]
 pub struct PartitionState {
     interner: Interner,
-    /// By `(tenant_id, campaign_id)`.
-    campaigns: HashMap<(String, String), Campaign>,
+    campaigns: Campaigns,
 }
 
 impl PartitionState {
@@ -66,13 +121,11 @@ impl PartitionState {
 
     /// Fold one event into the state.
     pub fn apply(&mut self, event: &Event) -> Applied {
-        let key = (
-            event.tenant_id().to_string(),
-            event.campaign_id().to_string(),
-        );
-        let campaign = self.campaigns.entry(key).or_insert_with(|| {
-            Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
-        });
+        let campaign = self
+            .campaigns
+            .get_or_insert(event.tenant_id(), event.campaign_id(), || {
+                Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
+            });
         if !campaign.seen.insert(event_key(event.event_id())) {
             return Applied::Duplicate;
         }
@@ -151,17 +204,13 @@ impl PartitionState {
 
     /// The all-jobs report of one campaign.
     pub fn campaign_report(&self, tenant_id: &str, campaign_id: &str) -> Option<Report> {
-        let c = self
-            .campaigns
-            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        let c = self.campaigns.get(tenant_id, campaign_id)?;
         Some(c.campaign_report(&self.interner))
     }
 
     /// The report of one job of a campaign.
     pub fn job_report(&self, tenant_id: &str, campaign_id: &str, job_id: &str) -> Option<Report> {
-        let c = self
-            .campaigns
-            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        let c = self.campaigns.get(tenant_id, campaign_id)?;
         c.job_report(self.interner.get(job_id)?, &self.interner)
     }
 
@@ -173,9 +222,7 @@ impl PartitionState {
         job_id: &str,
         user_id: &str,
     ) -> Option<Journey> {
-        let c = self
-            .campaigns
-            .get(&(tenant_id.to_string(), campaign_id.to_string()))?;
+        let c = self.campaigns.get(tenant_id, campaign_id)?;
         c.journey(
             self.interner.get(job_id)?,
             self.interner.get(user_id)?,
@@ -188,30 +235,25 @@ impl PartitionState {
     /// candidates to drop from memory.
     pub fn evictable(&self, now_ms: i64, grace_ms: i64) -> Vec<(String, String)> {
         self.campaigns
-            .iter()
-            .filter(|(_, c)| {
+            .values()
+            .filter(|c| {
                 !c.dirty
                     && c.last_at < now_ms.saturating_sub(grace_ms)
                     && c.status_any.as_ref().map(|l| l.value) == Some(CampaignStatus::Completed)
             })
-            .map(|(k, _)| k.clone())
+            .map(|c| (c.tenant_id.clone(), c.campaign_id.clone()))
             .collect()
     }
 
     /// Drop a campaign from memory (its events stay in the store).
     pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> bool {
-        self.campaigns
-            .remove(&(tenant_id.to_string(), campaign_id.to_string()))
-            .is_some()
+        self.campaigns.remove(tenant_id, campaign_id).is_some()
     }
 
     /// Forget that a campaign changed (after reloading it from the store,
     /// whose snapshot already shows it).
     pub fn mark_clean(&mut self, tenant_id: &str, campaign_id: &str) {
-        if let Some(c) = self
-            .campaigns
-            .get_mut(&(tenant_id.to_string(), campaign_id.to_string()))
-        {
+        if let Some(c) = self.campaigns.get_mut(tenant_id, campaign_id) {
             c.dirty = false;
             c.script_changed = false;
             for job in c.jobs.values_mut() {
@@ -221,7 +263,7 @@ impl PartitionState {
     }
 
     pub fn campaign_count(&self) -> usize {
-        self.campaigns.len()
+        self.campaigns.len
     }
 
     /// (campaign, job, user) entries held.

@@ -64,24 +64,6 @@ impl Topics {
         }
     }
 
-    /// High watermark per (topic index, partition) of the input topics.
-    pub fn high_watermarks(&self) -> BTreeMap<(usize, i32), i64> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", crate::brokers())
-            .create()
-            .expect("consumer");
-        let mut out = BTreeMap::new();
-        for (t, topic) in self.inputs().iter().enumerate() {
-            for p in 0..self.partitions {
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, p, Duration::from_secs(10))
-                    .expect("watermarks");
-                out.insert((t, p), high);
-            }
-        }
-        out
-    }
-
     /// Every record of the dead-letter topic: (headers, payload).
     pub fn dead_letters(&self, expected: usize) -> Vec<(BTreeMap<String, String>, Vec<u8>)> {
         let consumer: BaseConsumer = ClientConfig::new()

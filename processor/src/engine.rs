@@ -207,16 +207,22 @@ impl<S: Store> Engine<S> {
                     .inc();
             }
             Ok(event) => {
-                let key = (
-                    event.tenant_id().to_string(),
-                    event.campaign_id().to_string(),
-                );
-                let evicted = self
+                let any_evicted = self
                     .shards
                     .get(&r.partition)
-                    .is_some_and(|s| s.evicted.contains(&key));
-                if evicted {
-                    self.reload(r.partition, &key);
+                    .is_some_and(|s| !s.evicted.is_empty());
+                if any_evicted {
+                    let key = (
+                        event.tenant_id().to_string(),
+                        event.campaign_id().to_string(),
+                    );
+                    let evicted = self
+                        .shards
+                        .get(&r.partition)
+                        .is_some_and(|s| s.evicted.contains(&key));
+                    if evicted {
+                        self.reload(r.partition, &key);
+                    }
                 }
                 let Some(shard) = self.shards.get_mut(&r.partition) else {
                     return;

@@ -116,7 +116,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let topics = Topics::unique("crash", 4);
     topics.create().await;
     let (db, client) = fresh_database("e2e_crash").await;
-    let (mut producer, path, spec) = stream(&topics, &db, "150", "500");
+    // About 26 s of traffic: the six kills below take about 17 s.
+    let (mut producer, path, spec) = stream(&topics, &db, "250", "500");
 
     let mut seed = 0x9e37_79b9_u64;
     let mut kills_while_producing = 0;

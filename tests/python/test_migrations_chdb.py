@@ -4,7 +4,9 @@ Production runs ClickHouse 24.x and later; the local stack runs Debian's 18.16.
 chdb embeds a current engine in-process: apply every migration of
 schemas/clickhouse/ in order (split into statements the way the processor's
 runner does), twice (they are idempotent), then check that the rollup views
-give exact unions on the modern engine as well.
+give exact unions on the modern engine as well, read with the same two-level
+query as the query API's overview (merged per campaign, summed over campaigns).
+processor/tests/rollups.rs checks the same on the 18.16 server.
 """
 
 import pathlib
@@ -34,6 +36,11 @@ def statements(sql: str):
     if rest:
         out.append(rest)
     return out
+
+
+def test_statements_split_like_the_runner():
+    sql = "-- comment\nCREATE TABLE a\n(\n    x UInt8\n);\n\n-- another\nSELECT 1;\nSELECT 2"
+    assert statements(sql) == ["CREATE TABLE a\n(\n    x UInt8\n)", "SELECT 1", "SELECT 2"]
 
 
 @pytest.fixture()
@@ -76,44 +83,90 @@ def test_every_migration_applies_and_is_idempotent(db):
         assert expected in tables, f"{expected} missing after {len(files)} migrations"
 
 
-def insert(s, tenant, campaign, user, kind, day, first=0, status=""):
+def insert(s, tenant, campaign, user, kind, day, first=0, status="", seq=0):
+    event_id = f"{tenant}-{campaign}-{user}-{kind}-{day}-{first}-{seq}"
     s.query(
         "INSERT INTO analytics.events_raw (tenant_id, campaign_id, job_id, user_id, event_id, "
         "event_kind, node_id, choice, first_message, warning_message, lifecycle_kind, status, "
         "audience_size, script_json, answer_title, question, occurred_at, occurred_at_ms, "
         "local_date, kafka_topic, kafka_partition, kafka_offset) VALUES "
-        f"('{tenant}', '{campaign}', 'j', '{user}', '{tenant}-{campaign}-{user}-{kind}-{day}-{first}', "
+        f"('{tenant}', '{campaign}', 'j', '{user}', '{event_id}', "
         f"'{kind}', 'n', 'c', {first}, 0, '', '{status}', NULL, '', NULL, NULL, "
         f"toDateTime('{day} 12:00:00', 'UTC'), toUnixTimestamp(toDateTime('{day} 12:00:00', 'UTC')) * 1000, "
         f"toDate('{day}'), 't', 0, 0)"
     )
 
 
+def periods(s, table, tenant):
+    """(period_start, campaigns, active, sent, interacted, interactions) per period."""
+    out = rows(
+        s,
+        "SELECT toString(period_start), count(), sum(t), sum(s), sum(i), sum(n) FROM ("
+        " SELECT tenant_id, period_start, campaign_id,"
+        "  uniqExactMerge(active_users) AS t, uniqExactMerge(sent_users) AS s,"
+        "  uniqExactMerge(interacted_users) AS i, sumMerge(interactions) AS n"
+        f" FROM analytics.{table} WHERE tenant_id = '{tenant}'"
+        " GROUP BY tenant_id, period_start, campaign_id)"
+        " GROUP BY period_start ORDER BY period_start",
+    )
+    return [(r[0], *map(int, r[1:])) for r in out]
+
+
 def test_rollups_are_exact_unions_on_a_current_engine(db):
     migrate(db)
-    # u1 active Monday and Wednesday of one week: once in the week.
+    # Monday 2026-11-16 starts a week; Monday 2026-11-30 starts one that ends
+    # in December. u1 is active on Monday and Wednesday of the first week.
     insert(db, "acme", "c1", "u1", "notification", "2026-11-16", first=1)
     insert(db, "acme", "c1", "u1", "interaction", "2026-11-16")
     insert(db, "acme", "c1", "u1", "interaction", "2026-11-18")
     insert(db, "acme", "c1", "u2", "notification", "2026-11-18", first=1)
-    # Next week, and another tenant that must never mix in.
+    insert(db, "acme", "c1", "u2", "notification", "2026-11-19")  # a reminder
+    insert(db, "acme", "c2", "u1", "interaction", "2026-11-19")  # u1 again, other campaign
     insert(db, "acme", "c1", "u3", "interaction", "2026-11-23")
-    insert(db, "other", "c9", "u1", "interaction", "2026-11-18")
+    insert(db, "acme", "c1", "u1", "interaction", "2026-11-30")
+    insert(db, "acme", "c1", "u1", "interaction", "2026-12-01")
     insert(db, "acme", "c1", "", "lifecycle", "2026-11-17", status="RUNNING")
+    insert(db, "acme", "c1", "", "lifecycle", "2026-11-20")  # no status
+    insert(db, "acme", "c3", "", "lifecycle", "2026-11-20", status="NEW")
+    # Another tenant with the same campaign and user ids: never mixed in.
+    insert(db, "other", "c1", "u1", "interaction", "2026-11-18")
+    insert(db, "other", "c1", "u9", "interaction", "2026-11-18")
 
-    def period(table, start):
-        return rows(
-            db,
-            "SELECT uniqExactMerge(active_users), uniqExactMerge(sent_users), "
-            "uniqExactMerge(interacted_users), sumMerge(interactions) "
-            f"FROM analytics.{table} WHERE tenant_id = 'acme' AND period_start = toDate('{start}')",
-        )[0]
+    assert periods(db, "rollup_campaign_daily", "acme") == [
+        ("2026-11-16", 1, 1, 1, 1, 1),
+        ("2026-11-17", 1, 0, 0, 0, 0),
+        ("2026-11-18", 1, 2, 1, 1, 1),
+        ("2026-11-19", 2, 2, 0, 1, 1),
+        ("2026-11-20", 2, 0, 0, 0, 0),
+        ("2026-11-23", 1, 1, 0, 1, 1),
+        ("2026-11-30", 1, 1, 0, 1, 1),
+        ("2026-12-01", 1, 1, 0, 1, 1),
+    ]
+    # A week is the union of its days per campaign (c1: u1, u2; c2: u1), not
+    # their sum (5 active user-days).
+    assert periods(db, "rollup_campaign_weekly", "acme") == [
+        ("2026-11-16", 3, 3, 2, 2, 3),
+        ("2026-11-23", 1, 1, 0, 1, 1),
+        ("2026-11-30", 1, 1, 0, 1, 2),
+    ]
+    assert periods(db, "rollup_campaign_monthly", "acme") == [
+        ("2026-11-01", 3, 4, 2, 3, 5),
+        ("2026-12-01", 1, 1, 0, 1, 1),
+    ]
+    for table, start in [
+        ("rollup_campaign_daily", "2026-11-18"),
+        ("rollup_campaign_weekly", "2026-11-16"),
+        ("rollup_campaign_monthly", "2026-11-01"),
+    ]:
+        assert periods(db, table, "other") == [(start, 1, 2, 0, 2, 2)], table
 
-    assert period("rollup_campaign_daily", "2026-11-16") == ["1", "1", "1", "1"]
-    assert period("rollup_campaign_daily", "2026-11-18") == ["2", "1", "1", "1"]
-    # The week is the union of its days (u1 once), not their sum.
-    assert period("rollup_campaign_weekly", "2026-11-16") == ["2", "2", "1", "2"]
-    assert period("rollup_campaign_weekly", "2026-11-23") == ["1", "0", "1", "1"]
-    assert period("rollup_campaign_monthly", "2026-11-01") == ["3", "2", "2", "3"]
-    status = rows(db, "SELECT campaign_id, status FROM analytics.campaign_status_changes")
-    assert status == [["c1", "RUNNING"]]
+    for table in ["rollup_campaign_daily", "rollup_campaign_weekly", "rollup_campaign_monthly"]:
+        db.query(f"OPTIMIZE TABLE analytics.{table} FINAL")
+    assert periods(db, "rollup_campaign_weekly", "acme")[0] == ("2026-11-16", 3, 3, 2, 2, 3)
+
+    status = rows(
+        db,
+        "SELECT tenant_id, campaign_id, status, toString(local_date) "
+        "FROM analytics.campaign_status_changes ORDER BY tenant_id, campaign_id",
+    )
+    assert status == [["acme", "c1", "RUNNING", "2026-11-17"], ["acme", "c3", "NEW", "2026-11-20"]]

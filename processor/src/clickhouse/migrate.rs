@@ -1,6 +1,13 @@
 //! Apply the numbered migrations of `schemas/clickhouse/` in order, once
 //! each, recorded in `schema_migrations`; refuse to run against a database
 //! whose applied migrations were edited or are newer than this binary.
+//!
+//! A migration is recorded only after all of its statements succeeded. Every
+//! statement is `IF NOT EXISTS`, so a run that died half-way through a file
+//! simply runs the whole file again. Two processors migrating at once may
+//! both record a file; the duplicate rows are identical and harmless.
+
+use std::collections::BTreeSet;
 
 use clickhouse::Client;
 use schemas::migrations::{Migration, MIGRATIONS};
@@ -27,6 +34,12 @@ pub enum MigrateError {
         applied: String,
         current: String,
     },
+    #[error("migration {version} was applied as {applied_file} but this binary calls it {file}; never rename an applied migration")]
+    Renamed {
+        version: u32,
+        applied_file: String,
+        file: &'static str,
+    },
     #[error("the database has migration {version} ({file}), which this binary does not know: it is older than the schema; deploy the newer version")]
     Unknown { version: u32, file: String },
     #[error("reading schema_migrations: {0}")]
@@ -43,7 +56,9 @@ struct Applied {
 /// What a run of the migrations did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationReport {
+    /// File names of the migrations this run applied, in order.
     pub applied: Vec<&'static str>,
+    /// How many migrations the database already had.
     pub already: usize,
 }
 
@@ -60,7 +75,8 @@ fn first_line(sql: &str) -> String {
         .collect()
 }
 
-/// Apply every pending migration to the configured database.
+/// Create the configured database if needed and apply every pending
+/// migration of [`MIGRATIONS`] to it.
 pub async fn migrate(cfg: &ClickHouseConfig) -> Result<MigrationReport, MigrateError> {
     let connect = |source| MigrateError::Connect {
         url: cfg.url.clone(),
@@ -74,7 +90,8 @@ pub async fn migrate(cfg: &ClickHouseConfig) -> Result<MigrationReport, MigrateE
     migrate_client(&cfg.client(), MIGRATIONS).await
 }
 
-/// Apply `migrations` through a client bound to the target database.
+/// Apply `migrations` (in slice order) through a client bound to an existing
+/// database. [`migrate`] passes [`MIGRATIONS`]; tests pass a prefix of it.
 pub async fn migrate_client(
     client: &Client,
     migrations: &'static [Migration],
@@ -100,8 +117,15 @@ pub async fn migrate_client(
                 file: a.file_name.clone(),
             });
         };
+        if a.file_name != m.file_name {
+            return Err(MigrateError::Renamed {
+                version: a.version,
+                applied_file: a.file_name.clone(),
+                file: m.file_name,
+            });
+        }
         let current = m.checksum();
-        if a.checksum != current || a.file_name != m.file_name {
+        if a.checksum != current {
             return Err(MigrateError::Edited {
                 file: m.file_name,
                 applied: a.checksum.clone(),
@@ -109,15 +133,24 @@ pub async fn migrate_client(
             });
         }
     }
+    let done: BTreeSet<u32> = applied.iter().map(|a| a.version).collect();
+    let pending: Vec<&Migration> = migrations
+        .iter()
+        .filter(|m| !done.contains(&m.version))
+        .collect();
+    tracing::info!(
+        already = done.len(),
+        pending = pending.len(),
+        "schema_migrations read"
+    );
     let mut report = MigrationReport {
-        already: applied.len(),
+        already: done.len(),
         ..MigrationReport::default()
     };
-    for m in migrations {
-        if applied.iter().any(|a| a.version == m.version) {
-            continue;
-        }
+    for m in pending {
+        tracing::info!(file = m.file_name, "applying migration");
         for statement in m.statements() {
+            tracing::debug!(file = m.file_name, statement = %first_line(&statement), "executing");
             client
                 .query(&statement)
                 .execute()

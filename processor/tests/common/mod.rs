@@ -1,5 +1,8 @@
-//! Test traffic shared by the engine and store tests.
+//! Shared by the integration tests: test traffic, and a ClickHouse database
+//! of its own per test ([`database`]).
 #![allow(dead_code)]
+
+pub mod database;
 
 use std::collections::BTreeSet;
 

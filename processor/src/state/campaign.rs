@@ -33,10 +33,12 @@ pub fn keep_latest<T>(slot: &mut Option<Latest<T>>, at: i64, event_id: &str, val
 }
 
 /// One interaction step of a journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub at: i64,
-    pub event_id: Sym,
+    /// Not interned: an event id is seen once, so indexing it would only
+    /// cost memory.
+    pub event_id: Box<str>,
     /// `answer_target`.
     pub node: Sym,
     /// `selected_action`.
@@ -211,7 +213,7 @@ impl Campaign {
         let user = interner.intern(&e.user_id);
         let step = Step {
             at: e.occurred_at,
-            event_id: interner.intern(&e.event_id),
+            event_id: e.event_id.as_str().into(),
             node: interner.intern(&e.answer_target),
             choice: interner.intern(&e.selected_action),
         };
@@ -220,10 +222,9 @@ impl Campaign {
         job.total_interactions += 1;
         *job.choices.entry((step.choice, step.node)).or_default() += 1;
         let entry = job.users.entry(user).or_default();
-        let key = |s: &Step| (s.at, interner.resolve(s.event_id));
         let pos = entry
             .steps
-            .partition_point(|s| key(s) < (e.occurred_at, e.event_id.as_str()));
+            .partition_point(|s| (s.at, &*s.event_id) < (e.occurred_at, e.event_id.as_str()));
         entry.steps.insert(pos, step);
         job.dirty_users.insert(user);
     }
@@ -236,7 +237,10 @@ impl Campaign {
             n += job
                 .users
                 .values()
-                .map(|u| u.steps.capacity() * std::mem::size_of::<Step>())
+                .map(|u| {
+                    u.steps.capacity() * std::mem::size_of::<Step>()
+                        + u.steps.iter().map(|s| s.event_id.len()).sum::<usize>()
+                })
                 .sum::<usize>();
             n += job.choices.capacity() * 17 + job.dirty_users.capacity() * 5;
         }

@@ -338,7 +338,7 @@ impl Campaign {
                     node_id: interner.resolve(s.node).to_string(),
                     choice: interner.resolve(s.choice).to_string(),
                     occurred_at: s.at,
-                    event_id: interner.resolve(s.event_id).to_string(),
+                    event_id: s.event_id.to_string(),
                 })
                 .collect(),
             total_interactions: entry.steps.len() as u64,

@@ -9,17 +9,7 @@ PID_FILE=$CLICKHOUSE_DATA/clickhouse.pid
 
 healthy() { [ "$(curl -fsS "$CLICKHOUSE_URL/ping" 2>/dev/null)" = "Ok." ]; }
 
-wait_healthy() {
-  for _ in $(seq 600); do
-    healthy && return 0
-    if ! live_pid "$PID_FILE" >/dev/null; then
-      tail -n 20 "$CLICKHOUSE_DATA/error.log" >&2 || true
-      die "clickhouse-server exited; log: $CLICKHOUSE_DATA/error.log"
-    fi
-    sleep 0.1
-  done
-  die "ClickHouse is not healthy after 60 s; log: $CLICKHOUSE_DATA/error.log"
-}
+wait_healthy() { wait_until_healthy ClickHouse "$PID_FILE" "$CLICKHOUSE_DATA/error.log" 60; }
 
 case "${1:-}" in
   start)

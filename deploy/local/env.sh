@@ -78,6 +78,21 @@ with open(pidfile, "w") as f:
 PY
 }
 
+# Wait until `healthy` succeeds: NAME PIDFILE LOG SECONDS. Fails early,
+# showing the log, when the process dies.
+wait_until_healthy() {
+  local name=$1 pidfile=$2 logfile=$3 seconds=$4
+  for _ in $(seq $((seconds * 10))); do
+    healthy && return 0
+    if ! live_pid "$pidfile" >/dev/null; then
+      tail -n 20 "$logfile" >&2 || true
+      die "$name exited; log: $logfile"
+    fi
+    sleep 0.1
+  done
+  die "$name is not healthy after ${seconds} s; log: $logfile"
+}
+
 # Stop the process of a pid file: TERM, then KILL after $2 seconds.
 stop_pid() {
   local file=$1 wait=${2:-20} pid

@@ -9,17 +9,7 @@ LOG_FILE=$TANSU_DIR/tansu.log
 
 healthy() { port_open "$KAFKA_HOST" "$KAFKA_PORT" && "$TANSU_BIN" topic list --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>&1; }
 
-wait_healthy() {
-  for _ in $(seq 300); do
-    healthy && return 0
-    if ! live_pid "$PID_FILE" >/dev/null; then
-      tail -n 20 "$LOG_FILE" >&2 || true
-      die "tansu exited; log: $LOG_FILE"
-    fi
-    sleep 0.1
-  done
-  die "tansu is not healthy after 30 s; log: $LOG_FILE"
-}
+wait_healthy() { wait_until_healthy tansu "$PID_FILE" "$LOG_FILE" 30; }
 
 case "${1:-}" in
   start)

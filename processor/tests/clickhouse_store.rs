@@ -4,21 +4,17 @@
 //! Needs the server the Makefile starts (CLICKHOUSE_URL).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
 use processor::clickhouse::ClickHouseStore;
-use processor::engine::{DeadLetterSink, Engine, EngineConfig};
-use processor::kafka::dlq::Rejected;
+use processor::engine::Engine;
 use processor::kafka::source::SourceControl;
-use processor::metrics::Metrics;
 use processor::store::{Snapshot, Store};
-use processor::tenants::TenantZones;
 use schemas::Codec;
 
 mod common;
-use common::{distinct_events, records, reference, traffic};
+use common::{distinct_events, records, reference, test_engine, traffic, Collect};
 
 fn url() -> String {
     std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
@@ -52,30 +48,12 @@ async fn database(name: &str) -> clickhouse::Client {
     client
 }
 
-#[derive(Default)]
-struct Collect(Mutex<Vec<Rejected>>);
-
-impl DeadLetterSink for Collect {
-    fn send(&self, r: &Rejected) -> Result<(), String> {
-        self.0.lock().unwrap().push(r.clone());
-        Ok(())
-    }
-}
-
 fn engine(rt: &tokio::runtime::Runtime, store: Arc<ClickHouseStore>) -> Engine<ClickHouseStore> {
-    Engine::new(
-        EngineConfig {
-            topics: ["l".into(), "n".into(), "i".into()],
-            snapshot_interval: Duration::from_secs(3600),
-            max_buffered_rows: 1_000_000,
-            max_skew_ms: 60_000,
-            evict_completed_after_ms: None,
-        },
+    test_engine(
+        rt,
         store,
-        Codec::new().unwrap(),
-        TenantZones::default(),
-        Metrics::new(),
-        rt.handle().clone(),
+        1_000_000,
+        None,
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     )
@@ -176,22 +154,15 @@ fn a_retried_write_does_not_insert_raw_events_twice() {
     let traffic = traffic(5);
     // Build a snapshot through an engine over a scratch store.
     let scratch = Arc::new(processor::store::MemoryStore::default());
-    let mut e = Engine::new(
-        EngineConfig {
-            topics: ["l".into(), "n".into(), "i".into()],
-            snapshot_interval: Duration::from_secs(3600),
-            max_buffered_rows: 1_000_000,
-            max_skew_ms: 60_000,
-            evict_completed_after_ms: None,
-        },
+    let mut e = test_engine(
+        &rt,
         scratch.clone(),
-        Codec::new().unwrap(),
-        TenantZones::default(),
-        Metrics::new(),
-        rt.handle().clone(),
+        1_000_000,
+        None,
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     );
+
     e.assign(&BTreeSet::from([0]));
     for r in records(&codec, &traffic) {
         e.on_record(r);

@@ -3,30 +3,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use processor::engine::{DeadLetterSink, Engine, EngineConfig};
-use processor::kafka::dlq::Rejected;
+use processor::engine::Engine;
 use processor::kafka::source::{SourceControl, SourceRecord};
-use processor::metrics::Metrics;
 use processor::store::MemoryStore;
-use processor::tenants::TenantZones;
 use schemas::Codec;
 
 mod common;
-use common::{distinct_events, records, reference, traffic};
+use common::{distinct_events, records, reference, test_engine, traffic, Collect};
 use processor::state::PartitionState;
-
-#[derive(Default)]
-struct Collect(Mutex<Vec<Rejected>>);
-
-impl DeadLetterSink for Collect {
-    fn send(&self, r: &Rejected) -> Result<(), String> {
-        self.0.lock().unwrap().push(r.clone());
-        Ok(())
-    }
-}
 
 struct Harness {
     rt: tokio::runtime::Runtime,
@@ -58,19 +45,11 @@ impl Harness {
         max_buffered_rows: usize,
         evict_completed_after_ms: Option<i64>,
     ) -> Engine<MemoryStore> {
-        Engine::new(
-            EngineConfig {
-                topics: ["l".into(), "n".into(), "i".into()],
-                snapshot_interval: Duration::from_secs(3600),
-                max_buffered_rows,
-                max_skew_ms: 60_000,
-                evict_completed_after_ms,
-            },
+        test_engine(
+            &self.rt,
             self.store.clone(),
-            Codec::new().unwrap(),
-            TenantZones::default(),
-            Metrics::new(),
-            self.rt.handle().clone(),
+            max_buffered_rows,
+            evict_completed_after_ms,
             self.dlq.clone(),
             self.control.clone(),
         )

@@ -28,9 +28,7 @@ use crate::metrics::Metrics;
 /// Which of the three input topics: 0 lifecycle, 1 notifications, 2 interactions.
 pub type TopicIndex = usize;
 
-/// Next offset to read per input topic, in [`TopicIndex`] order; `None`
-/// means from the beginning.
-pub type Offsets = [Option<i64>; 3];
+pub use crate::store::Offsets;
 
 /// One record as read.
 #[derive(Debug, Clone)]

@@ -5,10 +5,56 @@
 pub mod database;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use processor::kafka::source::SourceRecord;
+use processor::engine::{DeadLetterSink, Engine, EngineConfig};
+use processor::kafka::dlq::Rejected;
+use processor::kafka::source::{SourceControl, SourceRecord};
+use processor::metrics::Metrics;
 use processor::state::PartitionState;
+use processor::store::Store;
+use processor::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
+
+/// Dead letters, collected in memory.
+#[derive(Default)]
+pub struct Collect(pub Mutex<Vec<Rejected>>);
+
+impl DeadLetterSink for Collect {
+    fn send(&self, r: &Rejected) -> Result<(), String> {
+        self.0.lock().unwrap().push(r.clone());
+        Ok(())
+    }
+}
+
+/// An engine over `store` on topics l, n, i that snapshots only when the
+/// test flushes.
+pub fn test_engine<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    max_buffered_rows: usize,
+    evict_completed_after_ms: Option<i64>,
+    dead_letters: Arc<Collect>,
+    control: Arc<SourceControl>,
+) -> Engine<S> {
+    Engine::new(
+        EngineConfig {
+            topics: ["l".into(), "n".into(), "i".into()],
+            snapshot_interval: Duration::from_secs(3600),
+            max_buffered_rows,
+            max_skew_ms: 60_000,
+            evict_completed_after_ms,
+        },
+        store,
+        Codec::new().unwrap(),
+        TenantZones::default(),
+        Metrics::new(),
+        rt.handle().clone(),
+        dead_letters,
+        control,
+    )
+}
 
 /// A stream of (topic, event) with a redelivery of every fifth user's last click.
 pub fn traffic(users: usize) -> Vec<(usize, Event)> {

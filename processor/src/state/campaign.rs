@@ -1,12 +1,13 @@
 //! The state of one campaign: what every event changes, and nothing derived.
 //! Reports and journeys are computed from it in [`super::report`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use schemas::{CampaignLifecycle, CampaignStatus, NotificationSent, UserInteraction};
 
 use super::interner::{Interner, Sym};
 use super::script::ScriptInfo;
+use super::{Map, Set};
 
 /// "Latest by event time": `(occurred_at, event_id)`, compared in that order.
 pub type Stamp = (i64, String);
@@ -61,16 +62,16 @@ pub struct Job {
     pub status: Option<Latest<CampaignStatus>>,
     /// Latest audience announced for this job specifically.
     pub audience: Option<Latest<i64>>,
-    pub users: HashMap<Sym, UserEntry>,
+    pub users: Map<Sym, UserEntry>,
     pub messages_sent: u64,
     pub warnings_sent: u64,
     pub total_interactions: u64,
     /// `(choice, node) -> interactions`, folded into `nodes[]` of reports.
-    pub choices: HashMap<(Sym, Sym), u64>,
+    pub choices: Map<(Sym, Sym), u64>,
     pub first_at: i64,
     pub last_at: i64,
     /// Users whose journey changed since the last snapshot.
-    pub dirty_users: HashSet<Sym>,
+    pub dirty_users: Set<Sym>,
 }
 
 impl Job {
@@ -100,7 +101,7 @@ pub struct Campaign {
     pub tenant_id: String,
     pub campaign_id: String,
     /// Event ids applied (128-bit hashes), for duplicate detection.
-    pub seen: HashSet<u128>,
+    pub seen: Set<u128>,
     pub script: Option<Latest<CurrentScript>>,
     /// Latest status over all lifecycle events of the campaign.
     pub status_any: Option<Latest<CampaignStatus>>,
@@ -124,7 +125,7 @@ impl Campaign {
         Campaign {
             tenant_id: tenant_id.to_string(),
             campaign_id: campaign_id.to_string(),
-            seen: HashSet::new(),
+            seen: Set::default(),
             script: None,
             status_any: None,
             status_wide: None,

@@ -1,7 +1,6 @@
 //! String interning: every id a partition's state holds (users, nodes,
 //! choices, jobs, event ids) is stored once and referred to by a `u32`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// An interned string of one [`Interner`].
@@ -11,7 +10,7 @@ pub struct Sym(u32);
 /// Owns the strings of one partition's state.
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<Arc<str>, Sym>,
+    ids: super::Map<Arc<str>, Sym>,
     strings: Vec<Arc<str>>,
 }
 

@@ -16,8 +16,9 @@ mod script;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
+
+use foldhash::fast::{FixedState, RandomState};
 
 use schemas::{CampaignStatus, Event};
 
@@ -42,20 +43,23 @@ pub struct Changes {
     pub journeys: Vec<Journey>,
 }
 
-/// 128-bit hash of an event id, for duplicate detection.
+/// Hash maps and sets of the state: foldhash (fast), seeded per process.
+pub type Map<K, V> = std::collections::HashMap<K, V, RandomState>;
+pub type Set<K> = std::collections::HashSet<K, RandomState>;
+
+/// 128-bit hash of an event id, for duplicate detection: two 64-bit hashes
+/// with different seeds.
 fn event_key(event_id: &str) -> u128 {
-    let mut a = DefaultHasher::new();
-    (0u8, event_id).hash(&mut a);
-    let mut b = DefaultHasher::new();
-    (1u8, event_id).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    let a = FixedState::with_seed(0x5eed_0001).hash_one(event_id);
+    let b = FixedState::with_seed(0x5eed_0002).hash_one(event_id);
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 /// Campaigns by tenant, then campaign id: found by `&str` without
 /// allocating a key per event.
 #[derive(Debug, Default)]
 struct Campaigns {
-    by_tenant: HashMap<String, HashMap<String, Campaign>>,
+    by_tenant: Map<String, Map<String, Campaign>>,
     len: usize,
 }
 
@@ -77,7 +81,7 @@ impl Campaigns {
         // Allocate keys only on a miss (the borrow checker wants the
         // lookups split this way).
         if !self.by_tenant.contains_key(tenant) {
-            self.by_tenant.insert(tenant.to_string(), HashMap::new());
+            self.by_tenant.insert(tenant.to_string(), Map::default());
         }
         let Some(inner) = self.by_tenant.get_mut(tenant) else {
             unreachable!("the tenant was just inserted")
@@ -99,11 +103,11 @@ impl Campaigns {
     }
 
     fn values(&self) -> impl Iterator<Item = &Campaign> {
-        self.by_tenant.values().flat_map(HashMap::values)
+        self.by_tenant.values().flat_map(|m| m.values())
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut Campaign> {
-        self.by_tenant.values_mut().flat_map(HashMap::values_mut)
+        self.by_tenant.values_mut().flat_map(|m| m.values_mut())
     }
 }
 

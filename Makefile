@@ -1,21 +1,30 @@
-# Campaign analytics: `make help` lists the targets.
+# Campaign analytics: `make help` lists the targets. The local stack's
+# settings (ports, LOCAL_DIR, TANSU_STORAGE, ...) are in deploy/local/env.sh
+# and can be overridden from the environment.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+
+# CI builds a fresh clone: keep its build outputs in the cache.
+CACHE_DIR ?= $(HOME)/.cache/campaign-analytics
+ifneq ($(strip $(CI)),)
+CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
+export CARGO_TARGET_DIR
+endif
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: ## Install what the project needs (Debian packages, tansu, Python test tools); fast when done
+setup: ## Install what the project needs (Debian packages, tansu, Python test tools); seconds when done
 	deploy/local/install.sh all
 
-up: ## Start the local stack (tansu broker, ClickHouse) and create the topics
+up: ## Start the local stack (tansu broker, ClickHouse) and create the topics; a no-op when it runs
 	deploy/local/stack.sh up
 
 down: ## Stop the processor and the local stack
 	deploy/local/processor.sh stop
 	deploy/local/stack.sh down
 
-status: ## Show what runs
+status: ## Show what runs, and the topics with their offsets
 	-deploy/local/stack.sh status
 	-deploy/local/processor.sh status
 
@@ -25,12 +34,15 @@ run: ## Stack + processor + demo traffic, then print where to look
 test: ## Install, start what the tests need, run every test, stop what it started
 	deploy/local/run-tests.sh
 
-bench: ## Run the benchmarks (see benches/RESULTS.md)
-	cargo bench --locked -p benches
+bench: ## Every benchmark (apply, memory, end to end; 30-60 min) into benches/RESULTS.md; BENCH_ARGS for pipeline-bench
+	benches/run.sh $(BENCH_ARGS)
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: ## rustfmt and clippy, warnings are errors (and shellcheck when installed)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	@if command -v shellcheck >/dev/null; then \
+		echo "shellcheck deploy/local/*.sh .ci/run"; shellcheck -x deploy/local/*.sh .ci/run; \
+	else echo "shellcheck not installed: shell scripts not checked"; fi
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -1,49 +1,72 @@
 #!/usr/bin/env bash
-# The ClickHouse server (Debian's 18.16) of the local stack, with a
-# project-local data directory, listening on loopback only.
+# The ClickHouse server (Debian's 18.16) of the local stack: Debian's config
+# file, every path under $CLICKHOUSE_DATA (nothing written to /var), ports
+# from the environment, listening on $CLICKHOUSE_HOST only (Debian's config
+# would also listen on ::1).
 #   clickhouse.sh start|stop|status|wait
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 PID_FILE=$CLICKHOUSE_DATA/clickhouse.pid
+LOG_FILE=$CLICKHOUSE_DATA/server.log
+ERR_FILE=$CLICKHOUSE_DATA/error.log
+OUT_FILE=$CLICKHOUSE_DATA/stdout.log
+TIMEOUT=${CLICKHOUSE_TIMEOUT:-60}
 
-healthy() { [ "$(curl -fsS "$CLICKHOUSE_URL/ping" 2>/dev/null)" = "Ok." ]; }
+healthy() { [ "$(curl -fsS --max-time 5 "$CLICKHOUSE_URL/ping" 2>/dev/null)" = "Ok." ]; }
 
-wait_healthy() { wait_until_healthy ClickHouse "$PID_FILE" "$CLICKHOUSE_DATA/error.log" 60; }
+wait_healthy() { wait_until_healthy ClickHouse "$PID_FILE" clickhouse-server "$TIMEOUT" "$OUT_FILE" "$ERR_FILE"; }
+
+start() {
+  local pid taken
+  if pid=$(live_pid "$PID_FILE" clickhouse-server); then
+    wait_healthy
+    log "ClickHouse already running (pid $pid) at $CLICKHOUSE_URL"
+    return 0
+  fi
+  rm -f "$PID_FILE"
+  command -v clickhouse-server >/dev/null ||
+    die "clickhouse-server is not installed; run deploy/local/install.sh apt (make setup)"
+  taken=$(taken_ports "$CLICKHOUSE_HOST" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_TCP_PORT" "$CLICKHOUSE_INTERSERVER_PORT")
+  [ -z "$taken" ] ||
+    die "port(s) $taken on $CLICKHOUSE_HOST are taken by another process (not ours: no live pid in $PID_FILE); stop it or set CLICKHOUSE_HTTP_PORT / CLICKHOUSE_TCP_PORT / CLICKHOUSE_INTERSERVER_PORT"
+  mkdir -p "$CLICKHOUSE_DATA/tmp" "$CLICKHOUSE_DATA/user_files" "$CLICKHOUSE_DATA/format_schemas"
+  log "starting ClickHouse at $CLICKHOUSE_URL (native port $CLICKHOUSE_TCP_PORT), data and logs in $CLICKHOUSE_DATA"
+  (cd "$CLICKHOUSE_DATA" && daemon "$PID_FILE" "$OUT_FILE" \
+    clickhouse-server --config-file="$CLICKHOUSE_CONFIG" -- \
+    --path="$CLICKHOUSE_DATA/" --tmp_path="$CLICKHOUSE_DATA/tmp/" \
+    --user_files_path="$CLICKHOUSE_DATA/user_files/" \
+    --format_schema_path="$CLICKHOUSE_DATA/format_schemas/" \
+    --logger.log="$LOG_FILE" --logger.errorlog="$ERR_FILE" \
+    --http_port="$CLICKHOUSE_HTTP_PORT" --tcp_port="$CLICKHOUSE_TCP_PORT" \
+    --interserver_http_port="$CLICKHOUSE_INTERSERVER_PORT" \
+    --listen_host="$CLICKHOUSE_HOST")
+  wait_healthy
+  log "ClickHouse started (pid $(cat "$PID_FILE")) at $CLICKHOUSE_URL"
+}
 
 case "${1:-}" in
-  start)
-    if pid=$(live_pid "$PID_FILE"); then
-      log "ClickHouse already running (pid $pid) at $CLICKHOUSE_URL"
-      exit 0
-    fi
-    port_open "$CLICKHOUSE_HOST" "$CLICKHOUSE_HTTP_PORT" && die "port $CLICKHOUSE_HTTP_PORT is taken by another process; set CLICKHOUSE_HTTP_PORT"
-    command -v clickhouse-server >/dev/null || die "clickhouse-server is not installed; run deploy/local/install.sh apt (make setup)"
-    mkdir -p "$CLICKHOUSE_DATA/tmp" "$CLICKHOUSE_DATA/user_files" "$CLICKHOUSE_DATA/format_schemas"
-    daemon "$PID_FILE" "$CLICKHOUSE_DATA/stdout.log" \
-      clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
-      --path="$CLICKHOUSE_DATA/" --tmp_path="$CLICKHOUSE_DATA/tmp/" \
-      --user_files_path="$CLICKHOUSE_DATA/user_files/" \
-      --format_schema_path="$CLICKHOUSE_DATA/format_schemas/" \
-      --logger.log="$CLICKHOUSE_DATA/server.log" --logger.errorlog="$CLICKHOUSE_DATA/error.log" \
-      --http_port="$CLICKHOUSE_HTTP_PORT" --tcp_port="$CLICKHOUSE_TCP_PORT" \
-      --interserver_http_port="$CLICKHOUSE_INTERSERVER_PORT" \
-      --listen_host="$CLICKHOUSE_HOST"
-    wait_healthy
-    log "ClickHouse started (pid $(cat "$PID_FILE")) at $CLICKHOUSE_URL, data in $CLICKHOUSE_DATA"
-    ;;
+  start) start ;;
   stop)
-    stop_pid "$PID_FILE" 30
-    log "ClickHouse stopped"
+    if stop_pid "$PID_FILE" clickhouse-server "${CLICKHOUSE_STOP_TIMEOUT:-30}"; then
+      log "ClickHouse stopped"
+    else
+      log "ClickHouse was not running (no live pid in $PID_FILE)"
+    fi
     ;;
   status)
-    if pid=$(live_pid "$PID_FILE"); then
-      echo "clickhouse: running (pid $pid) at $CLICKHOUSE_URL"
+    if pid=$(live_pid "$PID_FILE" clickhouse-server); then
+      if healthy; then health=healthy; else health="NOT answering"; fi
+      echo "clickhouse: running (pid $pid) at $CLICKHOUSE_URL, native port $CLICKHOUSE_TCP_PORT, $health"
     else
       echo "clickhouse: stopped"
       exit 1
     fi
     ;;
-  wait) wait_healthy ;;
+  wait)
+    live_pid "$PID_FILE" clickhouse-server >/dev/null || die "ClickHouse is not running (no live pid in $PID_FILE)"
+    wait_healthy
+    ;;
   *) die "usage: clickhouse.sh start|stop|status|wait" ;;
 esac

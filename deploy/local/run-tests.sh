@@ -1,24 +1,61 @@
 #!/usr/bin/env bash
-# `make test`: install what is missing, start what the tests need (unless it
-# runs already), run every test of the workspace, stop what this run started.
+# `make test` (and CI): install what is missing, start the local stack
+# unless it runs already (the broker on a fresh sqlite file of this run
+# unless TANSU_STORAGE_TEST says otherwise), run every test of the workspace
+# against it, then stop what this run started, also on failure or Ctrl-C.
+# Exits non-zero when anything failed; the last line is the summary.
+#   TEST_RUNNER=auto|nextest|cargo  auto: cargo-nextest when installed
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$REPO_ROOT"
 
 tag=test-$$
-# Tests use the fast in-memory broker storage unless told otherwise.
-export TANSU_STORAGE=${TANSU_STORAGE_TEST:-memory://tansu/}
-cleanup() { "$here/stack.sh" down "$tag" || true; }
-trap cleanup EXIT
-"$here/stack.sh" up "$tag"
-
 results=()
 status=0
+started=0
+finished=0
+
+# shellcheck disable=SC2317 # invoked by cleanup
+summary() {
+  local r passed failed
+  [ ${#results[@]} -gt 0 ] || return 0
+  log "── summary"
+  for r in "${results[@]}"; do log "$r"; done
+  passed=$(printf '%s\n' "${results[@]}" | grep -c '^passed' || true)
+  failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAILED' || true)
+  echo "make test: $passed passed, $failed failed$1"
+}
+
+# On every exit (also failure, Ctrl-C): stop what this run started, then the
+# summary as the last line.
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+  local rc=$? note=""
+  trap - EXIT INT TERM
+  if [ "$started" = 1 ]; then
+    log "── stopping what this run started"
+    "$here/stack.sh" down "$tag" || rc=1
+    rm -rf "$test_storage_dir"
+  fi
+  if [ "$finished" != 1 ]; then
+    results+=("FAILED: run did not finish (exit status $rc)")
+    note=" (did not finish)"
+    [ "$rc" != 0 ] || rc=1
+  fi
+  summary "$note"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# step NAME COMMAND [ARGS...]: run, record the outcome, go on either way.
 step() {
   local name=$1
   shift
-  log "── $name"
+  log "── $name: $*"
   if "$@"; then
     results+=("passed: $name")
   else
@@ -27,17 +64,54 @@ step() {
   fi
 }
 
-step "cargo build (binaries the end-to-end tests run)" cargo build --workspace --bins --locked
-step "cargo test (unit, property, integration, end-to-end)" cargo test --workspace --locked --no-fail-fast
-step "benchmarks, once each on tiny inputs" cargo test --locked -p benches --benches
-if compgen -G "tests/python/test_*.py" >/dev/null; then
-  step "pytest (current ClickHouse engine via chdb)" "$VENV_DIR/bin/python" -m pytest -q tests/python
-fi
-step "local stack scripts" "$here/test-stack.sh"
+runner=${TEST_RUNNER:-auto}
+case "$runner" in
+  auto) if cargo nextest --version >/dev/null 2>&1; then runner=nextest; else runner=cargo; fi ;;
+  nextest | cargo) ;;
+  *) die "TEST_RUNNER is auto, nextest or cargo, not '$runner'" ;;
+esac
 
-log "── summary"
-for r in "${results[@]}"; do log "$r"; done
-passed=$(printf '%s\n' "${results[@]}" | grep -c '^passed' || true)
-failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAILED' || true)
-echo "make test: $passed passed, $failed failed"
+log "── install (fast when done)"
+"$here/install.sh" all
+
+log "── local stack"
+# sqlite, not tansu's faster memory:// storage: that one cannot fetch from
+# inside a stored batch and skips records when a consumer resumes at a
+# checkpoint (tests/tests/broker.rs shows it).
+test_storage_dir=$LOCAL_DIR/tansu-test-$$
+export TANSU_STORAGE=${TANSU_STORAGE_TEST:-sqlite://$test_storage_dir/tansu.db}
+started=1
+if ! "$here/stack.sh" up "$tag"; then
+  results+=("FAILED: local stack up")
+  finished=1
+  exit 1
+fi
+# The tests find the stack through KAFKA_BROKERS and CLICKHOUSE_URL
+# (exported by env.sh, with CLICKHOUSE_DATABASE and the TOPIC_* names).
+log "stack: Kafka $KAFKA_BROKERS, ClickHouse $CLICKHOUSE_URL${CARGO_TARGET_DIR:+, CARGO_TARGET_DIR $CARGO_TARGET_DIR}"
+
+# The end-to-end tests run the workspace binaries (processor, loadgen, ...).
+step "build the workspace binaries" cargo build --workspace --bins --locked
+case "$runner" in
+  nextest)
+    step "cargo nextest (unit, property, integration, end-to-end; benches once)" \
+      cargo nextest run --workspace --all-targets --locked --no-fail-fast
+    step "doc tests" cargo test --workspace --doc --locked
+    ;;
+  cargo)
+    step "cargo test (unit, property, integration, end-to-end; benches once)" \
+      cargo test --workspace --all-targets --locked --no-fail-fast
+    step "doc tests" cargo test --workspace --doc --locked
+    ;;
+esac
+
+if compgen -G "tests/python/test_*.py" >/dev/null; then
+  step "pytest tests/python" "$VENV_DIR/bin/python" -m pytest -q tests/python
+else
+  log "no tests/python/test_*.py: pytest skipped"
+fi
+
+step "local stack scripts (test-stack.sh)" "$here/test-stack.sh"
+
+finished=1
 exit $status

@@ -1,56 +1,165 @@
 #!/usr/bin/env bash
-# Checks of the local stack scripts against the running stack: starting what
-# runs is a no-op, topics have the configured partition count, ClickHouse
-# answers; and a second ClickHouse on other ports starts and stops on its own
-# without touching the first.
-set -uo pipefail
+# Checks of the local stack scripts against the running stack (started by
+# `stack.sh up`; run-tests.sh runs this after the other tests):
+# - status reports running; starting what runs is a no-op (same pids)
+# - the topics exist with $TOPIC_PARTITIONS partitions; another count is refused
+# - ClickHouse answers SELECT 1 over HTTP and the native protocol; both
+#   servers listen on loopback only
+# - a second stack on other ports and another LOCAL_DIR starts, records what
+#   it started, stops exactly that, and leaves the first one running
+# - a pid file naming somebody else's process is not ours: status says
+#   stopped, stop leaves that process alone
+# The last line is "N passed, N failed"; the exit status is 0 when none failed.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
 . "$(dirname "$0")/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 
 passed=0
 failed=0
+check_log=$(mktemp)
+other=$(mktemp -d) # LOCAL_DIR of the second stack
+sleeper=""
+cleanup() {
+  in_other "$here/stack.sh" down >/dev/null 2>&1 || true
+  [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null || true
+  rm -rf "$other" "$check_log" "$LOCAL_DIR/started-by-test-stack-noop-$$"
+}
+trap cleanup EXIT
+# check DESCRIPTION COMMAND [ARGS...]: the command must succeed.
 check() {
   local what=$1
   shift
-  if "$@" >/dev/null 2>&1; then
+  if "$@" >"$check_log" 2>&1; then
     passed=$((passed + 1))
     echo "ok: $what"
   else
     failed=$((failed + 1))
     echo "FAILED: $what"
+    sed 's/^/    | /' "$check_log" | tail -n 20
   fi
 }
-
-pid_before=$(cat "$TANSU_DIR/tansu.pid" 2>/dev/null || echo none)
-ch_before=$(cat "$CLICKHOUSE_DATA/clickhouse.pid" 2>/dev/null || echo none)
-check "stack status reports running" "$here/stack.sh" status
-check "tansu start is a no-op when running" "$here/tansu.sh" start
-check "clickhouse start is a no-op when running" "$here/clickhouse.sh" start
-check "tansu pid unchanged" test "$pid_before" = "$(cat "$TANSU_DIR/tansu.pid")"
-check "clickhouse pid unchanged" test "$ch_before" = "$(cat "$CLICKHOUSE_DATA/clickhouse.pid")"
-check "ClickHouse answers SELECT 1" sh -c "test \"\$(curl -fsS '$CLICKHOUSE_URL/?query=SELECT%201')\" = 1"
-check "topics are idempotent" "$here/topics.sh"
-for t in "$TOPIC_LIFECYCLE" "$TOPIC_NOTIFICATIONS" "$TOPIC_INTERACTIONS" "$TOPIC_DLQ"; do
-  check "topic $t has $TOPIC_PARTITIONS partitions" sh -c "'$TANSU_BIN' topic list --broker tcp://$KAFKA_BROKERS | python3 -c '
-import json, sys
-t = [x for x in json.load(sys.stdin) if x[\"name\"] == \"$t\"]
-sys.exit(0 if t and len(t[0][\"partitions\"]) == $TOPIC_PARTITIONS else 1)'"
-done
-check "a topic with another partition count is refused" sh -c "! TOPIC_PARTITIONS=3 '$here/topics.sh'"
-
-other=$(mktemp -d)
-export_other() {
-  env LOCAL_DIR="$other" CLICKHOUSE_HTTP_PORT=18923 CLICKHOUSE_TCP_PORT=19900 \
-    CLICKHOUSE_INTERSERVER_PORT=19909 CLICKHOUSE_URL=http://127.0.0.1:18923 "$@"
+# refuse DESCRIPTION COMMAND [ARGS...]: the command must fail.
+refuse() {
+  local what=$1
+  shift
+  check "$what" negate "$@"
 }
-check "a second ClickHouse starts on other ports" export_other "$here/clickhouse.sh" start
-check "the second ClickHouse answers" curl -fsS http://127.0.0.1:18923/ping
-check "starting on a taken port is refused" sh -c "! env LOCAL_DIR='$other/x' CLICKHOUSE_HTTP_PORT=18923 CLICKHOUSE_URL=http://127.0.0.1:18923 '$here/clickhouse.sh' start"
-other_pid=$(cat "$other/clickhouse/clickhouse.pid" 2>/dev/null || echo 0)
-check "the second ClickHouse stops" export_other "$here/clickhouse.sh" stop
-check "its process is gone" sh -c "! kill -0 $other_pid"
-check "the first ClickHouse still runs" curl -fsS "$CLICKHOUSE_URL/ping"
-rm -rf "$other"
+negate() { ! "$@"; }
+
+pid_of() { cat "$1" 2>/dev/null || echo none; }
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+same() { [ "$1" = "$2" ] || { echo "'$1' != '$2'"; return 1; }; }
+contains() { grep -q -- "$2" <<<"$1" || { echo "'$2' not in: $1"; return 1; }; }
+
+partition_count() { # BROKERS TOPIC
+  "$here/kafka-topics.py" --brokers "$1" --json "$2" |
+    python3 -c 'import json, sys; t = json.load(sys.stdin)[0]; print(t.get("partitions", 0))'
+}
+
+# Every listening socket of these ports is on 127.0.0.1.
+loopback_only() {
+  local port lines
+  for port in "$@"; do
+    lines=$(ss -Hltn "sport = :$port" | awk '{print $4}')
+    [ -n "$lines" ] || { echo "nothing listens on $port"; return 1; }
+    if grep -v "^127\.0\.0\.1:$port\$" <<<"$lines"; then
+      echo "port $port also listens elsewhere"
+      return 1
+    fi
+  done
+}
+
+free_ports() { # N: N distinct free loopback ports
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+echo "== the running stack ($KAFKA_BROKERS, $CLICKHOUSE_URL)"
+tansu_pid=$(pid_of "$TANSU_DIR/tansu.pid")
+ch_pid=$(pid_of "$CLICKHOUSE_DATA/clickhouse.pid")
+check "stack status reports running" "$here/stack.sh" status
+status_text=$("$here/stack.sh" status 2>&1 || true)
+check "status names tansu running" contains "$status_text" "tansu: running (pid $tansu_pid)"
+check "status names clickhouse running" contains "$status_text" "clickhouse: running (pid $ch_pid)"
+start_text=$("$here/tansu.sh" start 2>&1 || true)
+check "tansu start when running says so" contains "$start_text" "already running"
+start_text=$("$here/clickhouse.sh" start 2>&1 || true)
+check "clickhouse start when running says so" contains "$start_text" "already running"
+check "stack up when running starts nothing" "$here/stack.sh" up "test-stack-noop-$$"
+check "  and records nothing" test ! -s "$LOCAL_DIR/started-by-test-stack-noop-$$"
+check "stack down of that tag stops nothing" "$here/stack.sh" down "test-stack-noop-$$"
+check "tansu pid unchanged" same "$tansu_pid" "$(pid_of "$TANSU_DIR/tansu.pid")"
+check "clickhouse pid unchanged" same "$ch_pid" "$(pid_of "$CLICKHOUSE_DATA/clickhouse.pid")"
+check "tansu still alive" alive "$tansu_pid"
+check "clickhouse still alive" alive "$ch_pid"
+
+check "topics.sh is idempotent" "$here/topics.sh"
+for t in "$TOPIC_LIFECYCLE" "$TOPIC_NOTIFICATIONS" "$TOPIC_INTERACTIONS" "$TOPIC_DLQ"; do
+  check "topic $t has $TOPIC_PARTITIONS partitions" same "$(partition_count "$KAFKA_BROKERS" "$t")" "$TOPIC_PARTITIONS"
+done
+refuse "existing topics with another partition count are refused" \
+  env TOPIC_PARTITIONS=$((TOPIC_PARTITIONS + 1)) "$here/topics.sh"
+check "topics.sh describe lists the topics" "$here/topics.sh" describe
+
+check "ClickHouse answers SELECT 1 over HTTP" same "$(curl -fsS "$CLICKHOUSE_URL/" --data-binary 'SELECT 1')" 1
+check "ClickHouse answers SELECT 1 natively" \
+  same "$(clickhouse-client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_TCP_PORT" --query 'SELECT 1' 2>&1)" 1
+if command -v ss >/dev/null; then
+  check "tansu and ClickHouse listen on 127.0.0.1 only" loopback_only \
+    "$KAFKA_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_TCP_PORT" "$CLICKHOUSE_INTERSERVER_PORT"
+fi
+
+echo "== a second stack on other ports"
+read -r k_port h_port t_port i_port < <(free_ports 4)
+tag=test-stack-$$
+# Only LOCAL_DIR, ports and storage: URLs, data directories and pid files
+# follow from them (as for the Rust tests' own ClickHouse servers), even
+# though this script's environment exports the first stack's URLs.
+in_other() {
+  env LOCAL_DIR="$other" TANSU_STORAGE=memory://tansu/ KAFKA_PORT="$k_port" \
+    CLICKHOUSE_HTTP_PORT="$h_port" CLICKHOUSE_TCP_PORT="$t_port" CLICKHOUSE_INTERSERVER_PORT="$i_port" "$@"
+}
+
+check "stack up on ports $k_port $h_port $t_port $i_port" in_other "$here/stack.sh" up "$tag"
+check "  it records that it started both" same "$(sort "$other/started-by-$tag" 2>/dev/null | tr '\n' ' ')" "clickhouse tansu "
+o_tansu=$(pid_of "$other/tansu/tansu.pid")
+o_ch=$(pid_of "$other/clickhouse/clickhouse.pid")
+check "  its data and pid files are under its LOCAL_DIR" ls "$other/tansu/tansu.pid" "$other/clickhouse/clickhouse.pid"
+check "  its status names its own ports" contains "$(in_other "$here/stack.sh" status 2>&1)" "127.0.0.1:$h_port"
+check "  its ClickHouse answers" same "$(curl -fsS "http://127.0.0.1:$h_port/ping")" "Ok."
+check "  its broker has the topics" same "$(partition_count "127.0.0.1:$k_port" "$TOPIC_DLQ")" "$TOPIC_PARTITIONS"
+check "  it is another process than the first" negate same "$o_ch" "$ch_pid"
+refuse "a ClickHouse on a taken port is refused" \
+  env LOCAL_DIR="$other/third" CLICKHOUSE_HTTP_PORT="$h_port" "$here/clickhouse.sh" start
+refuse "a broker on a taken port is refused" \
+  env LOCAL_DIR="$other/third" KAFKA_PORT="$k_port" "$here/tansu.sh" start
+check "stack down of its tag" in_other "$here/stack.sh" down "$tag"
+check "  its ClickHouse process is gone" gone "$o_ch"
+check "  its broker process is gone" gone "$o_tansu"
+check "  its pid files are removed" negate ls "$other/tansu/tansu.pid" "$other/clickhouse/clickhouse.pid"
+check "  its ports are closed" negate port_open 127.0.0.1 "$h_port"
+check "  its record is removed" test ! -e "$other/started-by-$tag"
+check "  status says stopped" negate in_other "$here/stack.sh" status
+check "the first stack still runs, same pids" same "$tansu_pid $ch_pid" \
+  "$(pid_of "$TANSU_DIR/tansu.pid") $(pid_of "$CLICKHOUSE_DATA/clickhouse.pid")"
+check "  and answers" "$here/stack.sh" status
+
+echo "== a pid file naming somebody else's process"
+sleep 300 &
+sleeper=$!
+mkdir -p "$other/clickhouse" "$other/tansu"
+echo "$sleeper" >"$other/clickhouse/clickhouse.pid"
+echo "$sleeper" >"$other/tansu/tansu.pid"
+check "status says stopped" negate in_other "$here/stack.sh" status
+check "stop succeeds" in_other "$here/stack.sh" down
+check "  and leaves that process alone" alive "$sleeper"
+check "  and removes the stale pid files" negate ls "$other/tansu/tansu.pid" "$other/clickhouse/clickhouse.pid"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,31 +1,53 @@
 #!/usr/bin/env bash
-# Create the three input topics and the dead-letter topic with
-# $TOPIC_PARTITIONS partitions each; leave existing ones alone, but fail when
-# one has another partition count (the processor needs them co-partitioned).
+# The topics of the local stack: the three input topics and the dead-letter
+# topic, $TOPIC_PARTITIONS partitions each.
+#   topics.sh [create]   create the missing ones (existing ones are left
+#                        alone), then verify every partition count; fails
+#                        when one differs (the processor needs the inputs
+#                        co-partitioned)
+#   topics.sh describe   partitions, messages and offsets of each
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+here=$(cd "$(dirname "$0")" && pwd)
 
-broker="tcp://$KAFKA_BROKERS"
+TOPICS=("$TOPIC_LIFECYCLE" "$TOPIC_NOTIFICATIONS" "$TOPIC_INTERACTIONS" "$TOPIC_DLQ")
+
+# Partition count of a topic, 0 when it does not exist.
 partitions_of() {
-  "$TANSU_BIN" topic list --broker "$broker" | python3 -c '
+  local out rc=0
+  # kafka-topics.py exits 2 when a topic is missing.
+  out=$("$here/kafka-topics.py" --brokers "$KAFKA_BROKERS" --json "$1") || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 2 ] || return 1
+  python3 -c '
 import json, sys
-name = sys.argv[1]
-for t in json.load(sys.stdin):
-    if t.get("name") == name:
-        print(len(t.get("partitions") or []))
-        break
-else:
-    print(0)
-' "$1"
+t = json.load(sys.stdin)[0]
+print(t["partitions"] if t["exists"] else 0)' <<<"$out"
 }
 
-for topic in "$TOPIC_LIFECYCLE" "$TOPIC_NOTIFICATIONS" "$TOPIC_INTERACTIONS" "$TOPIC_DLQ"; do
-  have=$(partitions_of "$topic")
-  if [ "$have" = 0 ]; then
-    "$TANSU_BIN" topic create --broker "$broker" --partitions "$TOPIC_PARTITIONS" "$topic" >/dev/null
-    have=$(partitions_of "$topic")
-    log "created $topic ($have partitions)"
-  fi
-  [ "$have" = "$TOPIC_PARTITIONS" ] || die "topic $topic has $have partitions, expected $TOPIC_PARTITIONS (delete it or set TOPIC_PARTITIONS)"
-done
-log "topics ready: $TOPIC_LIFECYCLE, $TOPIC_NOTIFICATIONS, $TOPIC_INTERACTIONS, $TOPIC_DLQ ($TOPIC_PARTITIONS partitions each)"
+create() {
+  local topic have bad=0
+  for topic in "${TOPICS[@]}"; do
+    have=$(partitions_of "$topic") || die "cannot read the topics of $KAFKA_BROKERS"
+    if [ "$have" = 0 ]; then
+      log "creating $topic with $TOPIC_PARTITIONS partitions"
+      "$TANSU_BIN" topic create --broker "tcp://$KAFKA_BROKERS" --partitions "$TOPIC_PARTITIONS" "$topic" >/dev/null
+    fi
+  done
+  # Verify, also what was just created.
+  for topic in "${TOPICS[@]}"; do
+    have=$(partitions_of "$topic") || die "cannot read the topics of $KAFKA_BROKERS"
+    if [ "$have" != "$TOPIC_PARTITIONS" ]; then
+      log "error: topic $topic has $have partitions, expected $TOPIC_PARTITIONS"
+      bad=1
+    fi
+  done
+  [ "$bad" = 0 ] || die "delete the topic(s) (\"$TANSU_BIN\" topic delete --broker tcp://$KAFKA_BROKERS NAME) or set TOPIC_PARTITIONS"
+  log "topics ready on $KAFKA_BROKERS: ${TOPICS[*]} ($TOPIC_PARTITIONS partitions each)"
+}
+
+case "${1:-create}" in
+  create) create ;;
+  describe) "$here/kafka-topics.py" --brokers "$KAFKA_BROKERS" "${TOPICS[@]}" ;;
+  *) die "usage: topics.sh [create|describe]" ;;
+esac

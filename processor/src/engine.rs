@@ -459,6 +459,7 @@ impl<S: Store> Engine<S> {
                     tracing::info!(
                         partition = p,
                         version = committed,
+                        next = ?kept.next,
                         "state kept in memory is current"
                     );
                     out.insert(p, kept.next);
@@ -475,6 +476,7 @@ impl<S: Store> Engine<S> {
                 partition = p,
                 version = shard.version,
                 campaigns = shard.state.campaign_count(),
+                next = ?shard.next,
                 seconds = started.elapsed().as_secs_f64(),
                 "partition restored"
             );
@@ -530,6 +532,12 @@ impl<S: Store> Engine<S> {
         self.flush();
         for p in partitions {
             if let Some(shard) = self.shards.remove(p) {
+                tracing::info!(
+                    partition = p,
+                    version = shard.version,
+                    next = ?shard.checkpointed,
+                    "partition released after its final snapshot"
+                );
                 self.retained.insert(*p, shard);
             }
         }

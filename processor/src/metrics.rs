@@ -11,6 +11,7 @@ use prometheus::{
 pub struct Metrics {
     pub registry: Registry,
     pub records_consumed: IntCounterVec,
+    pub offset_gaps: IntCounterVec,
     pub events_applied: IntCounterVec,
     pub duplicates_dropped: IntCounterVec,
     pub dead_lettered: IntCounterVec,
@@ -84,6 +85,13 @@ impl Metrics {
                 &r,
                 "processor_records_consumed_total",
                 "Records read from Kafka.",
+                &["topic"],
+            ),
+            offset_gaps: counter_vec(
+                &r,
+                "processor_offset_gaps_total",
+                "Records the broker skipped: offsets missing between two records of a partition \
+                 (never applied; should stay 0).",
                 &["topic"],
             ),
             events_applied: counter_vec(

@@ -7,7 +7,7 @@
 //! are revoked, it waits until the engine has written a final snapshot.
 //! Commits to Kafka are progress reports for lag tools only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -103,6 +103,45 @@ struct Context {
     topics: [String; 3],
     events: SyncSender<SourceEvent>,
     metrics: Metrics,
+    /// The offset the next record of each assigned (topic, partition) must
+    /// have (see [`Position`]).
+    positions: Mutex<HashMap<(TopicIndex, i32), Position>>,
+}
+
+/// Where a partition's next record must be. Records of our topics are
+/// contiguous (neither compacted nor transactional), so a record past it
+/// means records were skipped by the broker or the client: they are never
+/// applied, so the figures would be short. That is logged as an error and
+/// counted (`processor_offset_gaps_total`); it was seen with tansu's
+/// memory storage, which cannot fetch from inside a stored batch (its
+/// sqlite storage and Kafka can). A record before it was delivered already
+/// (or lies before the checkpoint) and is dropped.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    next: i64,
+}
+
+/// What to do with a record, given its partition's position.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Take,
+    /// Already delivered: drop it.
+    Stale,
+    /// Take it, but the records from this offset up to it never came.
+    Gap(i64),
+}
+
+fn check_position(pos: &mut Position, offset: i64) -> Check {
+    if offset < pos.next {
+        return Check::Stale;
+    }
+    let missing = pos.next;
+    pos.next = offset + 1;
+    if offset > missing {
+        Check::Gap(missing)
+    } else {
+        Check::Take
+    }
 }
 
 impl ClientContext for Context {
@@ -158,6 +197,19 @@ impl Context {
             if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
                 tracing::error!(%topic, partition, error = %e, "cannot set the start offset");
             }
+            // From the beginning: the first record, whatever its offset,
+            // sets the position.
+            if let (Some(t), Ok(mut positions)) = (self.topic_index(&topic), self.positions.lock())
+            {
+                match offset {
+                    Offset::Offset(next) => {
+                        positions.insert((t, partition), Position { next });
+                    }
+                    _ => {
+                        positions.remove(&(t, partition));
+                    }
+                }
+            }
         }
         if let Err(e) = consumer.assign(tpl) {
             tracing::error!(error = %e, "assign failed");
@@ -167,6 +219,9 @@ impl Context {
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let partitions = Self::partitions(tpl);
         tracing::info!(?partitions, "partitions revoked; writing a final snapshot");
+        if let Ok(mut positions) = self.positions.lock() {
+            positions.retain(|(_, p), _| !partitions.contains(p));
+        }
         let (reply, done) = mpsc::sync_channel(1);
         if self
             .events
@@ -258,6 +313,7 @@ impl Source {
             topics: topics.clone(),
             events: tx.clone(),
             metrics: metrics.clone(),
+            positions: Mutex::new(HashMap::new()),
         };
         let consumer: BaseConsumer<Context> = config
             .consumer_config()
@@ -332,6 +388,9 @@ fn run(
                     .records_consumed
                     .with_label_values(&[m.topic()])
                     .inc();
+                if !in_sequence(&consumer, topic, m.partition(), m.offset(), &metrics) {
+                    continue;
+                }
                 let record = SourceRecord {
                     topic,
                     partition: m.partition(),
@@ -353,6 +412,45 @@ fn run(
     drop(consumer);
 }
 
+/// Whether to hand this record to the engine (see [`Position`]).
+fn in_sequence(
+    consumer: &BaseConsumer<Context>,
+    topic: TopicIndex,
+    partition: i32,
+    offset: i64,
+    metrics: &Metrics,
+) -> bool {
+    let context = consumer.context();
+    let check = match context.positions.lock() {
+        Ok(mut positions) => {
+            let pos = positions
+                .entry((topic, partition))
+                .or_insert(Position { next: offset });
+            check_position(pos, offset)
+        }
+        Err(_) => Check::Take,
+    };
+    let name = &context.topics[topic];
+    match check {
+        Check::Take => true,
+        Check::Stale => {
+            tracing::debug!(topic = %name, partition, offset, "record delivered again; dropped");
+            false
+        }
+        Check::Gap(missing) => {
+            tracing::error!(
+                topic = %name, partition, first_missing = missing, got = offset,
+                "records missing: the broker skipped them (they are not applied)"
+            );
+            metrics
+                .offset_gaps
+                .with_label_values(&[name])
+                .inc_by(u64::try_from(offset - missing).unwrap_or(0));
+            true
+        }
+    }
+}
+
 fn commit(consumer: &BaseConsumer<Context>, control: &SourceControl, topics: &[String; 3]) {
     let commits = control.take_commits();
     if commits.is_empty() {
@@ -366,5 +464,28 @@ fn commit(consumer: &BaseConsumer<Context>, control: &SourceControl, topics: &[S
     }
     if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
         tracing::debug!(error = %e, "progress commit failed (harmless: offsets live in our checkpoints)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_records_are_taken_and_repeats_dropped() {
+        let mut pos = Position { next: 10 };
+        assert_eq!(check_position(&mut pos, 10), Check::Take);
+        assert_eq!(check_position(&mut pos, 11), Check::Take);
+        assert_eq!(check_position(&mut pos, 9), Check::Stale);
+        assert_eq!(check_position(&mut pos, 11), Check::Stale);
+        assert_eq!(pos.next, 12);
+    }
+
+    #[test]
+    fn a_gap_is_reported_from_the_first_missing_offset() {
+        let mut pos = Position { next: 10 };
+        assert_eq!(check_position(&mut pos, 13), Check::Gap(10));
+        assert_eq!(check_position(&mut pos, 14), Check::Take);
+        assert_eq!(check_position(&mut pos, 12), Check::Stale);
     }
 }

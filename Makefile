@@ -20,15 +20,17 @@ setup: ## Install what the project needs (Debian packages, tansu, Python test to
 up: ## Start the local stack (tansu broker, ClickHouse) and create the topics; a no-op when it runs
 	deploy/local/stack.sh up
 
-down: ## Stop the processor and the local stack
+down: ## Stop the query API, the processor and the local stack
+	deploy/local/query-api.sh stop
 	deploy/local/processor.sh stop
 	deploy/local/stack.sh down
 
 status: ## Show what runs, and the topics with their offsets
 	-deploy/local/stack.sh status
 	-deploy/local/processor.sh status
+	-deploy/local/query-api.sh status
 
-run: ## Stack + processor + demo traffic, then print where to look
+run: ## Stack + processor + query API + demo traffic, then print where to look
 	deploy/local/demo.sh
 
 test: ## Install, start what the tests need, run every test, stop what it started

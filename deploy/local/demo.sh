@@ -24,6 +24,7 @@ has_bin() { grep -qx "$1" <<<"$workspace_bins"; }
 build=()
 has_bin processor/processor && build+=(-p processor --bin processor)
 has_bin benches/loadgen && build+=(-p benches --bin loadgen)
+has_bin query-api/query-api && build+=(-p query-api --bin query-api)
 if [ ${#build[@]} -gt 0 ]; then
   log "building the release binaries: ${build[*]}"
   cargo build --release --locked "${build[@]}"
@@ -108,11 +109,33 @@ else
   log "no loadgen binary in the workspace yet: no demo traffic"
 fi
 
-# ── HOOK(query-api): the dashboards' HTTP API. Its service is not built yet;
-# when it is, start it here (deploy/local/query-api.sh) and print its URL
-# below. ──────────────────────────────────────────────────────────────────
-query_api_line="not built yet (see its issue)"
+# ── HOOK(query-api): the dashboards' HTTP API, with demo keys. ─────────────
+query_api_line="not started (no query-api binary)"
 curl_example=""
+if has_bin query-api/query-api; then
+  tenants=()
+  campaign=""
+  if [ -f "$expected" ]; then
+    mapfile -t tenants < <(python3 -c '
+import json, sys
+for t in sorted(json.load(open(sys.argv[1]))["tenants"]): print(t)' "$expected")
+    # A campaign of the first tenant, and the days its traffic spans.
+    read -r campaign from to < <(python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+t = sys.argv[2]
+c = min(r["campaign_id"] for r in e["reports"] if r["job_id"] is None and r["tenant_id"] == t)
+days = [p["period_start"] for p in e["rollups"]["day"] if p["tenant_id"] == t]
+print(c, min(days), max(days))' "$expected" "${tenants[0]}")
+  fi
+  QUERY_API_BIN=$target/query-api "$here/query-api.sh" start "${tenants[@]}"
+  query_api_line=$("$here/query-api.sh" status || true)
+  if [ -n "$campaign" ]; then
+    key=$("$here/query-api.sh" key "${tenants[0]}")
+    curl_example="  curl -s -H 'Authorization: Bearer $key' http://${LISTEN_ADDR:-127.0.0.1:8080}/v1/campaigns/$campaign/report
+  curl -s -H 'Authorization: Bearer $key' 'http://${LISTEN_ADDR:-127.0.0.1:8080}/v1/overview?granularity=week&from=$from&to=$to'"
+  fi
+fi
 
 echo
 echo "The local stack is running (make status; make down stops it all):"

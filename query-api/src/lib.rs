@@ -4,8 +4,33 @@
 //!
 //! - [`read`]: the read model: what is visible in ClickHouse (reports and
 //!   journeys up to each partition's checkpoint, so a report never mixes
-//!   two snapshots) and the tenant overview from the rollup tables. The
-//!   HTTP layer (the query API issue) serves these; the end-to-end tests
-//!   check them against the load generator's expected figures.
+//!   two snapshots) and the tenant overview from the rollup tables; the
+//!   [`read::Reader`] trait is the seam between HTTP and storage, with the
+//!   ClickHouse implementation and an in-memory one for tests. Only this
+//!   module builds SQL.
+//! - [`app`]: the router, its shared state and its layers (request id,
+//!   access log, metrics, timeout, JSON errors) and the server loop.
+//! - [`routes`]: the handlers, one file per resource.
+//! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
+//!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
+//!   buckets).
+//! - [`params`] (query parameters and their validation), [`cursor`]
+//!   (pagination cursors), [`model`] (the JSON returned), [`export`]
+//!   (CSV/NDJSON streaming), [`error`] (every error as JSON).
+//! - [`openapi`]: the OpenAPI document generated from the code, and the
+//!   docs page; [`metrics`]: every Prometheus metric; [`config`]: the CLI.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod export;
+pub mod keys;
+pub mod metrics;
+pub mod model;
+pub mod openapi;
+pub mod params;
+pub mod rate_limit;
 pub mod read;
+pub mod routes;

@@ -83,7 +83,7 @@ pub fn journey_from_row(row: &JourneyRow) -> expected::Journey {
     }
 }
 
-fn report_matches(a: &expected::Report, b: &expected::Report) -> bool {
+pub fn report_matches(a: &expected::Report, b: &expected::Report) -> bool {
     let floats = close(a.interaction_rate, b.interaction_rate)
         && close(a.completion_rate, b.completion_rate)
         && close_opt(a.avg_completion_seconds, b.avg_completion_seconds)
@@ -105,7 +105,7 @@ fn report_matches(a: &expected::Report, b: &expected::Report) -> bool {
     floats && a2 == b2
 }
 
-fn journey_matches(a: &expected::Journey, b: &expected::Journey) -> bool {
+pub fn journey_matches(a: &expected::Journey, b: &expected::Journey) -> bool {
     let mut a2 = a.clone();
     let mut b2 = b.clone();
     a2.completion_seconds = None;
@@ -113,7 +113,7 @@ fn journey_matches(a: &expected::Journey, b: &expected::Journey) -> bool {
     a2 == b2 && close_opt(a.completion_seconds, b.completion_seconds)
 }
 
-fn period_matches(a: &expected::Period, b: &expected::Period) -> bool {
+pub fn period_matches(a: &expected::Period, b: &expected::Period) -> bool {
     let mut a2 = a.clone();
     let mut b2 = b.clone();
     a2.interaction_rate = 0.0;
@@ -121,8 +121,8 @@ fn period_matches(a: &expected::Period, b: &expected::Period) -> bool {
     a2 == b2 && close(a.interaction_rate, b.interaction_rate)
 }
 
-/// Compare two sorted lists by key; describe the first differences.
-fn diff<T: std::fmt::Debug, K: Ord + std::fmt::Debug>(
+/// Compare two lists by key; describe the differences.
+pub fn diff<T: std::fmt::Debug, K: Ord + std::fmt::Debug>(
     what: &str,
     expected: &[T],
     got: &[T],
@@ -246,20 +246,21 @@ pub async fn differences(client: &clickhouse::Client, exp: &expected::ExpectedFi
 }
 
 /// Panic with the first differences, if any.
-pub async fn assert_exact(client: &clickhouse::Client, exp: &expected::ExpectedFile) {
-    let diffs = differences(client, exp).await;
+pub fn assert_no_differences(diffs: &[String]) {
     if !diffs.is_empty() {
-        let shown: Vec<&String> = diffs.iter().take(15).collect();
+        let shown: Vec<&str> = diffs.iter().take(15).map(String::as_str).collect();
         panic!(
             "{} differences from the expected figures; the first:\n{}",
             diffs.len(),
-            shown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
+            shown.join("\n")
         );
     }
+}
+
+/// Every figure in ClickHouse equals the expected one (panics with the
+/// first differences otherwise).
+pub async fn assert_exact(client: &clickhouse::Client, exp: &expected::ExpectedFile) {
+    assert_no_differences(&differences(client, exp).await);
 }
 
 /// Raw rows and distinct event ids in `events_raw`.

@@ -7,6 +7,7 @@
 //! (default http://127.0.0.1:8123). A test that cannot reach them fails and
 //! says so; it never skips.
 
+pub mod api;
 pub mod compare;
 pub mod kafka;
 pub mod procs;

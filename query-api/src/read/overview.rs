@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::ReadError;
 
 /// Days, weeks (starting Monday) or months of the tenant's calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Day,
@@ -20,6 +20,25 @@ pub enum Granularity {
 }
 
 impl Granularity {
+    /// The lowercase name used in the API (`day`, `week`, `month`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+        }
+    }
+
+    /// Parses the API name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "day" => Some(Granularity::Day),
+            "week" => Some(Granularity::Week),
+            "month" => Some(Granularity::Month),
+            _ => None,
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Granularity::Day => "rollup_campaign_daily",
@@ -94,6 +113,15 @@ fn days(d: NaiveDate) -> u16 {
     u16::try_from((d - epoch).num_days()).unwrap_or(0)
 }
 
+/// The first and the last day a ClickHouse 18.16 `Date` holds; ranges are
+/// clamped to them before they reach SQL.
+fn date_bounds() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2105, 12, 31).unwrap_or_default(),
+    )
+}
+
 /// Periods with any event of the tenant (all tenants when `None`) whose
 /// start lies in `[from, to]`, ordered by tenant and period.
 pub async fn overview(
@@ -103,7 +131,18 @@ pub async fn overview(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Period>, ReadError> {
-    let t = tenant.unwrap_or_default();
+    let (first, last) = date_bounds();
+    let (from, to) = (from.max(first), to.min(last));
+    if from > to {
+        return Ok(Vec::new());
+    }
+    // A key-prefix condition when one tenant is asked for (the rollups and
+    // the status changes are ordered by tenant first).
+    let filter = if tenant.is_some() {
+        "tenant_id = ?"
+    } else {
+        "1"
+    };
     let sql = format!(
         "SELECT tenant_id, toUInt16(period_start) AS start_day, count() AS campaigns, \
                 sum(t) AS target_users, sum(s) AS sent_users, sum(i) AS interacted_users, \
@@ -113,34 +152,34 @@ pub async fn overview(
                   uniqExactMerge(active_users) AS t, uniqExactMerge(sent_users) AS s, \
                   uniqExactMerge(interacted_users) AS i, sumMerge(interactions) AS n \
            FROM {} \
-           WHERE (? = '' OR tenant_id = ?) AND period_start >= toDate(?) AND period_start <= toDate(?) \
+           WHERE {filter} AND period_start >= toDate(?) AND period_start <= toDate(?) \
            GROUP BY tenant_id, period_start, campaign_id) \
          GROUP BY tenant_id, period_start \
          ORDER BY tenant_id, period_start",
         granularity.table()
     );
-    let rows: Vec<PeriodRow> = client
-        .query(&sql)
-        .bind(t)
-        .bind(t)
+    let mut query = client.query(&sql);
+    if let Some(t) = tenant {
+        query = query.bind(t);
+    }
+    let rows: Vec<PeriodRow> = query
         .bind(from.to_string())
         .bind(to.to_string())
         .fetch_all()
         .await?;
-    let last_day = granularity.end_of(granularity.start_of(to));
-    let changes: Vec<StatusRow> = client
-        .query(
-            "SELECT tenant_id, campaign_id, status, occurred_at_ms, event_id, \
-                    toUInt16(local_date) AS day \
-             FROM campaign_status_changes \
-             WHERE (? = '' OR tenant_id = ?) AND local_date <= toDate(?) \
-             ORDER BY tenant_id, local_date",
-        )
-        .bind(t)
-        .bind(t)
-        .bind(last_day.to_string())
-        .fetch_all()
-        .await?;
+    let last_day = granularity.end_of(granularity.start_of(to)).min(last);
+    let sql = format!(
+        "SELECT tenant_id, campaign_id, status, occurred_at_ms, event_id, \
+                toUInt16(local_date) AS day \
+         FROM campaign_status_changes \
+         WHERE {filter} AND local_date <= toDate(?) \
+         ORDER BY tenant_id, local_date"
+    );
+    let mut query = client.query(&sql);
+    if let Some(t) = tenant {
+        query = query.bind(t);
+    }
+    let changes: Vec<StatusRow> = query.bind(last_day.to_string()).fetch_all().await?;
     let mut by_tenant: BTreeMap<&str, Vec<&StatusRow>> = BTreeMap::new();
     for c in &changes {
         by_tenant.entry(c.tenant_id.as_str()).or_default().push(c);

@@ -1,0 +1,259 @@
+//! The router, its state and its layers, and the server loop.
+//!
+//! Layers, outermost first: request id + access log + metrics (they see
+//! every final status), the request timeout (504), and the JSON error
+//! normalizer (any error response not already JSON, such as axum's 405,
+//! gets the `{"error": ...}` body; headers such as `Allow` are kept).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use processor::tenants::TenantZones;
+use tracing::Instrument;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::keys::KeyStore;
+use crate::metrics::Metrics;
+use crate::rate_limit::{Limit, RateLimiter};
+use crate::read::Reader;
+use crate::routes::{campaigns, journeys, ops, overview};
+
+/// The request id header, taken from the request or generated, and
+/// always returned.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest overview range, in days (inclusive).
+    pub max_overview_days: u32,
+    /// Longest time to the response head.
+    pub request_timeout: Duration,
+    /// A fixed "now" (tests); `None`: the system clock.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_overview_days: 731,
+            request_timeout: Duration::from_secs(10),
+            now: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Today in a time zone.
+    pub fn today(&self, zone: chrono_tz::Tz) -> NaiveDate {
+        self.now
+            .unwrap_or_else(Utc::now)
+            .with_timezone(&zone)
+            .date_naive()
+    }
+}
+
+/// What every handler shares; cheap to clone.
+#[derive(Debug)]
+pub struct AppState<R> {
+    pub reader: R,
+    pub keys: Arc<KeyStore>,
+    pub limiter: Arc<RateLimiter>,
+    pub zones: Arc<TenantZones>,
+    pub metrics: Metrics,
+    pub settings: Arc<Settings>,
+}
+
+impl<R: Clone> Clone for AppState<R> {
+    fn clone(&self) -> Self {
+        AppState {
+            reader: self.reader.clone(),
+            keys: self.keys.clone(),
+            limiter: self.limiter.clone(),
+            zones: self.zones.clone(),
+            metrics: self.metrics.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<R: Reader> AppState<R> {
+    pub fn new(
+        reader: R,
+        keys: KeyStore,
+        zones: TenantZones,
+        default_limit: Limit,
+        settings: Settings,
+    ) -> Self {
+        let limiter = RateLimiter::new(&keys, default_limit);
+        AppState {
+            reader,
+            keys: Arc::new(keys),
+            limiter: Arc::new(limiter),
+            zones: Arc::new(zones),
+            metrics: Metrics::new(),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// Every route, with its layers.
+pub fn router<R: Reader>(state: AppState<R>) -> Router {
+    Router::new()
+        .route("/v1/campaigns", get(campaigns::list::<R>))
+        .route(
+            "/v1/campaigns/{campaign_id}/report",
+            get(campaigns::report::<R>),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/jobs",
+            get(campaigns::jobs::<R>),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/jobs/{job_id}/report",
+            get(campaigns::job_report::<R>),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/jobs/{job_id}/journeys",
+            get(journeys::list::<R>),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/jobs/{job_id}/journeys/{user_id}",
+            get(journeys::one_journey::<R>),
+        )
+        .route("/v1/overview", get(overview::overview::<R>))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<R>))
+        .route("/metrics", get(ops::metrics::<R>))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/docs", get(ops::docs))
+        .fallback(unknown_route)
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout::<R>))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::<R>))
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::for_status(StatusCode::NOT_FOUND)
+}
+
+/// A request id from the client if it is short visible ASCII, else a new one.
+fn request_id(req: &Request) -> HeaderValue {
+    let given = req.headers().get(&REQUEST_ID).filter(|v| {
+        !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
+    });
+    if let Some(v) = given {
+        return v.clone();
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    // Unique per process and request (start time, pid, counter); not a secret.
+    let id = format!("{micros:x}-{:x}-{n:x}", std::process::id());
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Request id, access log and metrics. The Authorization header is never
+/// logged; the key appears by its label only.
+async fn observe<R: Reader>(
+    State(s): State<AppState<R>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let caller = Caller::default();
+    req.extensions_mut().insert(caller.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let id_text = id.to_str().unwrap_or_default().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %id_text, method = %method, route = %route);
+    let mut res = next.run(req).instrument(span).await;
+    res.headers_mut().insert(REQUEST_ID, id);
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    s.metrics
+        .observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    let who = caller.get();
+    tracing::info!(
+        target: "query_api::access",
+        request_id = %id_text,
+        method = %method,
+        route = %route,
+        path = %path,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        key = who.key.as_deref().unwrap_or("-"),
+        tenant = who.tenant.as_deref().unwrap_or("-"),
+        "request"
+    );
+    res
+}
+
+/// 504 when the response head takes longer than the configured timeout.
+async fn timeout<R: Reader>(State(s): State<AppState<R>>, req: Request, next: Next) -> Response {
+    let limit = s.settings.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+            ApiError::timeout(ms).into_response()
+        }
+    }
+}
+
+/// Give every error response the JSON error body.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let (json_parts, body) = ApiError::for_status(status).into_response().into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &json_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
+/// Serve `app` on `listener` until `shutdown` completes; requests in
+/// flight are finished first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

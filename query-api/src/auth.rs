@@ -1,0 +1,151 @@
+//! Who is asking and which tenant they read: the [`Scope`] extractor of
+//! every /v1 route.
+//!
+//! In order: `Authorization: Bearer <key>` must name a key of the keys file
+//! (401 otherwise), the key must have a token in its rate-limit bucket
+//! (429), then the tenant: a tenant key reads its own tenant (naming
+//! another with `?tenant_id=` answers 404, as if nothing existed); an admin
+//! key must name one with `?tenant_id=` (400 otherwise).
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::keys::Role;
+use crate::params::{validate_id, TenantParam};
+use crate::read::Reader;
+
+/// The tenant a request reads, and the index of the key it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant: String,
+    pub key: usize,
+}
+
+/// Who made a request, for the access log: the key's label (never the
+/// key) and the tenant, once the [`Scope`] extractor knows them.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(Arc<Mutex<CallerInfo>>);
+
+#[derive(Debug, Clone, Default)]
+pub struct CallerInfo {
+    pub key: Option<String>,
+    pub tenant: Option<String>,
+}
+
+impl Caller {
+    fn update(&self, f: impl FnOnce(&mut CallerInfo)) {
+        if let Ok(mut info) = self.0.lock() {
+            f(&mut info);
+        }
+    }
+
+    pub fn get(&self) -> CallerInfo {
+        self.0.lock().map(|i| i.clone()).unwrap_or_default()
+    }
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let malformed = || {
+        ApiError::unauthorized("malformed Authorization header: send `Authorization: Bearer <key>`")
+    };
+    let value = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("missing Authorization header: send `Authorization: Bearer <key>`")
+    })?;
+    let text = value.to_str().map_err(|_| malformed())?;
+    let (scheme, key) = text.trim().split_once(' ').ok_or_else(malformed)?;
+    let key = key.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || key.is_empty() {
+        return Err(malformed());
+    }
+    Ok(key)
+}
+
+impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<R>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default();
+        let presented = bearer(&parts.headers)?;
+        let index = state
+            .keys
+            .find(presented)
+            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+        let key = state
+            .keys
+            .get(index)
+            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+        caller.update(|c| c.key = Some(key.label.clone()));
+        if let Err(wait) = state.limiter.check(index) {
+            state.metrics.rate_limited.inc();
+            return Err(ApiError::rate_limited(wait));
+        }
+        let Query(param) = Query::<TenantParam>::try_from_uri(&parts.uri).map_err(|e| {
+            ApiError::bad_request(ErrorCode::BadQuery, format!("bad query string: {e}"))
+        })?;
+        if let Some(t) = &param.tenant_id {
+            validate_id("tenant", t)?;
+        }
+        let tenant = match (&key.role, param.tenant_id) {
+            (Role::Tenant(own), None) => own.clone(),
+            (Role::Tenant(own), Some(asked)) if asked == *own => asked,
+            (Role::Tenant(_), Some(_)) => return Err(ApiError::not_found("tenant not found")),
+            (Role::Admin, Some(asked)) => asked,
+            (Role::Admin, None) => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::TenantRequired,
+                    "an admin key must name the tenant to read with ?tenant_id=",
+                ))
+            }
+        };
+        caller.update(|c| c.tenant = Some(tenant.clone()));
+        Ok(Scope { tenant, key: index })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_keys_are_parsed() {
+        assert_eq!(bearer(&with(b"Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(&with(b"bearer  abc ")).unwrap(), "abc");
+        for bad in [
+            &b"Basic abc"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"abc",
+            b"Bearer \xff",
+        ] {
+            assert_eq!(
+                bearer(&with(bad)).unwrap_err().code,
+                ErrorCode::Unauthorized
+            );
+        }
+        assert!(bearer(&HeaderMap::new())
+            .unwrap_err()
+            .message
+            .contains("missing"));
+    }
+}

@@ -1,0 +1,89 @@
+//! Every metric of the query API, named in one place. Labels are methods,
+//! route templates (`/v1/campaigns/{campaign_id}/report`, never the ids
+//! themselves; `unmatched` for unknown paths) and status codes.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+
+/// Cheap to clone: every field is a handle to the same metric.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub rate_limited: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered. (The names are
+    /// constants: registration cannot fail except by a programming error.)
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "query_api_requests_total",
+                "HTTP requests answered, by method, route template and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "query_api_request_duration_seconds",
+                "Time to the response head, by method, route template and status.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounter::new(
+            "query_api_rate_limited_total",
+            "Requests refused with 429 because their key exceeded its rate limit.",
+        )
+        .expect("valid metric");
+        for m in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(rate_limited.clone()),
+        ] {
+            r.register(m).expect("unique metric");
+        }
+        Metrics {
+            registry: r,
+            requests,
+            duration,
+            rate_limited,
+        }
+    }
+
+    /// Count one answered request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Methods are a closed set here, whatever a client sends.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "TRACE" => method,
+            _ => "OTHER",
+        };
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.requests.with_label_values(&labels).inc();
+        self.duration.with_label_values(&labels).observe(seconds);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,205 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`
+//! attributes and the models' `ToSchema` derives, plus what every route
+//! shares: the bearer security scheme and the error responses (the same
+//! JSON error body for each status a /v1 route can answer).
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::params::{CampaignStatus, ExportFormat};
+use crate::read::Granularity;
+use crate::routes::{campaigns, journeys, ops, overview};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Campaign analytics query API",
+        description = "Tenant-isolated campaign reports, job reports, user journeys and the \
+tenant overview, read from the processor's ClickHouse snapshots as of their latest \
+checkpoints (a report never mixes two snapshots).\n\n\
+Every /v1 route needs `Authorization: Bearer <key>`. A tenant key reads its own tenant; \
+naming another with `?tenant_id=` answers 404 as if nothing existed. An admin key must \
+pass `?tenant_id=` on every /v1 route.\n\n\
+Times are RFC 3339 UTC with milliseconds; rates are percentages. Lists are paginated by \
+an opaque `cursor` (pass `next_cursor` back unchanged); the list, report and overview \
+routes also answer `text/csv` (`Accept: text/csv` or `?format=csv`) and NDJSON \
+(`?format=ndjson`), streamed, every matching row when no `limit` is given. Every error \
+is `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(
+        campaigns::list,
+        campaigns::report,
+        campaigns::jobs,
+        campaigns::job_report,
+        journeys::list,
+        journeys::one_journey,
+        overview::overview,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        ops::openapi,
+        ops::docs,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity)),
+    modifiers(&Security, &Errors),
+    tags(
+        (name = "campaigns", description = "Campaign and job reports."),
+        (name = "journeys", description = "Per-user journeys of a job."),
+        (name = "overview", description = "The tenant overview per day, week or month."),
+        (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from the keys file: `Authorization: Bearer <key>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+struct Errors;
+
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build(),
+    )
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+impl Modify for Errors {
+    fn modify(&self, doc: &mut Document) {
+        let v1: Vec<(&str, Response)> = vec![
+            (
+                "400",
+                error_response(
+                    "A bad parameter (code names which: bad_id, bad_date, bad_range, \
+                     range_too_large, bad_granularity, bad_limit, bad_cursor, bad_status, \
+                     bad_timestamp, bad_boolean, bad_format, bad_query), or an admin key \
+                     without tenant_id (tenant_required).",
+                )
+                .build(),
+            ),
+            (
+                "401",
+                error_response("No key, a malformed Authorization header or an unknown key.")
+                    .build(),
+            ),
+            (
+                "404",
+                error_response(
+                    "No such campaign, job or journey for this tenant, or a tenant_id this \
+                     key may not read.",
+                )
+                .build(),
+            ),
+            (
+                "429",
+                error_response("The key exceeded its rate limit.")
+                    .header(
+                        "Retry-After",
+                        HeaderBuilder::new()
+                            .schema(
+                                ObjectBuilder::new()
+                                    .schema_type(Type::Integer)
+                                    .minimum(Some(1)),
+                            )
+                            .description(Some("Seconds to wait before retrying."))
+                            .build(),
+                    )
+                    .build(),
+            ),
+            (
+                "503",
+                error_response("ClickHouse is unreachable or failed.").build(),
+            ),
+        ];
+        let everywhere: Vec<(&str, Response)> = vec![
+            (
+                "405",
+                error_response("The route exists but not with this method (see Allow).").build(),
+            ),
+            (
+                "504",
+                error_response("The request took longer than the configured timeout.").build(),
+            ),
+        ];
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let is_v1 = path.starts_with("/v1/");
+            for op in operations(item) {
+                let responses = &mut op.responses.responses;
+                let common = is_v1.then_some(v1.iter()).into_iter().flatten();
+                for (status, response) in common.chain(everywhere.iter()) {
+                    responses
+                        .entry((*status).to_string())
+                        .or_insert_with(|| RefOr::T(response.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The document as JSON (built once).
+pub fn spec_json() -> &'static str {
+    static SPEC: OnceLock<String> = OnceLock::new();
+    SPEC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
+}
+
+/// The docs page: Redoc, which the browser loads from its CDN, renders
+/// /openapi.json. Nothing is downloaded at build time.
+pub const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Campaign analytics query API</title>
+</head>
+<body>
+  <noscript>This page needs JavaScript; the API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+  <p id="offline" style="display:none">Redoc could not be loaded (no internet?); the API
+    description is at <a href="/openapi.json">/openapi.json</a>.</p>
+  <redoc spec-url="/openapi.json"></redoc>
+  <script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"
+          onerror="document.getElementById('offline').style.display='block'"></script>
+</body>
+</html>
+"#;

@@ -1,0 +1,82 @@
+//! [`Reader`] over the processor's ClickHouse database.
+
+use chrono::NaiveDate;
+use futures_util::{StreamExt, TryStreamExt};
+use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+
+use super::reader::{CampaignQuery, JourneyQuery, Reader, RowStream};
+use super::{overview, snapshots, Granularity, Period, ReadError};
+
+/// Reads through one client (cheap to clone: it shares the connection pool).
+#[derive(Clone)]
+pub struct ClickHouseReader {
+    client: clickhouse::Client,
+}
+
+impl std::fmt::Debug for ClickHouseReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseReader").finish_non_exhaustive()
+    }
+}
+
+impl ClickHouseReader {
+    /// A reader of the database the client is bound to (for 18.16 the
+    /// client needs `with_validation(false)`, as
+    /// `processor::clickhouse::ClickHouseConfig::client` sets).
+    pub fn new(client: clickhouse::Client) -> Self {
+        ClickHouseReader { client }
+    }
+}
+
+impl Reader for ClickHouseReader {
+    async fn ping(&self) -> Result<(), ReadError> {
+        self.client
+            .query("SELECT 1 FROM checkpoints LIMIT 1")
+            .fetch_all::<u8>()
+            .await?;
+        Ok(())
+    }
+
+    async fn report(
+        &self,
+        tenant: &str,
+        campaign: &str,
+        job: Option<&str>,
+    ) -> Result<Option<ReportRow>, ReadError> {
+        snapshots::report(&self.client, tenant, campaign, job.unwrap_or_default()).await
+    }
+
+    async fn jobs(&self, tenant: &str, campaign: &str) -> Result<Vec<ReportRow>, ReadError> {
+        snapshots::jobs(&self.client, tenant, campaign).await
+    }
+
+    async fn campaigns(&self, query: CampaignQuery) -> Result<RowStream<ReportRow>, ReadError> {
+        let cursor = snapshots::campaigns(&self.client, &query)?;
+        Ok(cursor.map_err(ReadError::from).boxed())
+    }
+
+    async fn journeys(&self, query: JourneyQuery) -> Result<RowStream<JourneyRow>, ReadError> {
+        let cursor = snapshots::journeys(&self.client, &query)?;
+        Ok(cursor.map_err(ReadError::from).boxed())
+    }
+
+    async fn journey(
+        &self,
+        tenant: &str,
+        campaign: &str,
+        job: &str,
+        user: &str,
+    ) -> Result<Option<JourneyRow>, ReadError> {
+        snapshots::journey(&self.client, tenant, campaign, job, user).await
+    }
+
+    async fn overview(
+        &self,
+        tenant: &str,
+        granularity: Granularity,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Period>, ReadError> {
+        overview::overview(&self.client, Some(tenant), granularity, from, to).await
+    }
+}

@@ -1,0 +1,99 @@
+//! The seam between HTTP and storage: what the API asks, never how.
+//!
+//! Every method is scoped to one tenant; the HTTP layer has already
+//! decided which tenant a request may read. Lists are keyset-paginated:
+//! `after` is the last key of the previous page (raw bytes, as a cursor may
+//! carry any), `limit` the most rows wanted (`None`: every matching row,
+//! which the exports stream).
+
+use std::future::Future;
+
+use chrono::NaiveDate;
+use futures_util::stream::BoxStream;
+use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+
+use super::{Granularity, Period, ReadError};
+
+/// Rows as they arrive from the store.
+pub type RowStream<T> = BoxStream<'static, Result<T, ReadError>>;
+
+/// The campaign list: all-jobs reports of one tenant, by campaign id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignQuery {
+    pub tenant: String,
+    /// Only campaigns with this status.
+    pub status: Option<String>,
+    /// Only reports whose snapshot is at or after this many seconds since
+    /// the epoch.
+    pub updated_since: Option<u32>,
+    /// Campaign ids greater than this (bytewise).
+    pub after: Option<Vec<u8>>,
+    pub limit: Option<u64>,
+}
+
+/// The journeys of one job, by user id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JourneyQuery {
+    pub tenant: String,
+    pub campaign: String,
+    pub job: String,
+    /// Only completed (`true`) or not completed (`false`) journeys.
+    pub completed: Option<bool>,
+    /// User ids greater than this (bytewise).
+    pub after: Option<Vec<u8>>,
+    pub limit: Option<u64>,
+}
+
+/// What the HTTP layer reads. Implementations: [`super::ClickHouseReader`]
+/// and, for tests, [`super::MemoryReader`].
+pub trait Reader: Clone + Send + Sync + 'static {
+    /// Whether the store answers (readiness).
+    fn ping(&self) -> impl Future<Output = Result<(), ReadError>> + Send;
+
+    /// The visible report of a campaign over all jobs (`job` `None`) or of
+    /// one job.
+    fn report(
+        &self,
+        tenant: &str,
+        campaign: &str,
+        job: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ReportRow>, ReadError>> + Send;
+
+    /// The visible per-job reports of a campaign, ordered by job id.
+    fn jobs(
+        &self,
+        tenant: &str,
+        campaign: &str,
+    ) -> impl Future<Output = Result<Vec<ReportRow>, ReadError>> + Send;
+
+    /// Visible all-jobs reports, ordered by campaign id.
+    fn campaigns(
+        &self,
+        query: CampaignQuery,
+    ) -> impl Future<Output = Result<RowStream<ReportRow>, ReadError>> + Send;
+
+    /// Visible journeys of one job, ordered by user id.
+    fn journeys(
+        &self,
+        query: JourneyQuery,
+    ) -> impl Future<Output = Result<RowStream<JourneyRow>, ReadError>> + Send;
+
+    /// One visible journey.
+    fn journey(
+        &self,
+        tenant: &str,
+        campaign: &str,
+        job: &str,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<JourneyRow>, ReadError>> + Send;
+
+    /// The tenant's overview periods starting in `[from, to]` that had
+    /// events, ordered by period.
+    fn overview(
+        &self,
+        tenant: &str,
+        granularity: Granularity,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<Period>, ReadError>> + Send;
+}

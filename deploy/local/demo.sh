@@ -119,14 +119,14 @@ if has_bin query-api/query-api; then
     mapfile -t tenants < <(python3 -c '
 import json, sys
 for t in sorted(json.load(open(sys.argv[1]))["tenants"]): print(t)' "$expected")
-    # A campaign of the first tenant, and the days its traffic spans.
+    # A campaign of the first tenant, and the weeks its traffic spans.
     read -r campaign from to < <(python3 -c '
 import json, sys
 e = json.load(open(sys.argv[1]))
 t = sys.argv[2]
 c = min(r["campaign_id"] for r in e["reports"] if r["job_id"] is None and r["tenant_id"] == t)
-days = [p["period_start"] for p in e["rollups"]["day"] if p["tenant_id"] == t]
-print(c, min(days), max(days))' "$expected" "${tenants[0]}")
+weeks = [p["period_start"] for p in e["rollups"]["week"] if p["tenant_id"] == t]
+print(c, min(weeks), max(weeks))' "$expected" "${tenants[0]}")
   fi
   QUERY_API_BIN=$target/query-api "$here/query-api.sh" start "${tenants[@]}"
   query_api_line=$("$here/query-api.sh" status || true)

@@ -83,6 +83,16 @@ impl ProcessorSpec {
     }
 }
 
+/// A processor left running by a failing test is killed with it.
+impl Drop for ProcessorProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl ProcessorProc {
     /// SIGKILL: no final snapshot, no leaving the group.
     pub fn kill(mut self) {

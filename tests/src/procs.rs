@@ -169,6 +169,10 @@ pub fn loadgen_command(topics: &Topics, args: &[&str], expected: &PathBuf) -> Co
         .args(["--topic-lifecycle", &topics.lifecycle])
         .args(["--topic-notifications", &topics.notifications])
         .args(["--topic-interactions", &topics.interactions])
+        // One record per batch: the tests' broker (tansu, memory storage)
+        // cannot serve a fetch from inside a batch, and processors resume
+        // at checkpoint offsets (tests/tests/broker.rs).
+        .args(["--batch-records", "1"])
         .stdin(Stdio::null());
     cmd
 }

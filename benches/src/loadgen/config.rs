@@ -102,6 +102,13 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub linger_ms: u64,
 
+    /// Most records in one batch (librdkafka batch.num.messages). 1 puts
+    /// every record in a batch of its own: the end-to-end tests use it,
+    /// because tansu's memory storage serves fetches from whole stored
+    /// batches only (a consumer resuming inside a batch would miss records).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_records: u32,
+
     /// librdkafka partitioner. Every producer of the three topics must use
     /// the same one, so that a campaign's records land on the same partition
     /// number in each topic; murmur2_random is the Java client's default.
@@ -193,6 +200,7 @@ pub struct ProducerConfig {
     /// Records per second; 0: no limit.
     pub rate: u64,
     pub linger_ms: u64,
+    pub batch_records: u32,
     pub partitioner: String,
     pub compression: String,
 }
@@ -205,6 +213,7 @@ impl ProducerConfig {
             topics,
             rate: 0,
             linger_ms: 10,
+            batch_records: 10_000,
             partitioner: "murmur2_random".to_owned(),
             compression: "none".to_owned(),
         }
@@ -240,6 +249,7 @@ impl Args {
             topics: self.topics(),
             rate: self.rate,
             linger_ms: self.linger_ms,
+            batch_records: self.batch_records,
             partitioner: self.partitioner.clone(),
             compression: self.compression.clone(),
         }

@@ -72,7 +72,7 @@ fn client_config(cfg: &ProducerConfig) -> ClientConfig {
         .set("linger.ms", cfg.linger_ms.to_string())
         .set("partitioner", &cfg.partitioner)
         .set("compression.codec", &cfg.compression)
-        .set("batch.num.messages", "10000")
+        .set("batch.num.messages", cfg.batch_records.to_string())
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("message.timeout.ms", "60000");

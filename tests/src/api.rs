@@ -33,8 +33,10 @@ impl Keys {
     /// Random keys for these tenants, written as the query API's TOML file.
     pub fn write<'a>(tenants: impl IntoIterator<Item = &'a String>) -> Keys {
         let secret = |who: &str| sha256_hex(&format!("{who}-{}", crate::unique("key")));
-        let tenants: BTreeMap<String, String> =
-            tenants.into_iter().map(|t| (t.clone(), secret(t))).collect();
+        let tenants: BTreeMap<String, String> = tenants
+            .into_iter()
+            .map(|t| (t.clone(), secret(t)))
+            .collect();
         let admin = secret("admin");
         let mut toml = String::from("# test keys\n");
         for (tenant, key) in &tenants {

@@ -14,7 +14,6 @@ pub mod procs;
 pub mod server;
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -25,17 +24,7 @@ pub fn clickhouse_url() -> String {
 }
 
 /// A name no other test run uses: `prefix-<pid>-<nanos>`.
-pub fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
-}
+pub use benches::e2e::env::unique;
 
 /// A workspace binary (`processor`, `loadgen`, `query-api`), built by
 /// `cargo test --workspace` next to the test executables.

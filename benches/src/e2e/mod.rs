@@ -1,0 +1,110 @@
+//! End-to-end benchmarks behind `pipeline-bench`: the release processor
+//! against the real broker and ClickHouse, timed from the outside.
+//!
+//! # Layout
+//!
+//! - [`options`]: the command line (its doc comments are `--help`).
+//! - [`env`]: where the stack, the binaries and the logs are; unique names.
+//! - [`topics`]: creating and deleting a case's topics; duplicates past a
+//!   checkpoint.
+//! - [`fill`]: loadgen traffic sized to a target, produced flat out.
+//! - [`bare`]: the reference reader, a bare rdkafka consumer.
+//! - [`processor`]: `processor run` as a child: spawn, /metrics, JSON log,
+//!   SIGTERM.
+//! - [`watch`]: waiting until a processor's checkpoints cover everything.
+//! - [`figures`]: ClickHouse against loadgen's expected figures.
+//! - [`timing`]: one timed catch-up; medians. [`cpu`]: where the CPU went.
+//! - [`catchup`], [`recovery`], [`scaling`]: the scenarios.
+//! - [`machine`], [`results`]: the machine, and the Markdown section for
+//!   RESULTS.md.
+
+pub mod bare;
+pub mod catchup;
+pub mod cpu;
+pub mod env;
+pub mod figures;
+pub mod fill;
+pub mod machine;
+pub mod options;
+pub mod processor;
+pub mod recovery;
+pub mod results;
+pub mod scaling;
+pub mod timing;
+pub mod topics;
+pub mod watch;
+
+pub use env::Env;
+pub use options::{Options, Scenario};
+pub use results::Outcome;
+
+/// A run's settings and surroundings.
+#[derive(Debug)]
+pub struct Bench {
+    pub env: Env,
+    pub options: Options,
+}
+
+/// Run the scenarios `options` asks for; then, with `--results`, write
+/// their section into that file. A scenario that fails is recorded in
+/// [`Outcome::errors`] and the others still run.
+pub async fn run(mut options: Options) -> anyhow::Result<Outcome> {
+    options.apply_tiny();
+    let env = Env::from_env(options.quiet)?;
+    let bench = Bench { env, options };
+    say(
+        &bench.env,
+        format!(
+            "logs and expected figures in {}",
+            bench.env.log_dir.display()
+        ),
+    );
+    let mut outcome = Outcome::start(&bench.options);
+    let scenario = bench.options.scenario;
+    // A failed scenario does not lose the others' figures.
+    if scenario.includes(Scenario::Catchup) {
+        let o = &bench.options;
+        let repeats = o.repeats_for(o.events, false);
+        match catchup::case(&bench, "catchup", o.events, o.partitions, repeats).await {
+            Ok(c) => outcome.catchup = Some(c),
+            Err(e) => outcome.errors.push(format!("catchup: {e:#}")),
+        }
+    }
+    if scenario.includes(Scenario::Recovery) {
+        match recovery::run(&bench).await {
+            Ok(r) => outcome.recovery = Some(r),
+            Err(e) => outcome.errors.push(format!("recovery: {e:#}")),
+        }
+    }
+    if scenario.includes(Scenario::Scaling) {
+        let (cells, error) = scaling::run(&bench).await;
+        outcome.scaling = cells;
+        outcome
+            .errors
+            .extend(error.map(|e| format!("scaling: {e:#}")));
+    }
+    outcome.finish();
+    if let Some(path) = &bench.options.results {
+        results::insert(path, &outcome.markdown())?;
+        say(
+            &bench.env,
+            format!("wrote the results to {}", path.display()),
+        );
+    }
+    Ok(outcome)
+}
+
+/// A progress line on stderr (unless quiet).
+pub fn say(env: &Env, text: String) {
+    if !env.quiet {
+        eprintln!("pipeline-bench: {text}");
+    }
+}
+
+/// Drop a run's database; a failure is only reported.
+pub async fn drop_database(env: &Env, database: &str) {
+    let sql = format!("DROP DATABASE IF EXISTS `{database}`");
+    if let Err(e) = env.clickhouse().query(&sql).execute().await {
+        eprintln!("pipeline-bench: database {database} not dropped ({e})");
+    }
+}

@@ -1,0 +1,180 @@
+//! The command line of `pipeline-bench` (its doc comments are `--help`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use super::fill::FillOptions;
+
+/// End-to-end benchmarks of the processor against the running local stack
+/// (tansu at KAFKA_BROKERS, ClickHouse at CLICKHOUSE_URL; `make bench`
+/// starts them with memory storage). Every case fills uniquely named topics
+/// with loadgen (flat out), then times readers from the beginning of the
+/// topics; the processor (`processor run`, the build next to this binary)
+/// always starts on a fresh ClickHouse database with snapshots on, and its
+/// figures are compared with loadgen's expected figures afterwards.
+///
+/// Scenarios:
+///
+/// catchup: `--events` records already on `--partitions` partitions. Per
+/// repeat, in the same run: a bare rdkafka consumer (the processor's fetch
+/// settings, counting records only) and the processor, each from the first
+/// record until caught up (the processor: until its checkpoints cover every
+/// record). Reports both rates and their ratio (target: ≥ 0.9).
+///
+/// recovery: traffic with at least `--journeys` journeys; the processor
+/// catches up, then per repeat is stopped with SIGTERM (final snapshot),
+/// one duplicate record per partition is produced past the checkpoint, and
+/// a new processor is spawned: the time from spawn until it reads a record
+/// past its checkpoint is "consuming again" (target: ≤ 10 s), split into
+/// start-up, group join, restore and first fetch from its log.
+///
+/// scaling: the catchup case for every combination of
+/// `--scaling-partitions` (partitions per instance) and `--scaling-events`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pipeline-bench", version, verbatim_doc_comment)]
+pub struct Options {
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    pub scenario: Scenario,
+
+    /// Records of the catchup scenario (approximate: loadgen's users per job
+    /// are scaled to it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+
+    /// Partitions of the catchup and recovery topics.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Repeats of each measurement; figures are medians over them.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+
+    /// Journeys the recovery scenario's checkpoint must hold (approximate:
+    /// loadgen's users per job are scaled to it; about 5 records each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub journeys: u64,
+
+    /// Records of the scaling grid, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000,5000000")]
+    pub scaling_events: Vec<u64>,
+
+    /// Partitions per instance of the scaling grid, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub scaling_partitions: Vec<i32>,
+
+    /// Repeats of scaling cells with more records than 1 M (their fill
+    /// and catch-up take minutes).
+    #[arg(long, default_value_t = 1)]
+    pub scaling_large_repeat: usize,
+
+    /// loadgen's --rate when filling the topics, records/s (0: flat out).
+    /// The fill is not measured; a fill that fails (tansu with sqlite
+    /// storage left produce requests of a 5 M-record fill unanswered past
+    /// the producer's timeouts) is tried once more on new topics.
+    #[arg(long, default_value_t = 0)]
+    pub fill_rate: u64,
+
+    /// What the broker is, for RESULTS.md (`make bench` says which tansu
+    /// and storage it started).
+    #[arg(
+        long,
+        env = "BENCH_BROKER_LABEL",
+        default_value = "the broker at KAFKA_BROKERS"
+    )]
+    pub broker_label: String,
+
+    /// The processor's SNAPSHOT_INTERVAL_MS (its default is 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub snapshot_interval_ms: u64,
+
+    /// Do not compute and compare journeys (reports and rollups still are);
+    /// for runs too big for the expected file in memory.
+    #[arg(long)]
+    pub no_journeys: bool,
+
+    /// Tiny inputs (a few thousand records, 2 partitions, one repeat) for a
+    /// smoke test; overrides the sizes above.
+    #[arg(long)]
+    pub tiny: bool,
+
+    /// Insert the run's section into this Markdown file (benches/RESULTS.md),
+    /// under its "End-to-end runs" heading, newest first.
+    #[arg(long, value_name = "PATH")]
+    pub results: Option<PathBuf>,
+
+    /// Text to quote in the run's section (`make bench` puts the apply
+    /// and memory benchmarks' result lines there).
+    #[arg(long, value_name = "PATH")]
+    pub quote: Option<PathBuf>,
+
+    /// Keep the ClickHouse databases, topics and expected-figure files of
+    /// the run (default: drop them once checked).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Child output to log files only, no progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// The command line as typed, for RESULTS.md (set by the binary).
+    #[arg(skip)]
+    pub command_line: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    Catchup,
+    Recovery,
+    Scaling,
+    All,
+}
+
+impl Scenario {
+    pub fn includes(self, other: Scenario) -> bool {
+        self == Scenario::All || self == other
+    }
+}
+
+impl Options {
+    /// The sizes `--tiny` stands for.
+    pub fn apply_tiny(&mut self) {
+        if !self.tiny {
+            return;
+        }
+        self.events = 3_000;
+        self.partitions = 2;
+        self.repeat = 1;
+        self.journeys = 500;
+        self.scaling_events = vec![2_000];
+        self.scaling_partitions = vec![1, 2];
+        self.scaling_large_repeat = 1;
+        self.snapshot_interval_ms = self.snapshot_interval_ms.min(300);
+    }
+
+    pub fn fill_options(&self) -> FillOptions {
+        FillOptions {
+            journeys: !self.no_journeys,
+            rate: self.fill_rate,
+            keep_file: self.keep,
+        }
+    }
+
+    /// Whether a case deletes its topics once measured: not with `--keep`,
+    /// and not with `--tiny` (tiny topics cost the broker nothing, and the
+    /// smoke test runs on the shared stack, where deleting topics is the
+    /// less-trodden path of tansu).
+    pub fn delete_topics(&self) -> bool {
+        !self.keep && !self.tiny
+    }
+
+    /// Repeats of a case with `records` records.
+    pub fn repeats_for(&self, records: u64, scaling: bool) -> usize {
+        if scaling && records > 1_000_000 {
+            self.scaling_large_repeat.max(1)
+        } else {
+            self.repeat.max(1)
+        }
+    }
+}

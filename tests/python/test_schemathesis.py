@@ -189,7 +189,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples every run, so a CI failure reproduces.
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
 def test_every_response_conforms_to_the_spec(case, server):
     # Two valid dates can still be out of order or too far apart (a 400 by
     # the contract), which OpenAPI cannot express: the overview is exempt

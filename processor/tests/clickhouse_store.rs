@@ -188,3 +188,132 @@ fn a_retried_write_does_not_insert_raw_events_twice() {
         .unwrap();
     assert_eq!(raw as usize, distinct_events(&traffic));
 }
+
+/// Rollups and status changes as `events_raw` says they must be, and as
+/// the views hold them: (table, tenant, period, campaign, users, sent,
+/// interacted, interactions) rows, sorted.
+async fn views_and_truth(
+    client: &clickhouse::Client,
+) -> (
+    Vec<(String, String, u64, u64, u64, u64)>,
+    Vec<(String, String, u64, u64, u64, u64)>,
+) {
+    let mut views = Vec::new();
+    let mut truth = Vec::new();
+    for (table, period) in [
+        ("rollup_campaign_daily", "local_date"),
+        ("rollup_campaign_weekly", "toMonday(local_date)"),
+        ("rollup_campaign_monthly", "toStartOfMonth(local_date)"),
+    ] {
+        let v: Vec<(String, String, u64, u64, u64, u64)> = client
+            .query(&format!(
+                "SELECT '{table}', concat(tenant_id, '/', campaign_id, '/', toString(period_start)) AS k, \
+                   uniqExactMerge(active_users), uniqExactMerge(sent_users), \
+                   uniqExactMerge(interacted_users), sumMerge(interactions) \
+                 FROM {table} GROUP BY k ORDER BY k"
+            ))
+            .fetch_all()
+            .await
+            .unwrap();
+        let t: Vec<(String, String, u64, u64, u64, u64)> = client
+            .query(&format!(
+                "SELECT '{table}', concat(tenant_id, '/', campaign_id, '/', toString({period})) AS k, \
+                   uniqExactIf(user_id, event_kind != 'lifecycle'), \
+                   uniqExactIf(user_id, event_kind = 'notification' AND first_message = 1), \
+                   uniqExactIf(user_id, event_kind = 'interaction'), \
+                   countIf(event_kind = 'interaction') \
+                 FROM events_raw GROUP BY k ORDER BY k"
+            ))
+            .fetch_all()
+            .await
+            .unwrap();
+        views.extend(v);
+        truth.extend(t);
+    }
+    let status: Vec<(String, String, u64, u64, u64, u64)> = client
+        .query(
+            "SELECT 'status', event_id, 0, 0, 0, 0 FROM campaign_status_changes ORDER BY event_id",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    let status_truth: Vec<(String, String, u64, u64, u64, u64)> = client
+        .query(
+            "SELECT 'status', event_id, 0, 0, 0, 0 FROM events_raw \
+             WHERE event_kind = 'lifecycle' AND status != '' ORDER BY event_id",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    views.extend(status);
+    truth.extend(status_truth);
+    (views, truth)
+}
+
+#[test]
+fn a_retry_repairs_views_an_interrupted_insert_left_short() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(database("views"));
+    let store = ClickHouseStore::new(client.clone());
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(6);
+    let scratch = Arc::new(processor::store::MemoryStore::default());
+    let mut e = test_engine(
+        &rt,
+        scratch.clone(),
+        1_000_000,
+        None,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    );
+    e.assign(&BTreeSet::from([0]));
+    for r in records(&codec, &traffic) {
+        e.on_record(r);
+    }
+    e.flush();
+    let snapshot = Snapshot {
+        raw: scratch.with(|s| s.raw.clone()),
+        ..Snapshot::default()
+    };
+    // The first half lands in events_raw but not in the views: the server
+    // stopped between the source part and the views' parts.
+    let half = Snapshot {
+        raw: snapshot.raw[..snapshot.raw.len() / 2].to_vec(),
+        ..Snapshot::default()
+    };
+    let views = [
+        "rollup_campaign_daily_mv",
+        "rollup_campaign_weekly_mv",
+        "rollup_campaign_monthly_mv",
+        "campaign_status_changes_mv",
+    ];
+    rt.block_on(async {
+        for v in views {
+            client
+                .query(&format!("DETACH TABLE {v}"))
+                .execute()
+                .await
+                .unwrap();
+        }
+        store.write(&half).await.unwrap();
+        for v in views {
+            client
+                .query(&format!("ATTACH TABLE {v}"))
+                .execute()
+                .await
+                .unwrap();
+        }
+    });
+    let (short, truth) = rt.block_on(views_and_truth(&client));
+    assert_ne!(short, truth, "the views miss the first half");
+    // The retry of the whole snapshot.
+    store.mark_suspect();
+    rt.block_on(store.write(&snapshot)).unwrap();
+    let (views, truth) = rt.block_on(views_and_truth(&client));
+    assert!(!truth.is_empty());
+    assert_eq!(views, truth, "every view agrees with events_raw again");
+    let raw: u64 = rt
+        .block_on(client.query("SELECT count() FROM events_raw").fetch_one())
+        .unwrap();
+    assert_eq!(raw as usize, distinct_events(&traffic));
+}

@@ -96,6 +96,110 @@ impl ClickHouseStore {
         Ok(out)
     }
 
+    /// Raw rows that landed before a failure may lack their materialized
+    /// view rows: ClickHouse writes the source table's part first and the
+    /// views' parts after it, so an insert cut off in between (the server
+    /// stopped) leaves the rollups short. Bring the views of these rows'
+    /// campaigns back in line with `events_raw`: distinct users are unions
+    /// (adding the rows again changes nothing if they were there),
+    /// interaction counts get what they miss, status changes the rows that
+    /// are missing. Runs only on the retry path.
+    async fn repair_views(&self, rows: &[&RawRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+        let campaigns: Vec<&str> = rows.iter().map(|r| r.campaign_id.as_str()).collect();
+        for (table, period) in [
+            ("rollup_campaign_daily", "local_date"),
+            ("rollup_campaign_weekly", "toMonday(local_date)"),
+            ("rollup_campaign_monthly", "toStartOfMonth(local_date)"),
+        ] {
+            self.client
+                .query(&format!(
+                    "INSERT INTO {table} \
+                     SELECT tenant_id, {period} AS p, campaign_id, \
+                       uniqExactStateIf(user_id, event_kind != 'lifecycle'), \
+                       uniqExactStateIf(user_id, event_kind = 'notification' AND first_message = 1), \
+                       uniqExactStateIf(user_id, event_kind = 'interaction'), \
+                       sumState(toUInt64(0)) \
+                     FROM events_raw WHERE has(?, event_id) \
+                     GROUP BY tenant_id, p, campaign_id"
+                ))
+                .bind(&ids)
+                .execute()
+                .await
+                .map_err(err("repair rollup users"))?;
+            let want: Vec<(String, u16, String, u64)> = self
+                .client
+                .query(&format!(
+                    "SELECT tenant_id, toUInt16({period}) AS p, campaign_id, \
+                       countIf(event_kind = 'interaction') \
+                     FROM events_raw WHERE has(?, tenant_id) AND has(?, campaign_id) \
+                     GROUP BY tenant_id, p, campaign_id"
+                ))
+                .bind(&tenants)
+                .bind(&campaigns)
+                .fetch_all()
+                .await
+                .map_err(err("repair rollup counts"))?;
+            let have: Vec<(String, u16, String, u64)> = self
+                .client
+                .query(&format!(
+                    "SELECT tenant_id, toUInt16(period_start) AS p, campaign_id, \
+                       sumMerge(interactions) \
+                     FROM {table} WHERE has(?, tenant_id) AND has(?, campaign_id) \
+                     GROUP BY tenant_id, p, campaign_id"
+                ))
+                .bind(&tenants)
+                .bind(&campaigns)
+                .fetch_all()
+                .await
+                .map_err(err("repair rollup counts"))?;
+            let have: std::collections::HashMap<(String, u16, String), u64> = have
+                .into_iter()
+                .map(|(t, p, c, n)| ((t, p, c), n))
+                .collect();
+            for (t, p, c, n) in want {
+                let missing =
+                    n.saturating_sub(have.get(&(t.clone(), p, c.clone())).copied().unwrap_or(0));
+                if missing == 0 {
+                    continue;
+                }
+                tracing::warn!(table, tenant = %t, campaign = %c, missing, "rollup interactions repaired");
+                self.client
+                    .query(&format!(
+                        "INSERT INTO {table} \
+                         SELECT ?, toDate(toUInt16(?)), ?, uniqExactStateIf('', 0), \
+                           uniqExactStateIf('', 0), uniqExactStateIf('', 0), sumState(toUInt64(?))"
+                    ))
+                    .bind(&t)
+                    .bind(p)
+                    .bind(&c)
+                    .bind(missing)
+                    .execute()
+                    .await
+                    .map_err(err("repair rollup counts"))?;
+            }
+        }
+        self.client
+            .query(
+                "INSERT INTO campaign_status_changes \
+                 SELECT tenant_id, campaign_id, status, occurred_at_ms, local_date, event_id \
+                 FROM events_raw \
+                 WHERE has(?, event_id) AND event_kind = 'lifecycle' AND status != '' \
+                   AND event_id NOT IN \
+                     (SELECT event_id FROM campaign_status_changes WHERE has(?, event_id))",
+            )
+            .bind(&ids)
+            .bind(&ids)
+            .execute()
+            .await
+            .map_err(err("repair status changes"))?;
+        Ok(())
+    }
+
     async fn write_inner(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
         let mut raw: Vec<RawRow> = snapshot.raw.iter().map(RawRow::from).collect();
@@ -106,6 +210,11 @@ impl ClickHouseStore {
                     rows = landed.len(),
                     "raw events landed before the failure; not inserting them again"
                 );
+                let landed_rows: Vec<&RawRow> = raw
+                    .iter()
+                    .filter(|r| landed.contains(&r.event_id))
+                    .collect();
+                self.repair_views(&landed_rows).await?;
                 raw.retain(|r| !landed.contains(&r.event_id));
             }
         }

@@ -145,33 +145,37 @@ fn snapshots_read_back_exactly_and_a_crash_is_recovered() {
     assert_matches(&rt.block_on(read_back(&client)), &traffic);
 }
 
-#[test]
-fn a_retried_write_does_not_insert_raw_events_twice() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = rt.block_on(database("retry"));
-    let store = ClickHouseStore::new(client.clone());
+/// The raw events of `traffic` as one snapshot, built by an engine over a
+/// scratch store.
+fn raw_snapshot(rt: &tokio::runtime::Runtime, traffic: &[(usize, schemas::Event)]) -> Snapshot {
     let codec = Codec::new().unwrap();
-    let traffic = traffic(5);
-    // Build a snapshot through an engine over a scratch store.
     let scratch = Arc::new(processor::store::MemoryStore::default());
     let mut e = test_engine(
-        &rt,
+        rt,
         scratch.clone(),
         1_000_000,
         None,
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     );
-
     e.assign(&BTreeSet::from([0]));
-    for r in records(&codec, &traffic) {
+    for r in records(&codec, traffic) {
         e.on_record(r);
     }
     e.flush();
-    let snapshot = Snapshot {
+    Snapshot {
         raw: scratch.with(|s| s.raw.clone()),
         ..Snapshot::default()
-    };
+    }
+}
+
+#[test]
+fn a_retried_write_does_not_insert_raw_events_twice() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(database("retry"));
+    let store = ClickHouseStore::new(client.clone());
+    let traffic = traffic(5);
+    let snapshot = raw_snapshot(&rt, &traffic);
     assert_eq!(snapshot.raw.len(), distinct_events(&traffic));
     // Half of the raw rows land, then the connection drops.
     let half = Snapshot {
@@ -255,26 +259,8 @@ fn a_retry_repairs_views_an_interrupted_insert_left_short() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(database("views"));
     let store = ClickHouseStore::new(client.clone());
-    let codec = Codec::new().unwrap();
     let traffic = traffic(6);
-    let scratch = Arc::new(processor::store::MemoryStore::default());
-    let mut e = test_engine(
-        &rt,
-        scratch.clone(),
-        1_000_000,
-        None,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    );
-    e.assign(&BTreeSet::from([0]));
-    for r in records(&codec, &traffic) {
-        e.on_record(r);
-    }
-    e.flush();
-    let snapshot = Snapshot {
-        raw: scratch.with(|s| s.raw.clone()),
-        ..Snapshot::default()
-    };
+    let snapshot = raw_snapshot(&rt, &traffic);
     // The first half lands in events_raw but not in the views: the server
     // stopped between the source part and the views' parts.
     let half = Snapshot {

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::kafka::Topics;
+use integration_tests::kafka::{self, Topics};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -48,7 +48,7 @@ fn first_offset_from(topic: &str, asked: i64) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assignment_starts_at_the_offset_asked_for() {
     let topics = Topics::unique("seek", 1);
-    topics.create().await;
+    kafka::create(&topics).await;
     // One record per batch, as the end-to-end tests produce.
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", integration_tests::brokers())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use benches::loadgen::expected_json::ExpectedFile;
 use integration_tests::compare::{assert_exact, raw_counts};
-use integration_tests::kafka::Topics;
+use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{
     loadgen, loadgen_command, read_expected, wait_caught_up, ProcessorSpec,
 };
@@ -80,7 +80,7 @@ fn stream(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_are_exact_and_poison_is_dead_lettered() {
     let topics = Topics::unique("exact", 4);
-    topics.create().await;
+    kafka::create(&topics).await;
     let expected = loadgen(&topics, TRAFFIC);
     assert!(expected.counts.duplicates > 0 && expected.counts.poison > 0);
     let (db, client) = fresh_database("e2e_exact").await;
@@ -88,7 +88,7 @@ async fn figures_are_exact_and_poison_is_dead_lettered() {
     let mut p = spec.start("exact");
     caught_up_and_exact(&client, &topics, &expected, &mut [&mut p]).await;
 
-    let dead = topics.dead_letters(expected.poison.len());
+    let dead = kafka::dead_letters(&topics, expected.poison.len());
     assert_eq!(
         dead.len(),
         expected.poison.len(),
@@ -114,7 +114,7 @@ async fn figures_are_exact_and_poison_is_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let topics = Topics::unique("crash", 4);
-    topics.create().await;
+    kafka::create(&topics).await;
     let (db, client) = fresh_database("e2e_crash").await;
     // About 26 s of traffic: the six kills below take about 17 s.
     let (mut producer, path, spec) = stream(&topics, &db, "250", "500");
@@ -148,7 +148,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_joins_and_leaves_mid_stream() {
     let topics = Topics::unique("rebalance", 4);
-    topics.create().await;
+    kafka::create(&topics).await;
     let (db, client) = fresh_database("e2e_rebalance").await;
     let (mut producer, path, spec) = stream(&topics, &db, "150", "500");
     let mut a = spec.start("rebalance-a");
@@ -210,7 +210,7 @@ async fn a_clickhouse_outage_loses_nothing_and_memory_stays_bounded() {
     let server = integration_tests::server::OwnClickHouse::new();
     server.start();
     let topics = Topics::unique("outage", 4);
-    topics.create().await;
+    kafka::create(&topics).await;
     let (db, client) = integration_tests::fresh_database_at(&server.url, "e2e_outage").await;
     let (mut producer, path, mut spec) = stream(&topics, &db, "300", "500");
     let metrics_addr = format!("127.0.0.1:{}", integration_tests::server::free_port());

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use benches::loadgen::expected_json::{self as expected, ExpectedFile};
 use integration_tests::api::{Keys, QueryApi};
 use integration_tests::compare::{assert_no_differences, differences};
-use integration_tests::kafka::Topics;
+use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{loadgen, wait_caught_up, ProcessorSpec};
 use integration_tests::server::free_port;
 use integration_tests::{clickhouse_url, fresh_database};
@@ -359,7 +359,7 @@ async fn check_isolation(api: &QueryApi, exp: &ExpectedFile, key: &str, mine: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_equals_the_expected_figures_and_tenants_stay_apart() {
     let topics = Topics::unique("api", 4);
-    topics.create().await;
+    kafka::create(&topics).await;
     let exp = loadgen(&topics, TRAFFIC);
     assert_eq!(exp.tenants.len(), 2);
     let (db, client) = fresh_database("e2e_api").await;

@@ -137,7 +137,7 @@ pub async fn fill_new_topics(
     let mut attempt = 1;
     loop {
         let topics = Topics::unique(prefix, partitions);
-        topics.create(env).await?;
+        topics.create(&env.brokers).await?;
         match fill(env, &topics, traffic, options).await {
             Ok(filled) => return Ok((topics, filled)),
             Err(e) if attempt == 1 => {

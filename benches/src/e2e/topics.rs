@@ -48,9 +48,10 @@ impl Topics {
         ]
     }
 
-    /// Create the four topics with `partitions` partitions each.
-    pub async fn create(&self, env: &Env) -> anyhow::Result<()> {
-        let admin = admin(env)?;
+    /// Create the four topics with `partitions` partitions each on the
+    /// broker at `brokers`.
+    pub async fn create(&self, brokers: &str) -> anyhow::Result<()> {
+        let admin = admin(brokers)?;
         let new: Vec<NewTopic<'_>> = self
             .all()
             .into_iter()
@@ -59,7 +60,7 @@ impl Topics {
         let results = admin
             .create_topics(&new, &options())
             .await
-            .with_context(|| format!("create topics on {} (is the stack up?)", env.brokers))?;
+            .with_context(|| format!("create topics on {brokers} (is the stack up?)"))?;
         for result in results {
             if let Err((topic, code)) = result {
                 bail!("cannot create topic {topic}: {code}");
@@ -72,7 +73,7 @@ impl Topics {
     /// refuses is only reported. (tansu 0.6 answers UnknownTopicOrPartition
     /// for some topics of a request it did delete: that counts as gone.)
     pub async fn delete(&self, env: &Env) {
-        let result = match admin(env) {
+        let result = match admin(&env.brokers) {
             Ok(admin) => admin
                 .delete_topics(&self.all(), &options())
                 .await
@@ -159,9 +160,9 @@ fn poll_one(consumer: &BaseConsumer) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     bail!("no record within 10 s")
 }
 
-fn admin(env: &Env) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+fn admin(brokers: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     ClientConfig::new()
-        .set("bootstrap.servers", &env.brokers)
+        .set("bootstrap.servers", brokers)
         .create()
         .context("Kafka admin client")
 }

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::kafka::dlq::Rejected;
 use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
-use crate::metrics::Metrics;
+use crate::metrics::{KindCounters, Metrics};
 use crate::state::{Applied, PartitionState};
 use crate::store::{Checkpoint, Offsets, RawEvent, Snapshot, Store, StoreError};
 use crate::tenants::TenantZones;
@@ -76,6 +76,59 @@ struct Shard {
     evicted: HashSet<(String, String)>,
 }
 
+/// How often the state's size gauges (a walk over the whole state) are
+/// refreshed after snapshots; assignments and revocations refresh them too.
+const STATE_METRICS_EVERY: Duration = Duration::from_secs(10);
+
+/// Batches of raw events read ahead of the restoring engine.
+const RESTORE_READ_AHEAD: usize = 8;
+
+/// A partition being restored: the fold of its raw events so far.
+struct Restoring {
+    shard: Shard,
+    /// Raw events beyond the checkpoint, applied after the others.
+    after: Vec<RawEvent>,
+}
+
+impl Restoring {
+    fn new(checkpoint: Option<&Checkpoint>, floor: u64) -> Self {
+        let next = checkpoint.map_or([None; 3], |c| c.offsets);
+        let committed = checkpoint.map_or(0, |c| c.version);
+        Restoring {
+            shard: Shard {
+                next,
+                checkpointed: next,
+                version: floor.max(committed),
+                ..Shard::default()
+            },
+            after: Vec::new(),
+        }
+    }
+
+    /// Fold one raw event (`topic`: its topic's index, if one of ours).
+    fn fold(&mut self, topic: Option<usize>, r: RawEvent) {
+        let covered = match topic.and_then(|t| self.shard.next[t]) {
+            Some(n) => r.offset < n,
+            None => false,
+        };
+        if covered {
+            self.shard.state.apply(&r.event);
+        } else {
+            self.after.push(r);
+        }
+    }
+
+    fn finish(mut self) -> Shard {
+        // What the checkpoint's snapshot already shows needs no rewrite...
+        self.shard.state.take_changes();
+        // ...what landed after it does.
+        for r in &self.after {
+            self.shard.state.apply(&r.event);
+        }
+        self.shard
+    }
+}
+
 struct InFlight {
     task: JoinHandle<Result<(), StoreError>>,
     commits: Vec<(usize, i32, i64)>,
@@ -89,6 +142,9 @@ pub struct Engine<S: Store> {
     codec: Codec,
     zones: TenantZones,
     metrics: Metrics,
+    /// `events_applied` and `duplicates_dropped` by kind, resolved once.
+    applied: KindCounters,
+    duplicates: KindCounters,
     handle: Handle,
     dead_letters: Arc<dyn DeadLetterSink>,
     control: Arc<SourceControl>,
@@ -97,6 +153,8 @@ pub struct Engine<S: Store> {
     retained: BTreeMap<i32, Shard>,
     in_flight: Option<InFlight>,
     next_snapshot: Instant,
+    /// When the state's size gauges are next refreshed after a snapshot.
+    state_metrics_due: Instant,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -129,6 +187,8 @@ impl<S: Store> Engine<S> {
             store,
             codec,
             zones,
+            applied: KindCounters::of(&metrics.events_applied),
+            duplicates: KindCounters::of(&metrics.duplicates_dropped),
             metrics,
             handle,
             dead_letters,
@@ -137,6 +197,7 @@ impl<S: Store> Engine<S> {
             retained: BTreeMap::new(),
             in_flight: None,
             next_snapshot,
+            state_metrics_due: Instant::now(),
         }
     }
 
@@ -148,7 +209,7 @@ impl<S: Store> Engine<S> {
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(50));
             match events.recv_timeout(wait) {
-                Ok(SourceEvent::Record(r)) => self.on_record(r),
+                Ok(SourceEvent::Records(records)) => self.on_records(records),
                 Ok(SourceEvent::Assigned { partitions, reply }) => {
                     let offsets = self.assign(&partitions);
                     let _ = reply.send(offsets);
@@ -166,8 +227,21 @@ impl<S: Store> Engine<S> {
         tracing::info!("engine stopped");
     }
 
+    /// Decode, validate and apply a batch of records, in order.
+    pub fn on_records(&mut self, records: Vec<SourceRecord>) {
+        let now = now_ms();
+        for r in records {
+            self.on_record_at(r, now);
+        }
+    }
+
     /// Decode, validate and apply one record (or dead-letter it).
     pub fn on_record(&mut self, r: SourceRecord) {
+        self.on_record_at(r, now_ms());
+    }
+
+    /// [`Engine::on_record`] with the wall clock read by the caller.
+    fn on_record_at(&mut self, r: SourceRecord, now: i64) {
         if !self.shards.contains_key(&r.partition) {
             // A record fetched before its partition was revoked.
             return;
@@ -177,7 +251,7 @@ impl<S: Store> Engine<S> {
             .codec
             .decode_expecting(&r.payload, KINDS[r.topic])
             .and_then(|e| {
-                schemas::check_not_in_future(&e, now_ms(), self.cfg.max_skew_ms)?;
+                schemas::check_not_in_future(&e, now, self.cfg.max_skew_ms)?;
                 Ok(e)
             });
         match decoded {
@@ -227,16 +301,11 @@ impl<S: Store> Engine<S> {
                 let Some(shard) = self.shards.get_mut(&r.partition) else {
                     return;
                 };
-                let kind = event.kind().as_str();
+                let kind = event.kind();
                 match shard.state.apply(&event) {
-                    Applied::Duplicate => {
-                        self.metrics
-                            .duplicates_dropped
-                            .with_label_values(&[kind])
-                            .inc();
-                    }
+                    Applied::Duplicate => self.duplicates.get(kind).inc(),
                     Applied::New => {
-                        self.metrics.events_applied.with_label_values(&[kind]).inc();
+                        self.applied.get(kind).inc();
                         let local_date = self
                             .zones
                             .local_date(event.tenant_id(), event.occurred_at());
@@ -363,10 +432,14 @@ impl<S: Store> Engine<S> {
             Ok(Err(e)) => tracing::error!(error = %e, "snapshot abandoned"),
             Err(e) => tracing::warn!(error = %e, "snapshot task cancelled"),
         }
-        self.update_state_metrics();
+        // Walking the whole state is O(state): not after every snapshot.
+        if Instant::now() >= self.state_metrics_due {
+            self.update_state_metrics();
+        }
     }
 
-    fn update_state_metrics(&self) {
+    fn update_state_metrics(&mut self) {
+        self.state_metrics_due = Instant::now() + STATE_METRICS_EVERY;
         let (mut campaigns, mut users, mut bytes) = (0, 0, 0);
         for s in self.shards.values() {
             campaigns += s.state.campaign_count();
@@ -448,9 +521,10 @@ impl<S: Store> Engine<S> {
     /// Restore newly assigned partitions; returns where to resume each.
     pub fn assign(&mut self, partitions: &BTreeSet<i32>) -> BTreeMap<i32, Offsets> {
         self.flush();
+        let started = Instant::now();
         let mut out = BTreeMap::new();
+        let mut to_restore = Vec::new();
         for &p in partitions {
-            let started = Instant::now();
             let checkpoint =
                 self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
             let committed = checkpoint.as_ref().map_or(0, |c| c.version);
@@ -471,59 +545,86 @@ impl<S: Store> Engine<S> {
                     continue;
                 }
             }
-            let shard = self.restore(p, checkpoint);
-            tracing::info!(
-                partition = p,
-                version = shard.version,
-                campaigns = shard.state.campaign_count(),
-                next = ?shard.next,
-                seconds = started.elapsed().as_secs_f64(),
-                "partition restored"
-            );
-            self.metrics
-                .restore_duration
-                .with_label_values(&["store"])
-                .observe(started.elapsed().as_secs_f64());
-            out.insert(p, shard.next);
-            self.shards.insert(p, shard);
+            to_restore.push((p, checkpoint));
+        }
+        if !to_restore.is_empty() {
+            for (p, shard) in self.restore(to_restore) {
+                tracing::info!(
+                    partition = p,
+                    version = shard.version,
+                    campaigns = shard.state.campaign_count(),
+                    next = ?shard.next,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "partition restored"
+                );
+                self.metrics
+                    .restore_duration
+                    .with_label_values(&["store"])
+                    .observe(started.elapsed().as_secs_f64());
+                out.insert(p, shard.next);
+                self.shards.insert(p, shard);
+            }
         }
         self.update_state_metrics();
         out
     }
 
-    fn restore(&mut self, p: i32, checkpoint: Option<Checkpoint>) -> Shard {
-        let floor = self.retry(
-            "read max version",
-            |s| async move { s.max_version(p).await },
-        );
-        let raw = self.retry("read raw events", |s| async move { s.raw_events(p).await });
-        let next = checkpoint.as_ref().map_or([None; 3], |c| c.offsets);
-        let committed = checkpoint.as_ref().map_or(0, |c| c.version);
-        let mut shard = Shard {
-            next,
-            checkpointed: next,
-            version: floor.max(committed),
-            ..Shard::default()
-        };
-        let covered = |r: &RawEvent| -> bool {
-            let t = self.cfg.topics.iter().position(|t| *t == r.topic);
-            match t.and_then(|t| next[t]) {
-                Some(n) => r.offset < n,
-                None => false,
+    /// Restore partitions from the store: one read of all their raw events,
+    /// folded while it streams in (the store's task decodes rows on the
+    /// runtime while this thread applies them). Retried from scratch when
+    /// the read fails.
+    fn restore(&mut self, partitions: Vec<(i32, Option<Checkpoint>)>) -> Vec<(i32, Shard)> {
+        let floors: Vec<u64> = partitions
+            .iter()
+            .map(|&(p, _)| {
+                self.retry(
+                    "read max version",
+                    |s| async move { s.max_version(p).await },
+                )
+            })
+            .collect();
+        let ids: Vec<i32> = partitions.iter().map(|(p, _)| *p).collect();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut restoring: BTreeMap<i32, Restoring> = partitions
+                .iter()
+                .zip(&floors)
+                .map(|((p, checkpoint), &floor)| (*p, Restoring::new(checkpoint.as_ref(), floor)))
+                .collect();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(RESTORE_READ_AHEAD);
+            let store = self.store.clone();
+            let read = ids.clone();
+            let task = self
+                .handle
+                .spawn(async move { store.raw_events(&read, tx).await });
+            while let Some(batch) = rx.blocking_recv() {
+                for r in batch {
+                    let t = self.cfg.topics.iter().position(|t| *t == r.topic);
+                    if let Some(shard) = restoring.get_mut(&r.partition) {
+                        shard.fold(t, r);
+                    }
+                }
             }
-        };
-        let (before, after): (Vec<&RawEvent>, Vec<&RawEvent>) =
-            raw.iter().partition(|r| covered(r));
-        for r in &before {
-            shard.state.apply(&r.event);
+            let error = match self.handle.block_on(task) {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            let Some(error) = error else {
+                return restoring
+                    .into_iter()
+                    .map(|(p, r)| (p, r.finish()))
+                    .collect();
+            };
+            self.metrics
+                .clickhouse_errors
+                .with_label_values(&["read raw events"])
+                .inc();
+            self.metrics.clickhouse_retries.inc();
+            tracing::warn!(%error, "read raw events failed; restoring again in {backoff:?}");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        // What the checkpoint's snapshot already shows needs no rewrite...
-        shard.state.take_changes();
-        // ...what landed after it does.
-        for r in &after {
-            shard.state.apply(&r.event);
-        }
-        shard
     }
 
     /// Final snapshot of revoked partitions; their state is kept in memory

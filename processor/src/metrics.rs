@@ -1,6 +1,8 @@
 //! Every metric of the processor, named in one place. Labels are topics,
 //! partitions, tables and reason codes; never a tenant, campaign or user id.
 
+use schemas::EventKind;
+
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -30,6 +32,33 @@ pub struct Metrics {
     pub restore_duration: HistogramVec,
     pub campaigns_evicted: IntCounter,
     pub campaigns_reloaded: IntCounter,
+}
+
+/// One counter of a `kind`-labelled vector per event kind, resolved once:
+/// the per-record path must not look labels up.
+#[derive(Debug, Clone)]
+pub struct KindCounters([IntCounter; 3]);
+
+impl KindCounters {
+    pub fn of(vec: &IntCounterVec) -> Self {
+        KindCounters(
+            [
+                EventKind::Lifecycle,
+                EventKind::Notification,
+                EventKind::Interaction,
+            ]
+            .map(|k| vec.with_label_values(&[k.as_str()])),
+        )
+    }
+
+    pub fn get(&self, kind: EventKind) -> &IntCounter {
+        let i = match kind {
+            EventKind::Lifecycle => 0,
+            EventKind::Notification => 1,
+            EventKind::Interaction => 2,
+        };
+        &self.0[i]
+    }
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {

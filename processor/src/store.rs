@@ -24,6 +24,9 @@ pub struct Checkpoint {
     pub offsets: Offsets,
 }
 
+/// Where [`Store::raw_events`] sends its batches.
+pub type RawSink = tokio::sync::mpsc::Sender<Vec<RawEvent>>;
+
 /// One distinct event as stored in the raw events table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEvent {
@@ -61,11 +64,14 @@ pub trait Store: Send + Sync + 'static {
     /// The highest version any report or journey row of the partition has
     /// (committed or not), so new versions can be made strictly greater.
     fn max_version(&self, partition: i32) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Every raw event of the partition.
+    /// Every raw event of these partitions, sent to `out` in batches in no
+    /// particular order (restore folds them, and the fold does not depend
+    /// on order). Stops early, without error, when `out` is closed.
     fn raw_events(
         &self,
-        partition: i32,
-    ) -> impl Future<Output = Result<Vec<RawEvent>, StoreError>> + Send;
+        partitions: &[i32],
+        out: RawSink,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The raw events of one campaign of the partition (to reload an
     /// evicted campaign).
     fn campaign_raw_events(
@@ -116,14 +122,21 @@ impl Store for MemoryStore {
         Ok(self.with(|s| s.max_versions.get(&partition).copied().unwrap_or(0)))
     }
 
-    async fn raw_events(&self, partition: i32) -> Result<Vec<RawEvent>, StoreError> {
-        Ok(self.with(|s| {
+    async fn raw_events(&self, partitions: &[i32], out: RawSink) -> Result<(), StoreError> {
+        let rows: Vec<RawEvent> = self.with(|s| {
             s.raw
                 .iter()
-                .filter(|r| r.partition == partition)
+                .filter(|r| partitions.contains(&r.partition))
                 .cloned()
                 .collect()
-        }))
+        });
+        // Small batches, so a test sees several.
+        for batch in rows.chunks(3) {
+            if out.send(batch.to_vec()).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn campaign_raw_events(

@@ -156,6 +156,67 @@ fn a_crash_at_any_point_loses_nothing_and_counts_nothing_twice() {
 }
 
 #[test]
+fn partitions_assigned_together_are_restored_together_each_from_its_checkpoint() {
+    // Three partitions (campaigns spread over them), checkpointed at
+    // different points, then a crash: one assignment restores all three
+    // from one read of the store, and the replay from each partition's
+    // checkpoint ends with exact figures.
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(30);
+    let mut next = std::collections::HashMap::new();
+    let recs: Vec<SourceRecord> = records(&codec, &traffic)
+        .into_iter()
+        .map(|mut r| {
+            let key = r.key.clone().unwrap_or_default();
+            r.partition = (key.iter().map(|b| u32::from(*b)).sum::<u32>() % 3) as i32;
+            let offset = next.entry((r.topic, r.partition)).or_insert(0i64);
+            r.offset = *offset;
+            *offset += 1;
+            r
+        })
+        .collect();
+    let partitions = BTreeSet::from([0, 1, 2]);
+    assert_eq!(
+        recs.iter().map(|r| r.partition).collect::<BTreeSet<_>>(),
+        partitions,
+        "the traffic spans all three partitions"
+    );
+    let h = Harness::new();
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&partitions);
+    for (i, r) in recs.iter().cloned().enumerate() {
+        // Snapshots at uneven points, and records after the last one.
+        let partition = r.partition;
+        engine.on_record(r);
+        if i % (11 + 7 * partition as usize) == 0 && i < recs.len() * 3 / 4 {
+            engine.flush();
+        }
+    }
+    drop(engine);
+    let checkpoints = h.store.with(|s| s.checkpoints.clone());
+    assert_eq!(checkpoints.len(), 3);
+
+    let mut engine = h.engine(1_000_000);
+    let offsets = engine.assign(&partitions);
+    assert_eq!(offsets.len(), 3);
+    for (p, cp) in &checkpoints {
+        assert_eq!(
+            offsets[p], cp.offsets,
+            "partition {p} resumes at its checkpoint"
+        );
+    }
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[&r.partition][r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
+}
+
+#[test]
 fn raw_events_beyond_the_checkpoint_are_not_written_again() {
     // A snapshot whose raw events landed but whose checkpoint did not: the
     // next owner must neither insert them again nor lose their effect.

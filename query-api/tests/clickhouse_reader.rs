@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
 use processor::clickhouse::snapshot_rows::{CheckpointRow, JourneyRow, RawRow, ReportRow};
-use processor::clickhouse::{migrate, ClickHouseConfig};
+use processor::clickhouse::{migrate, ClickHouseConfig, CompressionChoice};
 use processor::tenants::TenantZones;
 use query_api::app::{router, AppState, Settings};
 use query_api::keys::{hash_key, KeyStore};
@@ -53,6 +53,7 @@ impl Db {
             user: "default".into(),
             password: String::new(),
             database: unique_name(),
+            compression: CompressionChoice::Auto,
         };
         if let Err(e) = cfg
             .server_client()
@@ -753,6 +754,7 @@ async fn an_unreachable_server_fails_reads() {
         user: "default".into(),
         password: String::new(),
         database: "nowhere".into(),
+        compression: CompressionChoice::Auto,
     };
     let reader = ClickHouseReader::new(cfg.client());
     assert!(reader.ping().await.is_err());

@@ -6,6 +6,6 @@ pub mod migrate;
 pub mod snapshot_rows;
 pub mod store;
 
-pub use config::ClickHouseConfig;
+pub use config::{ClickHouseConfig, CompressionChoice};
 pub use migrate::{migrate, MigrateError, MigrationReport};
 pub use store::ClickHouseStore;

@@ -7,10 +7,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clickhouse::Client;
 
 use super::snapshot_rows::{CheckpointRow, JourneyRow, RawRow, ReportRow, RAW_COLUMNS};
-use crate::store::{Checkpoint, RawEvent, Snapshot, Store, StoreError};
+use crate::store::{Checkpoint, RawEvent, RawSink, Snapshot, Store, StoreError};
 
 /// Rows per INSERT statement at most.
 const INSERT_CHUNK: usize = 100_000;
+
+/// Raw events per batch handed to the restoring engine.
+const RESTORE_BATCH: usize = 4096;
+
+/// Every raw event of these partitions (integers: formatted, not bound, as
+/// an `IN` list).
+pub fn raw_events_query(partitions: &[i32]) -> String {
+    let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    format!(
+        "SELECT {RAW_COLUMNS} FROM events_raw WHERE kafka_partition IN ({})",
+        list.join(", ")
+    )
+}
 
 /// The processor's tables in one ClickHouse database.
 #[derive(Clone)]
@@ -281,14 +294,42 @@ impl Store for ClickHouseStore {
         Ok(max)
     }
 
-    async fn raw_events(&self, partition: i32) -> Result<Vec<RawEvent>, StoreError> {
-        let query = self
+    async fn raw_events(&self, partitions: &[i32], out: RawSink) -> Result<(), StoreError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        // One scan for all partitions: `kafka_partition` is not in the
+        // table's key, so every query reads the whole table.
+        let mut cursor = self
             .client
-            .query(&format!(
-                "SELECT {RAW_COLUMNS} FROM events_raw WHERE kafka_partition = ?"
-            ))
-            .bind(partition);
-        self.read_raw(query, partition).await
+            .query(&raw_events_query(partitions))
+            .fetch::<RawRow>()
+            .map_err(err("read raw events"))?;
+        let mut batch = Vec::with_capacity(RESTORE_BATCH);
+        let mut skipped = 0usize;
+        while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
+            match row.to_raw_event() {
+                Some(e) => batch.push(e),
+                None => skipped += 1,
+            }
+            if batch.len() == RESTORE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(RESTORE_BATCH));
+                if out.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = out.send(batch).await;
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                ?partitions,
+                skipped,
+                "raw rows the processor cannot read back were skipped"
+            );
+        }
+        Ok(())
     }
 
     async fn campaign_raw_events(

@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use prometheus::IntCounter;
+
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -40,10 +42,14 @@ pub struct SourceRecord {
     pub payload: Vec<u8>,
 }
 
+/// Records handed to the engine in one channel operation at most.
+pub const BATCH_RECORDS: usize = 512;
+
 /// What the consumer thread tells the engine, in the order it happened.
 #[derive(Debug)]
 pub enum SourceEvent {
-    Record(SourceRecord),
+    /// Records in the order read (at most [`BATCH_RECORDS`]).
+    Records(Vec<SourceRecord>),
     /// Restore these partitions and reply with the offsets to resume at.
     Assigned {
         partitions: BTreeSet<i32>,
@@ -103,6 +109,12 @@ struct Context {
     topics: [String; 3],
     events: SyncSender<SourceEvent>,
     metrics: Metrics,
+    /// `records_consumed` of each topic, resolved once.
+    consumed: [IntCounter; 3],
+    /// Records read but not yet handed to the engine. The rebalance
+    /// callbacks run inside `poll` and hand them over first, so the engine
+    /// sees records and assignments in the order they happened.
+    batch: Mutex<Vec<SourceRecord>>,
     /// The offset the next record of each assigned (topic, partition) must
     /// have (see [`Position`]).
     positions: Mutex<HashMap<(TopicIndex, i32), Position>>,
@@ -160,6 +172,27 @@ impl ClientContext for Context {
 }
 
 impl Context {
+    /// Hand the records read so far to the engine (blocks while the
+    /// read-ahead channel is full). False when the engine is gone.
+    fn flush(&self) -> bool {
+        let records = match self.batch.lock() {
+            Ok(mut b) if !b.is_empty() => std::mem::take(&mut *b),
+            _ => return true,
+        };
+        self.events.send(SourceEvent::Records(records)).is_ok()
+    }
+
+    /// Add a record to the batch; true when the batch is full.
+    fn push(&self, record: SourceRecord) -> bool {
+        match self.batch.lock() {
+            Ok(mut b) => {
+                b.push(record);
+                b.len() >= BATCH_RECORDS
+            }
+            Err(_) => true,
+        }
+    }
+
     fn topic_index(&self, topic: &str) -> Option<TopicIndex> {
         self.topics.iter().position(|t| t == topic)
     }
@@ -171,6 +204,7 @@ impl Context {
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         let partitions = Self::partitions(tpl);
         tracing::info!(?partitions, "partitions assigned; restoring their state");
+        self.flush();
         let (reply, offsets) = mpsc::sync_channel(1);
         let offsets = match self
             .events
@@ -219,6 +253,8 @@ impl Context {
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let partitions = Self::partitions(tpl);
         tracing::info!(?partitions, "partitions revoked; writing a final snapshot");
+        // Records read before the revocation belong in the final snapshot.
+        self.flush();
         if let Ok(mut positions) = self.positions.lock() {
             positions.retain(|(_, p), _| !partitions.contains(p));
         }
@@ -301,18 +337,24 @@ pub fn check_topics(config: &KafkaConfig) -> Result<i32, SourceError> {
 
 impl Source {
     /// Subscribe and start the consumer thread. Events arrive on the
-    /// returned receiver, at most `capacity` ahead of the engine.
+    /// returned receiver, about `capacity` records ahead of the engine
+    /// (in batches of up to [`BATCH_RECORDS`]).
     pub fn start(
         config: &KafkaConfig,
         capacity: usize,
         metrics: Metrics,
     ) -> Result<(Source, Receiver<SourceEvent>), SourceError> {
-        let (tx, rx) = mpsc::sync_channel(capacity);
+        let (tx, rx) = mpsc::sync_channel(capacity.div_ceil(BATCH_RECORDS).max(1));
         let topics = config.topics().map(str::to_string);
+        let consumed = topics
+            .clone()
+            .map(|t| metrics.records_consumed.with_label_values(&[t.as_str()]));
         let context = Context {
             topics: topics.clone(),
-            events: tx.clone(),
+            events: tx,
             metrics: metrics.clone(),
+            consumed,
+            batch: Mutex::new(Vec::with_capacity(BATCH_RECORDS)),
             positions: Mutex::new(HashMap::new()),
         };
         let consumer: BaseConsumer<Context> = config
@@ -327,7 +369,7 @@ impl Source {
         let ctl = control.clone();
         let thread = std::thread::Builder::new()
             .name("kafka-source".into())
-            .spawn(move || run(consumer, tx, ctl, topics, metrics))
+            .spawn(move || run(consumer, ctl, topics, metrics))
             .map_err(|e| SourceError::Create(Box::new(KafkaError::Subscription(e.to_string()))))?;
         Ok((
             Source {
@@ -350,7 +392,6 @@ impl Source {
 
 fn run(
     consumer: BaseConsumer<Context>,
-    tx: SyncSender<SourceEvent>,
     control: Arc<SourceControl>,
     topics: [String; 3],
     metrics: Metrics,
@@ -375,34 +416,26 @@ fn run(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "consumer error");
-            }
-            Some(Ok(m)) => {
-                let Some(topic) = topics.iter().position(|t| t == m.topic()) else {
-                    continue;
-                };
-                metrics
-                    .records_consumed
-                    .with_label_values(&[m.topic()])
-                    .inc();
-                if !in_sequence(&consumer, topic, m.partition(), m.offset(), &metrics) {
-                    continue;
+        // Wait for a record, then take what is already there without
+        // waiting, up to a batch; hand the batch over in one send.
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    break;
                 }
-                let record = SourceRecord {
-                    topic,
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                };
-                // Blocks while the read-ahead channel is full.
-                if tx.send(SourceEvent::Record(record)).is_err() {
-                    return;
+                Some(Ok(m)) => {
+                    if take(&consumer, &m) {
+                        break;
+                    }
                 }
             }
+            wait = Duration::ZERO;
+        }
+        if !consumer.context().flush() {
+            return;
         }
     }
     commit(&consumer, &control, &topics);
@@ -410,6 +443,26 @@ fn run(
     // Dropping the consumer leaves the group; the revoke callback waits for
     // the engine's final snapshot.
     drop(consumer);
+}
+
+/// Count a record and add it to the batch if it is in sequence; true when
+/// the batch is full.
+fn take(consumer: &BaseConsumer<Context>, m: &BorrowedMessage<'_>) -> bool {
+    let context = consumer.context();
+    let Some(topic) = context.topic_index(m.topic()) else {
+        return false;
+    };
+    context.consumed[topic].inc();
+    if !in_sequence(consumer, topic, m.partition(), m.offset(), &context.metrics) {
+        return false;
+    }
+    context.push(SourceRecord {
+        topic,
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    })
 }
 
 /// Whether to hand this record to the engine (see [`Position`]).

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use processor::clickhouse::{migrate, ClickHouseConfig};
+use processor::clickhouse::{migrate, ClickHouseConfig, CompressionChoice};
 
 pub struct TestDatabase {
     pub cfg: ClickHouseConfig,
@@ -39,6 +39,7 @@ impl TestDatabase {
             user: "default".into(),
             password: String::new(),
             database: unique_name(prefix),
+            compression: CompressionChoice::Auto,
         };
         let ping = cfg
             .server_client()

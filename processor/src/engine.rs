@@ -204,10 +204,16 @@ impl<S: Store> Engine<S> {
     /// Run until the source disconnects, then write a final snapshot.
     pub fn run(mut self, events: Receiver<SourceEvent>) {
         loop {
-            let wait = self
-                .next_snapshot
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(50));
+            // While a snapshot is written the next one cannot start: check
+            // back on it now and then. (Waiting for an overdue snapshot
+            // with a zero timeout would spin a core that ClickHouse needs.)
+            let wait = if self.in_flight.is_some() {
+                Duration::from_millis(5)
+            } else {
+                self.next_snapshot
+                    .saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), Duration::from_millis(50))
+            };
             match events.recv_timeout(wait) {
                 Ok(SourceEvent::Records(records)) => self.on_records(records),
                 Ok(SourceEvent::Assigned { partitions, reply }) => {

@@ -400,10 +400,18 @@ impl<S: Store> Engine<S> {
         if over_budget != paused && (over_budget || buffered < self.cfg.max_buffered_rows / 2) {
             self.control.pause.store(over_budget, Ordering::SeqCst);
         }
-        let due = Instant::now() >= self.next_snapshot;
+        let now = Instant::now();
+        let due = now >= self.next_snapshot;
         if (due || over_budget) && self.in_flight.is_none() {
             self.start_snapshot();
-            self.next_snapshot = Instant::now() + self.cfg.snapshot_interval;
+            // Keep to the interval's grid: counting from when the snapshot
+            // was taken would add its engine-side work to every interval.
+            // A late snapshot (the previous write was slow) moves the grid.
+            self.next_snapshot = if due {
+                (self.next_snapshot + self.cfg.snapshot_interval).max(now)
+            } else {
+                now + self.cfg.snapshot_interval
+            };
         }
     }
 

@@ -358,6 +358,13 @@ impl<S: Store> Engine<S> {
             return;
         };
         let now = now_ms();
+        // Idle for the grace period in processing time too: that many
+        // snapshots without an event (snapshots come at least that far
+        // apart).
+        let interval_ms = self.cfg.snapshot_interval.as_millis().max(1);
+        let idle_snapshots =
+            u64::try_from(u128::try_from(grace).unwrap_or(0).div_ceil(interval_ms))
+                .unwrap_or(u64::MAX);
         let mut evicted = 0u64;
         for shard in self.shards.values_mut() {
             let unwritten: HashSet<(&str, &str)> = shard
@@ -367,7 +374,7 @@ impl<S: Store> Engine<S> {
                 .collect();
             let candidates: Vec<(String, String)> = shard
                 .state
-                .evictable(now, grace)
+                .evictable(now, grace, idle_snapshots)
                 .into_iter()
                 .filter(|(t, c)| !unwritten.contains(&(t.as_str(), c.as_str())))
                 .collect();
@@ -509,6 +516,8 @@ impl<S: Store> Engine<S> {
             }
         }
         if snapshot.checkpoints.is_empty() {
+            // Nothing to write, and no write in flight: all is written.
+            self.evict_idle();
             return;
         }
         let store = self.store.clone();

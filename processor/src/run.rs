@@ -51,8 +51,9 @@ pub struct RunConfig {
     pub tenant_timezones: Vec<String>,
 
     /// Drop completed campaigns from memory once their last event is this
-    /// many seconds old (event time) and all is written; a late event
-    /// reloads them from ClickHouse. 0 keeps everything in memory.
+    /// many seconds old (event time), no event reached them for as long
+    /// (processing time, counted in snapshots) and all is written; a late
+    /// event reloads them from ClickHouse. 0 keeps everything in memory.
     #[arg(long, env = "EVICT_COMPLETED_AFTER_SECONDS", default_value_t = 86_400)]
     pub evict_completed_after_seconds: i64,
 

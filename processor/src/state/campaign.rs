@@ -115,6 +115,8 @@ pub struct Campaign {
     pub last_at: i64,
     /// Changed since the last snapshot (reports need rewriting).
     pub dirty: bool,
+    /// The snapshot generation in which an event last changed it.
+    pub changed_in: u64,
     /// The script changed since the last snapshot: every journey's
     /// completion may have changed.
     pub script_changed: bool,
@@ -134,6 +136,7 @@ impl Campaign {
             first_at: at,
             last_at: at,
             dirty: true,
+            changed_in: 0,
             script_changed: false,
         }
     }

@@ -116,6 +116,9 @@ impl Campaigns {
 pub struct PartitionState {
     interner: Interner,
     campaigns: Campaigns,
+    /// How many times [`PartitionState::take_changes`] ran: a clock in
+    /// snapshots, with no wall clock in the pure state.
+    generation: u64,
 }
 
 impl PartitionState {
@@ -133,6 +136,7 @@ impl PartitionState {
         if !campaign.seen.insert(event_key(event.event_id())) {
             return Applied::Duplicate;
         }
+        campaign.changed_in = self.generation;
         match event {
             Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e),
             Event::Notification(e) => campaign.apply_notification(&mut self.interner, e),
@@ -144,6 +148,7 @@ impl PartitionState {
     /// Reports of every changed campaign (all jobs, and each job) and the
     /// journeys that changed, then forget that they changed.
     pub fn take_changes(&mut self) -> Changes {
+        self.generation += 1;
         let mut out = Changes::default();
         for campaign in self.campaigns.values_mut() {
             if !campaign.dirty {
@@ -235,13 +240,23 @@ impl PartitionState {
     }
 
     /// Completed campaigns (latest status COMPLETED) whose last event is
-    /// more than `grace_ms` before `now_ms` and that have nothing unwritten:
-    /// candidates to drop from memory.
-    pub fn evictable(&self, now_ms: i64, grace_ms: i64) -> Vec<(String, String)> {
+    /// more than `grace_ms` before `now_ms`, that have nothing unwritten and
+    /// that no event changed for `idle_snapshots` snapshots: candidates to
+    /// drop from memory. (Idle in event time alone is not enough: catching
+    /// up on old traffic, a campaign's events keep coming long after its
+    /// last event time is past the grace, and dropping it between two of
+    /// them means a reload from the store per event.)
+    pub fn evictable(
+        &self,
+        now_ms: i64,
+        grace_ms: i64,
+        idle_snapshots: u64,
+    ) -> Vec<(String, String)> {
         self.campaigns
             .values()
             .filter(|c| {
                 !c.dirty
+                    && self.generation > c.changed_in.saturating_add(idle_snapshots)
                     && c.last_at < now_ms.saturating_sub(grace_ms)
                     && c.status_any.as_ref().map(|l| l.value) == Some(CampaignStatus::Completed)
             })

@@ -493,21 +493,57 @@ fn only_idle_completed_unchanged_campaigns_are_evictable() {
         first("n1", "j", "u1", 2_000),
     ]);
     assert!(
-        s.evictable(10_000, 1_000).is_empty(),
+        s.evictable(10_000, 1_000, 0).is_empty(),
         "changes not yet taken"
     );
     s.take_changes();
     assert!(
-        s.evictable(2_500, 1_000).is_empty(),
+        s.evictable(2_500, 1_000, 0).is_empty(),
         "within the grace period"
     );
-    assert_eq!(s.evictable(10_000, 1_000), [(T.to_string(), C.to_string())]);
+    assert_eq!(
+        s.evictable(10_000, 1_000, 0),
+        [(T.to_string(), C.to_string())]
+    );
     s.apply(&status("l2", "", 3_000, CampaignStatus::Running));
     s.take_changes();
-    assert!(s.evictable(10_000, 1_000).is_empty(), "running again");
+    assert!(s.evictable(10_000, 1_000, 0).is_empty(), "running again");
     assert!(s.evict(T, C));
     assert_eq!(s.campaign_count(), 0);
     assert!(!s.evict(T, C));
+}
+
+#[test]
+fn a_campaign_is_evictable_only_after_idle_snapshots_without_an_event() {
+    // Old events (catching up): past the grace in event time at once, but
+    // still receiving events snapshot after snapshot.
+    let mut s = state(&[status("l1", "", 1_000, CampaignStatus::Completed)]);
+    s.take_changes();
+    assert!(
+        s.evictable(1_000_000, 1_000, 2).is_empty(),
+        "changed in the last snapshot"
+    );
+    s.apply(&first("n1", "j", "u1", 2_000));
+    s.take_changes();
+    s.take_changes();
+    assert!(
+        s.evictable(1_000_000, 1_000, 2).is_empty(),
+        "one snapshot without an event since"
+    );
+    assert_eq!(s.apply(&first("n1", "j", "u1", 2_000)), Applied::Duplicate);
+    s.take_changes();
+    assert_eq!(
+        s.evictable(1_000_000, 1_000, 2),
+        [(T.to_string(), C.to_string())],
+        "two snapshots without an event (a duplicate is none)"
+    );
+    s.apply(&first("n2", "j", "u2", 2_500));
+    s.take_changes();
+    s.take_changes();
+    assert!(
+        s.evictable(1_000_000, 1_000, 2).is_empty(),
+        "a new event starts the count again"
+    );
 }
 
 #[test]

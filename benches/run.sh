@@ -3,7 +3,8 @@
 #   1. the apply path (criterion, benches/benches/apply.rs)
 #   2. state memory per entry (processor/tests/memory.rs)
 #   3. the end-to-end scenarios (pipeline-bench: catch-up against a bare
-#      consumer, recovery, scaling) against the local stack, which this
+#      consumer, recovery, scaling, freshness, query latency with wrk)
+#      against the local stack, which this
 #      script starts with memory storage unless it runs, and stops again
 #      (only what it started), also on failure or Ctrl-C.
 # Extra arguments go to pipeline-bench (see pipeline-bench --help), e.g.
@@ -34,7 +35,7 @@ cargo test --release --locked -p processor --test memory -- --nocapture 2>&1 | t
 } >>"$quote"
 
 log "── end to end: release build"
-cargo build --release --locked -p processor -p benches --bins
+cargo build --release --locked -p processor -p query-api -p benches --bins
 
 tag=bench-$$
 private_tansu=0

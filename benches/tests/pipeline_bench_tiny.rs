@@ -49,8 +49,60 @@ async fn every_scenario_runs_once_on_tiny_inputs_with_exact_figures() {
         assert!(cell.processor_rate() > 0.0);
     }
 
+    let freshness = outcome.freshness.as_ref().expect("freshness ran");
+    let repeat = freshness.repeats.first().expect("a freshness repeat");
+    assert!(repeat.probes() >= 5, "{} probes", repeat.probes());
+    assert!(repeat.exact(), "freshness figures: {repeat:#?}");
+    assert!(
+        repeat.latencies.iter().all(|l| l.is_finite() && *l > 0.0),
+        "latencies {:?}",
+        repeat.latencies
+    );
+    assert!(repeat.p50() <= repeat.p99() && repeat.p99() <= repeat.max());
+    assert_eq!(
+        repeat.to_snapshot.len(),
+        repeat.probes(),
+        "every probe matched to the snapshot that took it in"
+    );
+    assert!(repeat.produced > 0 && repeat.produce_rate() > 0.0);
+    assert!(repeat.window.consumed > 0);
+    assert!(repeat.window.snapshots > 0);
+
+    // wrk comes from Debian (deploy/local/install.sh); without it the
+    // query scenario is skipped, with a message.
+    if benches::e2e::query::wrk_available() {
+        let query = outcome.query.as_ref().expect("query ran");
+        assert!(query.data.campaigns >= 40 && query.data.journeys >= 500);
+        let filled = query
+            .data
+            .filled
+            .as_ref()
+            .expect("a database filled by the run");
+        assert!(filled.checked.exact(), "{}", filled.checked.summary());
+        assert_eq!(query.endpoints.len(), 4, "every endpoint measured");
+        for m in &query.endpoints {
+            let name = m.endpoint.name();
+            assert!(m.paths > 0 && !m.runs.is_empty(), "{name}");
+            for r in &m.runs {
+                assert_eq!((r.non_2xx, r.errors), (0, 0), "{name}: {r:?}");
+                assert!(r.requests > 0 && r.rate() > 0.0, "{name}: {r:?}");
+                assert!(r.p50_ms > 0.0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms);
+            }
+        }
+    } else {
+        eprintln!("query scenario skipped: wrk is not installed (deploy/local/install.sh)");
+    }
+
     let md = outcome.markdown();
-    for heading in ["#### Catch-up", "#### Recovery", "#### Scaling"] {
+    if outcome.query.is_some() {
+        assert!(md.contains("#### Query latency"), "{md}");
+    }
+    for heading in [
+        "#### Catch-up",
+        "#### Recovery",
+        "#### Scaling",
+        "#### Freshness",
+    ] {
         assert!(md.contains(heading), "{heading} missing from:\n{md}");
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use processor::clickhouse::{ClickHouseConfig, CompressionChoice};
 
 /// The broker and ClickHouse of the local stack, and where the binaries and
 /// logs are.
@@ -47,12 +48,17 @@ impl Env {
         self.bin_dir.join(name)
     }
 
-    /// A ClickHouse client without a database.
+    /// A ClickHouse client without a database, with the processor's
+    /// settings.
     pub fn clickhouse(&self) -> clickhouse::Client {
-        clickhouse::Client::default()
-            .with_url(&self.clickhouse_url)
-            // 18.16 rejects the setting validation sends.
-            .with_validation(false)
+        ClickHouseConfig {
+            url: self.clickhouse_url.clone(),
+            user: "default".into(),
+            password: String::new(),
+            database: "default".into(),
+            compression: CompressionChoice::Auto,
+        }
+        .server_client()
     }
 }
 

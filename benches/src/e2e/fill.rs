@@ -46,7 +46,8 @@ impl Traffic {
         }
     }
 
-    fn gen_config(&self) -> GenConfig {
+    /// loadgen's configuration of this traffic.
+    pub fn gen_config(&self) -> GenConfig {
         GenConfig {
             seed: self.seed,
             tenants: self.tenants,
@@ -71,6 +72,32 @@ impl Traffic {
         let traffic = crate::loadgen::traffic::generate(&sample.gen_config());
         let expected = loadgen::compute(&traffic.events, &traffic.tenants);
         Ok(Self::scaled(journeys, expected.journeys.len() as u64))
+    }
+
+    /// `tenants` × `campaigns` campaigns (the rest as above) with at least
+    /// about `journeys` journeys.
+    pub fn shaped(tenants: u32, campaigns: u32, journeys: u64) -> Self {
+        let sample = Traffic {
+            tenants,
+            campaigns,
+            ..Self::with_users(CALIBRATION_USERS)
+        };
+        let traffic = crate::loadgen::traffic::generate(&sample.gen_config());
+        let expected = loadgen::compute(&traffic.events, &traffic.tenants);
+        Traffic {
+            tenants,
+            campaigns,
+            ..Self::scaled(journeys, expected.journeys.len() as u64)
+        }
+    }
+
+    /// `TENANT_TIMEZONES` of this traffic (`t0=UTC,t1=Europe/Berlin,…`).
+    pub fn tenant_timezones(&self) -> String {
+        let zones: Vec<String> = crate::loadgen::traffic::tenants(&self.gen_config())
+            .iter()
+            .map(|(t, tz)| format!("{t}={}", tz.name()))
+            .collect();
+        zones.join(",")
     }
 
     fn scaled(target: u64, per_sample: u64) -> Self {

@@ -15,21 +15,31 @@
 //! - [`figures`]: ClickHouse against loadgen's expected figures.
 //! - [`timing`]: one timed catch-up; medians. [`cpu`]: where the CPU went.
 //! - [`catchup`], [`recovery`], [`scaling`]: the scenarios.
+//! - [`query`]: the query API's latency under wrk; [`api`]: the release
+//!   `query-api` as a child, its keys file, an HTTP client.
+//! - [`freshness`]: production → visible through the query API at a
+//!   steady load; [`steady`]: loadgen traffic produced at a steady rate
+//!   from this process; [`probe`]: the probe events and their count.
 //! - [`machine`], [`results`]: the machine, and the Markdown section for
 //!   RESULTS.md.
 
+pub mod api;
 pub mod bare;
 pub mod catchup;
 pub mod cpu;
 pub mod env;
 pub mod figures;
 pub mod fill;
+pub mod freshness;
 pub mod machine;
 pub mod options;
+pub mod probe;
 pub mod processor;
+pub mod query;
 pub mod recovery;
 pub mod results;
 pub mod scaling;
+pub mod steady;
 pub mod timing;
 pub mod topics;
 pub mod watch;
@@ -82,6 +92,25 @@ pub async fn run(mut options: Options) -> anyhow::Result<Outcome> {
         outcome
             .errors
             .extend(error.map(|e| format!("scaling: {e:#}")));
+    }
+    if scenario.includes(Scenario::Query) {
+        if bench.options.tiny && !query::wrk_available() {
+            say(
+                &bench.env,
+                "query: skipped, wrk is not installed (deploy/local/install.sh installs it)".into(),
+            );
+        } else {
+            match query::run(&bench).await {
+                Ok(q) => outcome.query = Some(q),
+                Err(e) => outcome.errors.push(format!("query: {e:#}")),
+            }
+        }
+    }
+    if scenario.includes(Scenario::Freshness) {
+        match freshness::run(&bench).await {
+            Ok(f) => outcome.freshness = Some(f),
+            Err(e) => outcome.errors.push(format!("freshness: {e:#}")),
+        }
     }
     outcome.finish();
     if let Some(path) = &bench.options.results {

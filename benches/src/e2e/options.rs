@@ -31,6 +31,36 @@ use super::fill::FillOptions;
 ///
 /// scaling: the catchup case for every combination of
 /// `--scaling-partitions` (partitions per instance) and `--scaling-events`.
+///
+/// freshness: per repeat, new topics on `--partitions` partitions, the
+/// processor and the release query API (`query-api serve`, next to this
+/// binary) live; loadgen traffic of `--freshness-rate` × `--freshness-seconds`
+/// records is generated in this process, then produced at a steady
+/// `--freshness-rate` records/s. Meanwhile a probe event (a first message
+/// of a campaign of tenant `freshness-probe`) is produced every 150 ms and
+/// one poller reads that campaign's report through the query API every
+/// 20 ms: a probe's latency is from its production until the first
+/// response that counts it. Reports p50, p99 and max (target: p99 ≤
+/// `--snapshot-interval-ms` + 1 s), the achieved produce rate and the
+/// processor's consumed rate, each probe's time split at the snapshot
+/// that took it in (from the snapshot versions in ClickHouse), the
+/// snapshot writes and the API's answer times; afterwards every loadgen
+/// figure is compared and the probe count must equal the probes produced.
+///
+/// query: latency of the release query API (`query-api serve`, next to
+/// this binary) with wrk (Debian's; deploy/local/install.sh installs it).
+/// Data: loadgen traffic of `--query-campaigns` campaigns (4 tenants) and
+/// about `--query-journeys` journeys on `--partitions` partitions, through
+/// the processor into a fresh database (figures compared; the processor
+/// is stopped before measuring), or the database of an earlier `--keep`
+/// run (`--query-database`). Per endpoint (campaign report, one journey,
+/// campaign list page, 90-day daily overview) a list of paths over many
+/// campaigns, users, pages and ranges, a sample of them checked (200, the
+/// expected content), then wrk paced to `--query-rate` requests/s
+/// (`--query-overview-rate` for the overview; benches/wrk/paced.lua) for a
+/// warm-up and `--repeat` runs of `--query-seconds`: achieved rate, p50,
+/// p90, p99, max (targets: report and journey p99 ≤ 25 ms at 500
+/// requests/s, overview p99 ≤ 100 ms).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pipeline-bench", version, verbatim_doc_comment)]
 pub struct Options {
@@ -85,6 +115,44 @@ pub struct Options {
     )]
     pub broker_label: String,
 
+    /// Steady produce rate of the freshness scenario's load, records/s.
+    #[arg(long, default_value_t = 50_000)]
+    pub freshness_rate: u64,
+
+    /// How long the freshness scenario's load runs, seconds (its traffic
+    /// is sized to rate × seconds records).
+    #[arg(long, default_value_t = 60)]
+    pub freshness_seconds: u64,
+
+    /// Campaigns of the query scenario's data (over 4 tenants).
+    #[arg(long, default_value_t = 10_000)]
+    pub query_campaigns: u64,
+
+    /// Journeys of the query scenario's data (approximate: loadgen's users
+    /// per job are scaled to it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub query_journeys: u64,
+
+    /// Requests/s wrk is paced to for the report, journey and list
+    /// endpoints of the query scenario.
+    #[arg(long, default_value_t = 500)]
+    pub query_rate: u64,
+
+    /// Requests/s wrk is paced to for the query scenario's overview (the
+    /// issue sets it no rate; one costs about 150 ms of ClickHouse CPU at
+    /// 10 000 campaigns, so 500/s would only measure a queue).
+    #[arg(long, default_value_t = 5)]
+    pub query_overview_rate: u64,
+
+    /// Seconds of each wrk run of the query scenario.
+    #[arg(long, default_value_t = 20)]
+    pub query_seconds: u64,
+
+    /// Measure the query scenario on this database of an earlier run
+    /// (kept with `--keep`) instead of filling a new one.
+    #[arg(long, value_name = "DATABASE")]
+    pub query_database: Option<String>,
+
     /// The processor's SNAPSHOT_INTERVAL_MS (its default is 1000).
     #[arg(long, default_value_t = 1000)]
     pub snapshot_interval_ms: u64,
@@ -128,6 +196,8 @@ pub enum Scenario {
     Catchup,
     Recovery,
     Scaling,
+    Freshness,
+    Query,
     All,
 }
 
@@ -150,7 +220,14 @@ impl Options {
         self.scaling_events = vec![2_000];
         self.scaling_partitions = vec![1, 2];
         self.scaling_large_repeat = 1;
+        self.query_campaigns = 40;
+        self.query_journeys = 1_000;
+        self.query_rate = 100;
+        self.query_overview_rate = 20;
+        self.query_seconds = 2;
         self.snapshot_interval_ms = self.snapshot_interval_ms.min(300);
+        self.freshness_rate = 2_000;
+        self.freshness_seconds = 4;
     }
 
     pub fn fill_options(&self) -> FillOptions {

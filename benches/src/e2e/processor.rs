@@ -124,6 +124,9 @@ pub struct Scrape {
     pub snapshots: u64,
     /// `processor_snapshot_rows_total` by table.
     pub rows_written: BTreeMap<String, u64>,
+    /// `processor_snapshot_seconds_bucket`: (upper bound in seconds,
+    /// snapshots written within it), cumulative as Prometheus has them.
+    pub snapshot_buckets: Vec<(f64, u64)>,
 }
 
 /// One line of the processor's JSON log.
@@ -166,6 +169,11 @@ impl Processor {
                 scrape.snapshot_seconds = value;
             } else if name == "processor_snapshot_seconds_count" {
                 scrape.snapshots = value as u64;
+            } else if let Some(le) = name
+                .strip_prefix("processor_snapshot_seconds_bucket{le=\"")
+                .and_then(|l| l.trim_end_matches("\"}").parse::<f64>().ok())
+            {
+                scrape.snapshot_buckets.push((le, value as u64));
             } else if let Some(labels) = name.strip_prefix("processor_snapshot_rows_total{table=\"")
             {
                 let table = labels.trim_end_matches("\"}").to_owned();

@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use processor::clickhouse::snapshot_rows::{RawRow, RAW_COLUMNS};
+use processor::clickhouse::ClickHouseStore;
+use processor::store::{RawEvent, Store};
 
 use super::catchup::timeout_for;
 use super::figures::{self, Checked};
@@ -39,10 +40,6 @@ pub struct Restart {
     pub assigned: Option<f64>,
     /// Assignment until the last partition was restored.
     pub restore: Option<f64>,
-    /// The sum of the per-partition restore times the log reports.
-    pub restore_sum: f64,
-    /// The slowest partition's restore.
-    pub restore_max: f64,
     /// Last partition restored until the first record was read.
     pub first_fetch: Option<f64>,
     pub load: String,
@@ -183,25 +180,26 @@ pub async fn run(bench: &Bench) -> anyhow::Result<Recovery> {
     })
 }
 
-/// Run the processor's restore read (`ClickHouseStore::raw_events`: every
-/// raw event of a partition, converted to events) partition by partition,
-/// as the restore does, without applying anything: the store's share of a
-/// restore.
+/// Run the processor's restore read (`ClickHouseStore::raw_events`: one
+/// read of every raw event of the partitions, converted to events) without
+/// applying anything: the store's share of a restore.
 async fn read_like_restore(db: &clickhouse::Client, partitions: i32) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
-    let mut rows = 0u64;
-    for p in 0..partitions {
-        let mut cursor = db
-            .query(&format!(
-                "SELECT {RAW_COLUMNS} FROM events_raw WHERE kafka_partition = ?"
-            ))
-            .bind(p)
-            .fetch::<RawRow>()
-            .context("read raw events")?;
-        while let Some(row) = cursor.next().await.context("read raw events")? {
-            rows += u64::from(row.to_raw_event().is_some());
+    let store = ClickHouseStore::new(db.clone());
+    let all: Vec<i32> = (0..partitions).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(8);
+    let count = tokio::spawn(async move {
+        let mut rows = 0u64;
+        while let Some(batch) = rx.recv().await {
+            rows += batch.len() as u64;
         }
-    }
+        rows
+    });
+    store
+        .raw_events(&all, tx)
+        .await
+        .context("read raw events")?;
+    let rows = count.await.context("count raw events")?;
     Ok((rows, started.elapsed().as_secs_f64()))
 }
 
@@ -233,12 +231,6 @@ fn split(p: &Processor, run: &Run, stop: Duration, load: String) -> anyhow::Resu
         .iter()
         .filter(|l| l.message == "partition restored")
         .collect();
-    let seconds = |l: &&LogLine| {
-        l.fields
-            .get("seconds")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
-    };
     let last_restored = restored.iter().map(|l| since_spawn(l)).reduce(f64::max);
     let assigned = at("partitions assigned; restoring their state");
     let secs = |i: Instant| i.duration_since(run.started).as_secs_f64();
@@ -251,8 +243,6 @@ fn split(p: &Processor, run: &Run, stop: Duration, load: String) -> anyhow::Resu
         startup: at("schema up to date"),
         assigned,
         restore: assigned.zip(last_restored).map(|(a, r)| r - a),
-        restore_sum: restored.iter().map(seconds).sum(),
-        restore_max: restored.iter().map(seconds).fold(0.0, f64::max),
         first_fetch: last_restored.map(|r| consuming - r),
         load,
     })

@@ -65,9 +65,31 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
+/// The `q` quantile (0 < q ≤ 1) by nearest rank: the smallest value with
+/// at least `q` of the values at or below it; 0 when empty.
+pub fn percentile(values: impl IntoIterator<Item = f64>, q: f64) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = (q * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(percentile(v.clone(), 0.5), 100.0);
+        assert_eq!(percentile(v.clone(), 0.99), 198.0);
+        assert_eq!(percentile(v, 1.0), 200.0);
+        assert_eq!(percentile([3.0], 0.99), 3.0);
+        assert_eq!(percentile([], 0.5), 0.0);
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

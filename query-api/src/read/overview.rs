@@ -3,7 +3,7 @@
 //! merged, so a week is a union of its days), summed over campaigns; and the
 //! status of every campaign at the end of the period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -184,27 +184,27 @@ pub async fn overview(
     for c in &changes {
         by_tenant.entry(c.tenant_id.as_str()).or_default().push(c);
     }
+    let mut sweeps: BTreeMap<&str, StatusSweep<'_>> = by_tenant
+        .iter_mut()
+        .map(|(t, changes)| {
+            changes.sort_by_key(|c| c.day);
+            (*t, StatusSweep::new(changes))
+        })
+        .collect();
+    let none = StatusSweep::new(&[]);
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let start = date(r.start_day);
         let end = days(granularity.end_of(start));
         // Latest status per campaign among changes dated up to the end.
-        let mut latest: BTreeMap<&str, (i64, &str, &str)> = BTreeMap::new();
-        for c in by_tenant.get(r.tenant_id.as_str()).into_iter().flatten() {
-            if c.day > end {
-                continue;
+        let statuses = match sweeps.get_mut(r.tenant_id.as_str()) {
+            Some(sweep) => {
+                sweep.advance_to(end);
+                &*sweep
             }
-            let key = (c.occurred_at_ms, c.event_id.as_str());
-            let entry = latest.entry(c.campaign_id.as_str()).or_insert((
-                c.occurred_at_ms,
-                c.event_id.as_str(),
-                c.status.as_str(),
-            ));
-            if key > (entry.0, entry.1) {
-                *entry = (c.occurred_at_ms, c.event_id.as_str(), c.status.as_str());
-            }
-        }
-        let count = |s: &str| latest.values().filter(|v| v.2 == s).count() as u64;
+            None => &none,
+        };
+        let count = |s: &str| statuses.count(s);
         out.push(Period {
             period_start: start,
             campaigns: r.campaigns,
@@ -224,6 +224,72 @@ pub async fn overview(
         });
     }
     Ok(out)
+}
+
+/// The latest status of every campaign among a tenant's status changes
+/// dated up to a day, kept up to date while the day grows (periods come in
+/// order): one pass over the changes for all periods instead of one per
+/// period (a 90-day overview of 2 500 campaigns walked 12 000 changes 90
+/// times, about 45 ms of CPU per request).
+struct StatusSweep<'a> {
+    /// Ordered by day.
+    changes: &'a [&'a StatusRow],
+    /// Changes before this index are applied.
+    next: usize,
+    /// The day applied up to.
+    until: Option<u16>,
+    /// Campaign → (occurred_at_ms, event_id, status) of its latest change.
+    latest: HashMap<&'a str, (i64, &'a str, &'a str)>,
+    /// Status → campaigns whose latest change has it.
+    counts: HashMap<&'a str, u64>,
+}
+
+impl<'a> StatusSweep<'a> {
+    fn new(changes: &'a [&'a StatusRow]) -> Self {
+        StatusSweep {
+            changes,
+            next: 0,
+            until: None,
+            latest: HashMap::new(),
+            counts: HashMap::new(),
+        }
+    }
+
+    /// Apply the changes dated up to `day` (starting over for an earlier day).
+    fn advance_to(&mut self, day: u16) {
+        if self.until.is_some_and(|u| day < u) {
+            *self = StatusSweep::new(self.changes);
+        }
+        while let Some(c) = self.changes.get(self.next).filter(|c| c.day <= day) {
+            self.apply(c);
+            self.next += 1;
+        }
+        self.until = Some(day);
+    }
+
+    /// The latest change of a campaign is the greatest (occurred_at_ms, event_id).
+    fn apply(&mut self, c: &'a StatusRow) {
+        let new = (c.occurred_at_ms, c.event_id.as_str(), c.status.as_str());
+        let old = self.latest.insert(c.campaign_id.as_str(), new);
+        let replaced = match old {
+            Some(old) if (old.0, old.1) >= (new.0, new.1) => {
+                self.latest.insert(c.campaign_id.as_str(), old);
+                return;
+            }
+            Some(old) => Some(old.2),
+            None => None,
+        };
+        if let Some(status) = replaced {
+            if let Some(n) = self.counts.get_mut(status) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        *self.counts.entry(new.2).or_default() += 1;
+    }
+
+    fn count(&self, status: &str) -> u64 {
+        self.counts.get(status).copied().unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +312,46 @@ mod tests {
         assert_eq!(Granularity::Month.end_of(d("2026-02-01")), d("2026-02-28"));
         assert_eq!(Granularity::Month.end_of(d("2026-12-01")), d("2026-12-31"));
         assert_eq!(Granularity::Day.end_of(d("2026-12-01")), d("2026-12-01"));
+    }
+
+    fn change(campaign: &str, status: &str, at: i64, event: &str, day: u16) -> StatusRow {
+        StatusRow {
+            tenant_id: "t".into(),
+            campaign_id: campaign.into(),
+            status: status.into(),
+            occurred_at_ms: at,
+            event_id: event.into(),
+            day,
+        }
+    }
+
+    #[test]
+    fn the_sweep_counts_each_campaigns_latest_status_up_to_a_day() {
+        let rows = [
+            change("a", "RUNNING", 10, "e1", 1),
+            change("b", "RUNNING", 20, "e2", 1),
+            // Dated later but occurred earlier than a's RUNNING: not latest.
+            change("a", "ERROR", 5, "e3", 2),
+            change("a", "COMPLETED", 30, "e4", 3),
+            // Same time as a's COMPLETED, greater event id: wins.
+            change("a", "ERROR", 30, "e5", 3),
+            change("b", "COMPLETED", 40, "e6", 5),
+        ];
+        let changes: Vec<&StatusRow> = rows.iter().collect();
+        let mut sweep = StatusSweep::new(&changes);
+        let counts =
+            |s: &StatusSweep<'_>| ["RUNNING", "COMPLETED", "ERROR"].map(|status| s.count(status));
+        sweep.advance_to(0);
+        assert_eq!(counts(&sweep), [0, 0, 0]);
+        sweep.advance_to(2);
+        assert_eq!(counts(&sweep), [2, 0, 0]);
+        sweep.advance_to(3);
+        assert_eq!(counts(&sweep), [1, 0, 1]);
+        sweep.advance_to(9);
+        assert_eq!(counts(&sweep), [0, 1, 1]);
+        // An earlier day starts over.
+        sweep.advance_to(1);
+        assert_eq!(counts(&sweep), [2, 0, 0]);
     }
 
     #[test]

@@ -8,10 +8,17 @@
 //! end-to-end tests. The API's reads filter by a prefix of the tables'
 //! primary key (tenant, campaign[, job][, user]) before the join, so a
 //! request reads a few granules whatever the table size: one key (a report,
-//! a journey) is a single scan, newest visible version first; a list keeps
-//! the rows whose (key, version) is in the set of (key, greatest visible
-//! version), both levels filtered by the prefix. Every value comes from a
-//! `?` bind; the SQL text is made of constants only.
+//! a journey) is its greatest visible version (key, partition and version
+//! columns only), then the row of that version; a list keeps the rows
+//! whose (key, version) is in the set of (key, greatest visible version),
+//! both levels filtered by the prefix. The outer level filters in
+//! `PREWHERE`: ClickHouse then reads the wide columns (report nodes and
+//! funnel, journey steps) only of granules that hold a wanted row. (Its
+//! automatic move to PREWHERE took the cheapest-looking condition alone,
+//! e.g. `job_id = ''`, which every granule passes: a report request read
+//! all columns of 4 granules, 84 MB, in about 100 ms of ClickHouse CPU on
+//! the 10 000-campaign benchmark.) Every value comes from a `?` bind; the
+//! SQL text is made of constants only.
 
 use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
 
@@ -117,7 +124,7 @@ fn visible_sql(prefix: Prefix, inner_tail: &str, extra: &str, tail: &str) -> Str
     let (table, key, filter) = (prefix.table(), prefix.key(), prefix.filter());
     format!(
         "SELECT ?fields FROM {table} \
-         WHERE {filter} \
+         PREWHERE {filter} \
            AND ({key}, version) IN ( \
              SELECT {key}, max(version) \
              FROM (SELECT {key}, partition, version FROM {table} WHERE {filter}) AS rows \
@@ -129,17 +136,20 @@ fn visible_sql(prefix: Prefix, inner_tail: &str, extra: &str, tail: &str) -> Str
 }
 
 /// `SELECT ?fields` of the one visible row of a single key (the prefix
-/// names the whole key): its rows, joined to their partition's
-/// checkpoint, greatest visible version first. One scan of the key's
-/// granule. Binds: the prefix's.
+/// names the whole key): the greatest version of the key's rows joined to
+/// their partition's checkpoint (a scalar subquery reading the key,
+/// partition and version columns; 0, matching no row, when none is
+/// visible), then the row of that version. Binds: the prefix's, twice.
 fn one_sql(prefix: Prefix) -> String {
     let (table, filter) = (prefix.table(), prefix.filter());
     format!(
-        "SELECT ?fields \
-         FROM (SELECT * FROM {table} WHERE {filter}) AS rows \
-         ALL INNER JOIN {COMMITTED} USING partition \
-         WHERE version <= committed \
-         ORDER BY version DESC \
+        "SELECT ?fields FROM {table} \
+         PREWHERE {filter} \
+           AND version = ( \
+             SELECT max(version) \
+             FROM (SELECT partition, version FROM {table} WHERE {filter}) AS rows \
+             ALL INNER JOIN {COMMITTED} USING partition \
+             WHERE version <= committed) \
          LIMIT 1"
     )
 }
@@ -153,7 +163,10 @@ pub async fn report(
     job: &str,
 ) -> Result<Option<ReportRow>, ReadError> {
     let sql = one_sql(Prefix::Report);
-    let q = client.query(&sql).bind(tenant).bind(campaign).bind(job);
+    let mut q = client.query(&sql);
+    for _ in 0..2 {
+        q = q.bind(tenant).bind(campaign).bind(job);
+    }
     Ok(q.fetch_optional().await?)
 }
 
@@ -172,7 +185,11 @@ pub async fn jobs(
 }
 
 /// The query of a page (or, without a limit, all) of a tenant's visible
-/// all-jobs reports, ordered by campaign id.
+/// all-jobs reports, ordered by campaign id. Without a status or
+/// `updated_since` filter the page limit also bounds the inner subquery
+/// (each campaign there has exactly one visible all-jobs row), so the
+/// outer level reads the wide columns of the page's granules only, not of
+/// every campaign after the cursor.
 pub fn campaigns(
     client: &clickhouse::Client,
     query: &CampaignQuery,
@@ -189,10 +206,21 @@ pub fn campaigns(
         Some(_) => "ORDER BY campaign_id LIMIT 1 BY campaign_id LIMIT ?",
         None => "ORDER BY campaign_id LIMIT 1 BY campaign_id",
     };
-    let sql = visible_sql(Prefix::Campaigns, "", &extra, tail);
+    let inner_limit = query
+        .limit
+        .filter(|_| query.status.is_none() && query.updated_since.is_none());
+    let inner_tail = if inner_limit.is_some() {
+        " ORDER BY campaign_id LIMIT ?"
+    } else {
+        ""
+    };
+    let sql = visible_sql(Prefix::Campaigns, inner_tail, &extra, tail);
     let mut q = client.query(&sql);
     for _ in 0..2 {
         q = q.bind(query.tenant.as_str()).bind(after.as_str());
+    }
+    if let Some(limit) = inner_limit {
+        q = q.bind(limit);
     }
     if let Some(status) = &query.status {
         q = q.bind(status.as_str());
@@ -259,12 +287,10 @@ pub async fn journey(
     user: &str,
 ) -> Result<Option<JourneyRow>, ReadError> {
     let sql = one_sql(Prefix::Journey);
-    let q = client
-        .query(&sql)
-        .bind(tenant)
-        .bind(campaign)
-        .bind(job)
-        .bind(user);
+    let mut q = client.query(&sql);
+    for _ in 0..2 {
+        q = q.bind(tenant).bind(campaign).bind(job).bind(user);
+    }
     Ok(q.fetch_optional().await?)
 }
 
@@ -291,15 +317,24 @@ mod tests {
             // ?fields, the prefix twice, the inner limit, the extra, the limit.
             assert_eq!(sql.matches('?').count(), 1 + 2 * binds + 3, "{sql}");
             assert_eq!(sql.matches(prefix.filter()).count(), 2, "{sql}");
+            assert!(
+                sql.contains(&format!("PREWHERE {}", prefix.filter())),
+                "{sql}"
+            );
             assert!(!sql.contains('\''.to_string().as_str()) || prefix.filter().contains("''"));
         }
         for prefix in [Prefix::Report, Prefix::Journey] {
             let sql = one_sql(prefix);
             assert_eq!(
                 sql.matches('?').count(),
-                1 + prefix.filter().matches('?').count()
+                1 + 2 * prefix.filter().matches('?').count()
             );
+            assert_eq!(sql.matches(prefix.filter()).count(), 2, "{sql}");
             assert!(sql.contains("WHERE version <= committed"), "{sql}");
+            assert!(
+                sql.contains(&format!("PREWHERE {}", prefix.filter())),
+                "{sql}"
+            );
         }
     }
 }

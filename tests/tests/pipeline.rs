@@ -222,9 +222,9 @@ async fn a_clickhouse_outage_loses_nothing_and_memory_stays_bounded() {
     ];
     let mut p = spec.start("outage");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    server.stop();
-    let (mut paused, mut max_buffered, mut max_rss) = (false, 0.0f64, 0u64);
     let outage = Instant::now();
+    server.stop_within(3);
+    let (mut paused, mut max_buffered, mut max_rss) = (false, 0.0f64, 0u64);
     while outage.elapsed() < Duration::from_secs(30) {
         p.assert_running();
         paused |= metric(&metrics_addr, "processor_paused").await == Some(1.0);

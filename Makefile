@@ -36,7 +36,7 @@ run: ## Stack + processor + query API + demo traffic, then print where to look
 test: ## Install, start what the tests need, run every test, stop what it started
 	deploy/local/run-tests.sh
 
-bench: ## Every benchmark (apply, memory, end to end; 30-60 min) into benches/RESULTS.md; BENCH_ARGS for pipeline-bench
+bench: ## Every benchmark (apply, memory, end to end incl. freshness and wrk; about an hour) into benches/RESULTS.md; BENCH_ARGS for pipeline-bench
 	benches/run.sh $(BENCH_ARGS)
 
 lint: ## rustfmt and clippy, warnings are errors (and shellcheck when installed)

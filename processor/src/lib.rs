@@ -14,11 +14,13 @@
 //! - [`tenants`]: tenant time zones (local calendar days).
 //! - [`metrics`]: every Prometheus metric, named in one place; [`http`]
 //!   serves them with `/healthz`.
-//! - [`run`]: `processor run` wires it all together.
+//! - [`run`]: `processor run` wires it all together; [`logging`] sets up
+//!   the logs of both binaries.
 pub mod clickhouse;
 pub mod engine;
 pub mod http;
 pub mod kafka;
+pub mod logging;
 pub mod metrics;
 pub mod run;
 pub mod state;

@@ -10,21 +10,8 @@ use query_api::keys::{hash_key, unusable_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::ClickHouseReader;
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_format);
+    processor::logging::init(&args.log_format);
     let path = args
         .api_keys
         .context("--api-keys (or API_KEYS_FILE) is required: the TOML file of API key hashes")?;

@@ -303,3 +303,57 @@ fn a_retry_repairs_views_an_interrupted_insert_left_short() {
         .unwrap();
     assert_eq!(raw as usize, distinct_events(&traffic));
 }
+
+#[test]
+fn raw_events_read_back_by_partition_and_by_campaign() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(database("readback"));
+    let store = ClickHouseStore::new(client);
+    let snapshot = raw_snapshot(&rt, &traffic(12));
+    rt.block_on(store.write(&snapshot)).unwrap();
+    let ids = |events: &[processor::store::RawEvent]| -> BTreeSet<String> {
+        events
+            .iter()
+            .map(|r| r.event.event_id().to_string())
+            .collect()
+    };
+    let streamed = |partitions: &[i32]| {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        rt.block_on(async {
+            let collect = async {
+                let mut all = Vec::new();
+                while let Some(batch) = rx.recv().await {
+                    all.extend(batch);
+                }
+                all
+            };
+            let (read, all) = tokio::join!(store.raw_events(partitions, tx), collect);
+            read.unwrap();
+            all
+        })
+    };
+    let all = streamed(&[0, 1]);
+    assert_eq!(all.len(), snapshot.raw.len());
+    assert_eq!(ids(&all), ids(&snapshot.raw));
+    assert!(streamed(&[1]).is_empty(), "nothing on partition 1");
+
+    let campaigns: BTreeSet<(String, String)> = snapshot
+        .raw
+        .iter()
+        .map(|r| (r.event.tenant_id().into(), r.event.campaign_id().into()))
+        .collect();
+    assert!(campaigns.len() > 1, "the traffic has several campaigns");
+    for (tenant, campaign) in &campaigns {
+        let got = rt
+            .block_on(store.campaign_raw_events(0, tenant, campaign))
+            .unwrap();
+        let want: Vec<_> = snapshot
+            .raw
+            .iter()
+            .filter(|r| r.event.tenant_id() == tenant && r.event.campaign_id() == campaign)
+            .cloned()
+            .collect();
+        assert_eq!(ids(&got), ids(&want), "campaign {campaign}");
+        assert_eq!(got.len(), want.len());
+    }
+}

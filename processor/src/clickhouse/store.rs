@@ -12,12 +12,12 @@ use crate::store::{Checkpoint, RawEvent, RawSink, Snapshot, Store, StoreError};
 /// Rows per INSERT statement at most.
 const INSERT_CHUNK: usize = 100_000;
 
-/// Raw events per batch handed to the restoring engine.
+/// Raw events per batch read back (restore, reload).
 const RESTORE_BATCH: usize = 4096;
 
 /// Every raw event of these partitions (integers: formatted, not bound, as
 /// an `IN` list).
-pub fn raw_events_query(partitions: &[i32]) -> String {
+fn raw_events_query(partitions: &[i32]) -> String {
     let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
     format!(
         "SELECT {RAW_COLUMNS} FROM events_raw WHERE kafka_partition IN ({})",
@@ -345,11 +345,55 @@ impl Store for ClickHouseStore {
         }
         // One scan for all partitions: `kafka_partition` is not in the
         // table's key, so every query reads the whole table.
-        let mut cursor = self
+        let query = self.client.query(&raw_events_query(partitions));
+        self.stream_raw(query, partitions, out).await
+    }
+
+    async fn campaign_raw_events(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let query = self
             .client
-            .query(&raw_events_query(partitions))
-            .fetch::<RawRow>()
-            .map_err(err("read raw events"))?;
+            .query(&format!(
+                "SELECT {RAW_COLUMNS} FROM events_raw \
+                 WHERE tenant_id = ? AND campaign_id = ? AND kafka_partition = ?"
+            ))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(partition);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        let collect = async {
+            let mut events = Vec::new();
+            while let Some(batch) = rx.recv().await {
+                events.extend(batch);
+            }
+            events
+        };
+        let partitions = [partition];
+        let (read, events) = tokio::join!(self.stream_raw(query, &partitions, tx), collect);
+        read.map(|()| events)
+    }
+
+    async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let result = self.write_inner(snapshot).await;
+        self.suspect.store(result.is_err(), Ordering::SeqCst);
+        result
+    }
+}
+
+impl ClickHouseStore {
+    /// Raw rows of a query (of `partitions`), as events, sent to `out` in
+    /// batches. Stops early, without error, when `out` is closed.
+    async fn stream_raw(
+        &self,
+        query: clickhouse::query::Query,
+        partitions: &[i32],
+        out: RawSink,
+    ) -> Result<(), StoreError> {
+        let mut cursor = query.fetch::<RawRow>().map_err(err("read raw events"))?;
         let mut batch = Vec::with_capacity(RESTORE_BATCH);
         let mut skipped = 0usize;
         while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
@@ -375,56 +419,5 @@ impl Store for ClickHouseStore {
             );
         }
         Ok(())
-    }
-
-    async fn campaign_raw_events(
-        &self,
-        partition: i32,
-        tenant_id: &str,
-        campaign_id: &str,
-    ) -> Result<Vec<RawEvent>, StoreError> {
-        let query = self
-            .client
-            .query(&format!(
-                "SELECT {RAW_COLUMNS} FROM events_raw \
-                 WHERE tenant_id = ? AND campaign_id = ? AND kafka_partition = ?"
-            ))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(partition);
-        self.read_raw(query, partition).await
-    }
-
-    async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let result = self.write_inner(snapshot).await;
-        self.suspect.store(result.is_err(), Ordering::SeqCst);
-        result
-    }
-}
-
-impl ClickHouseStore {
-    /// Raw rows of a query, as events.
-    async fn read_raw(
-        &self,
-        query: clickhouse::query::Query,
-        partition: i32,
-    ) -> Result<Vec<RawEvent>, StoreError> {
-        let mut cursor = query.fetch::<RawRow>().map_err(err("read raw events"))?;
-        let mut out = Vec::new();
-        let mut skipped = 0usize;
-        while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
-            match row.to_raw_event() {
-                Some(e) => out.push(e),
-                None => skipped += 1,
-            }
-        }
-        if skipped > 0 {
-            tracing::warn!(
-                partition,
-                skipped,
-                "raw rows the processor cannot read back were skipped"
-            );
-        }
-        Ok(out)
     }
 }

@@ -298,6 +298,9 @@ fn poison_never_decodes_cleanly_and_everything_else_does() {
                     (PoisonReason::BadMarker, Err(e)) => {
                         assert!(matches!(e, DecodeError::BadMarker { .. }), "{e}")
                     }
+                    (PoisonReason::UnknownSchemaId, Err(e)) => {
+                        assert!(matches!(e, DecodeError::UnknownSchemaId { .. }), "{e}")
+                    }
                     (PoisonReason::RandomBytes, Err(e)) => assert!(
                         matches!(
                             e,

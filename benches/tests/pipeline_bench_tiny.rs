@@ -68,6 +68,22 @@ async fn every_scenario_runs_once_on_tiny_inputs_with_exact_figures() {
     assert!(repeat.window.consumed > 0);
     assert!(repeat.window.snapshots > 0);
 
+    let dlq = outcome.dlq.as_ref().expect("dlq ran");
+    assert_eq!(dlq.poison, 1_000, "the burst of poison records");
+    for r in &dlq.repeats {
+        assert!(r.checked.exact(), "dlq figures: {}", r.checked.summary());
+        assert!(r.topic.complete(), "dead-letter topic: {:?}", r.topic);
+        assert!(r.topic.records >= dlq.poison, "{:?}", r.topic);
+        assert_eq!(r.burst.poison, dlq.poison);
+        assert_eq!(
+            r.burst.dead_lettered, dlq.poison,
+            "the burst's dead letters, acknowledged by the second processor"
+        );
+        assert!(r.consumer_rate() > 0.0 && r.dead_letter_rate() > 0.0);
+        assert!(r.burst.from < r.burst.to);
+    }
+    assert!(!dlq.repeats.is_empty() && dlq.ratio().is_finite());
+
     // wrk comes from Debian (deploy/local/install.sh); without it the
     // query scenario is skipped, with a message.
     if benches::e2e::query::wrk_available() {
@@ -102,6 +118,7 @@ async fn every_scenario_runs_once_on_tiny_inputs_with_exact_figures() {
         "#### Recovery",
         "#### Scaling",
         "#### Freshness",
+        "#### Dead letters",
     ] {
         assert!(md.contains(heading), "{heading} missing from:\n{md}");
     }

@@ -1,11 +1,13 @@
--- GET requests paced to a constant rate, for `pipeline-bench --scenario
--- query` (wrk 4.1, whose Lua is LuaJIT; wrk has no constant-rate mode).
+-- Requests paced to a constant rate, for `pipeline-bench --scenario
+-- query` (GETs) and `--scenario ingest` (POSTs of events) (wrk 4.1, whose
+-- Lua is LuaJIT; wrk has no constant-rate mode).
 --
 --   wrk -t THREADS -c CONNECTIONS -d SECONDS --latency -s paced.lua URL -- PATHS RATE THREADS
 --
--- PATHS: one request a line, `KEY<TAB>PATH?QUERY` (KEY goes into an
--- `Authorization: Bearer` header); the threads start at evenly spaced
--- lines and walk the list in order, wrapping around.
+-- PATHS: one request a line, `KEY<TAB>PATH?QUERY` for a GET or
+-- `KEY<TAB>PATH<TAB>BODY` for a POST of a JSON body (one line, no tab)
+-- (KEY goes into an `Authorization: Bearer` header); the threads start at
+-- evenly spaced lines and walk the list in order, wrapping around.
 -- RATE: requests a second of all threads together. Each thread hands out
 -- send times RATE/THREADS a second apart: a connection that finished its
 -- previous request waits (wrk's `delay()`) for the next free send time;
@@ -46,9 +48,15 @@ function init(args)
     error("usage: wrk ... -s paced.lua URL -- PATHS RATE THREADS")
   end
   for line in io.lines(paths) do
-    local key, path = line:match("^([^\t]+)\t(.+)$")
+    local key, path, body = line:match("^([^\t]+)\t([^\t]+)\t(.+)$")
     if key then
-      requests[#requests + 1] = wrk.format("GET", path, { Authorization = "Bearer " .. key })
+      requests[#requests + 1] = wrk.format("POST", path,
+        { Authorization = "Bearer " .. key, ["Content-Type"] = "application/json" }, body)
+    else
+      key, path = line:match("^([^\t]+)\t(.+)$")
+      if key then
+        requests[#requests + 1] = wrk.format("GET", path, { Authorization = "Bearer " .. key })
+      end
     end
   end
   if #requests == 0 then
@@ -79,9 +87,10 @@ function done(summary, latency, _)
   io.write(string.format(
     'pipeline-bench-wrk {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"mean_us":%.1f,"max_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d}\n',
+    '"mean_us":%.1f,"max_us":%d,"p50_us":%d,"p90_us":%d,"p95_us":%d,"p99_us":%d,"p999_us":%d}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency.max,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+    latency:percentile(50), latency:percentile(90), latency:percentile(95),
+    latency:percentile(99), latency:percentile(99.9)))
 end

@@ -16,8 +16,14 @@
 //!   they touch as changed, so the next snapshot rewrites it.
 //! - Versions only grow: a new version is greater than every version the
 //!   store holds for the partition, committed or not.
+//! - A checkpoint is written only after every dead letter it passes is
+//!   acknowledged ([`dead_letters`]).
 
+mod dead_letters;
+
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -30,15 +36,13 @@ use tokio::task::JoinHandle;
 use crate::kafka::dlq::Rejected;
 use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
 use crate::metrics::{KindCounters, Metrics};
+use crate::schema_source::SchemaIds;
 use crate::state::{Applied, PartitionState};
 use crate::store::{Checkpoint, Offsets, RawEvent, Snapshot, Store, StoreError};
 use crate::tenants::TenantZones;
 
-/// Where records that cannot be applied go.
-pub trait DeadLetterSink: Send + Sync {
-    /// Deliver one record durably (blocking until acknowledged).
-    fn send(&self, rejected: &Rejected) -> Result<(), String>;
-}
+use dead_letters::Outbox;
+pub use dead_letters::{Attempt, DeadLetterSink, Unacknowledged};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -47,6 +51,9 @@ pub struct EngineConfig {
     pub snapshot_interval: Duration,
     /// Raw rows buffered before the consumer is paused.
     pub max_buffered_rows: usize,
+    /// Dead letters enqueued and not yet acknowledged before the engine
+    /// waits (and the consumer is paused).
+    pub max_dead_letters_in_flight: usize,
     /// Events further than this in the future are rejected.
     pub max_skew_ms: i64,
     /// Completed campaigns whose last event is older than this are dropped
@@ -130,7 +137,7 @@ impl Restoring {
 }
 
 struct InFlight {
-    task: JoinHandle<Result<(), StoreError>>,
+    task: JoinHandle<Result<(), Unacknowledged>>,
     commits: Vec<(usize, i32, i64)>,
     oldest_event_ms: Option<i64>,
     started: Instant,
@@ -140,14 +147,20 @@ pub struct Engine<S: Store> {
     cfg: EngineConfig,
     store: Arc<S>,
     codec: Codec,
+    /// Writer schemas of Confluent-framed records, looked up as they appear.
+    schema_ids: SchemaIds,
     zones: TenantZones,
     metrics: Metrics,
     /// `events_applied` and `duplicates_dropped` by kind, resolved once.
     applied: KindCounters,
     duplicates: KindCounters,
     handle: Handle,
-    dead_letters: Arc<dyn DeadLetterSink>,
+    dead_letters: Outbox,
     control: Arc<SourceControl>,
+    /// Why consumption is paused: too many rows waiting for ClickHouse,
+    /// too many dead letters waiting for the broker.
+    rows_pressure: bool,
+    dead_letter_pressure: bool,
     shards: BTreeMap<i32, Shard>,
     /// Shards revoked with a final snapshot, kept in case they come back.
     retained: BTreeMap<i32, Shard>,
@@ -182,10 +195,17 @@ impl<S: Store> Engine<S> {
         control: Arc<SourceControl>,
     ) -> Self {
         let next_snapshot = Instant::now() + cfg.snapshot_interval;
+        let dead_letters = Outbox::new(
+            dead_letters,
+            cfg.max_dead_letters_in_flight,
+            &metrics,
+            handle.clone(),
+        );
         Engine {
             cfg,
             store,
             codec,
+            schema_ids: SchemaIds::new(Vec::new(), metrics.schema_lookups.clone()),
             zones,
             applied: KindCounters::of(&metrics.events_applied),
             duplicates: KindCounters::of(&metrics.duplicates_dropped),
@@ -193,12 +213,21 @@ impl<S: Store> Engine<S> {
             handle,
             dead_letters,
             control,
+            rows_pressure: false,
+            dead_letter_pressure: false,
             shards: BTreeMap::new(),
             retained: BTreeMap::new(),
             in_flight: None,
             next_snapshot,
             state_metrics_due: Instant::now(),
         }
+    }
+
+    /// Where the writer schemas of Confluent-framed records come from (by
+    /// default nowhere: their records are dead-lettered as unknown).
+    pub fn with_schema_ids(mut self, schema_ids: SchemaIds) -> Self {
+        self.schema_ids = schema_ids;
+        self
     }
 
     /// Run until the source disconnects, then write a final snapshot.
@@ -254,37 +283,34 @@ impl<S: Store> Engine<S> {
         }
         let topic = self.cfg.topics[r.topic].clone();
         let decoded = self
-            .codec
-            .decode_expecting(&r.payload, KINDS[r.topic])
+            .schema_ids
+            .decode_expecting(&mut self.codec, &r.payload, KINDS[r.topic])
             .and_then(|e| {
                 schemas::check_not_in_future(&e, now, self.cfg.max_skew_ms)?;
                 Ok(e)
             });
         match decoded {
             Err(err) => {
-                let rejected = Rejected {
-                    topic: topic.clone(),
-                    partition: r.partition,
-                    offset: r.offset,
-                    key: r.key,
-                    payload: r.payload,
-                    reason_code: err.code(),
-                    reason: err.to_string(),
-                };
-                tracing::warn!(
-                    topic = %rejected.topic, partition = r.partition, offset = r.offset,
-                    reason = %rejected.reason, "record dead-lettered"
-                );
-                let mut backoff = Duration::from_millis(100);
-                while let Err(e) = self.dead_letters.send(&rejected) {
-                    tracing::error!(error = %e, "dead-letter topic unavailable; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                if !self.dead_letters.has_room() {
+                    self.wait_for_dead_letter_room();
                 }
-                self.metrics
-                    .dead_lettered
-                    .with_label_values(&[topic.as_str(), err.code()])
-                    .inc();
+                // Sized for the longest reasons: `to_string` grows it
+                // piece by piece, a realloc each.
+                let mut reason = String::with_capacity(192);
+                let _ = write!(reason, "{err}");
+                self.dead_letters.send(
+                    r.topic,
+                    Rejected {
+                        topic,
+                        partition: r.partition,
+                        offset: r.offset,
+                        key: r.key,
+                        payload: r.payload,
+                        reason_code: Cow::Borrowed(err.code()),
+                        reason,
+                    },
+                    now,
+                );
             }
             Ok(event) => {
                 let any_evicted = self
@@ -328,6 +354,35 @@ impl<S: Store> Engine<S> {
         }
         if let Some(shard) = self.shards.get_mut(&r.partition) {
             shard.next[r.topic] = Some(r.offset + 1);
+        }
+    }
+
+    /// Too many dead letters unacknowledged (the dead-letter topic is slow
+    /// or unavailable): pause consumption and wait until one more fits.
+    /// Snapshots whose dead letters are acknowledged still finish.
+    fn wait_for_dead_letter_room(&mut self) {
+        self.dead_letter_pressure = true;
+        self.update_pause();
+        let started = Instant::now();
+        let mut logged = started;
+        while !self.dead_letters.wait_for_room(Duration::from_millis(200)) {
+            self.poll_in_flight();
+            if logged.elapsed() >= Duration::from_secs(5) {
+                logged = Instant::now();
+                tracing::warn!(
+                    in_flight = self.dead_letters.in_flight(),
+                    waiting_seconds = started.elapsed().as_secs_f64(),
+                    "dead letters not acknowledged; consumption paused until they are"
+                );
+            }
+        }
+    }
+
+    /// Pause consumption while either budget is exceeded.
+    fn update_pause(&self) {
+        let pause = self.rows_pressure || self.dead_letter_pressure;
+        if self.control.pause.load(Ordering::Relaxed) != pause {
+            self.control.pause.store(pause, Ordering::SeqCst);
         }
     }
 
@@ -402,11 +457,16 @@ impl<S: Store> Engine<S> {
         let buffered = self.buffered();
         self.metrics.buffered_rows.set(buffered as i64);
         let over_budget = buffered >= self.cfg.max_buffered_rows;
-        // Pause at the budget; resume once half of it has drained.
-        let paused = self.control.pause.load(Ordering::Relaxed);
-        if over_budget != paused && (over_budget || buffered < self.cfg.max_buffered_rows / 2) {
-            self.control.pause.store(over_budget, Ordering::SeqCst);
+        // Pause at a budget; resume once half of it has drained.
+        if over_budget || buffered < self.cfg.max_buffered_rows / 2 {
+            self.rows_pressure = over_budget;
         }
+        let dead_letters = self.dead_letters.in_flight();
+        let cap = self.dead_letters.cap();
+        if dead_letters >= cap || dead_letters <= cap / 2 {
+            self.dead_letter_pressure = dead_letters >= cap;
+        }
+        self.update_pause();
         let now = Instant::now();
         let due = now >= self.next_snapshot;
         if (due || over_budget) && self.in_flight.is_none() {
@@ -515,14 +575,20 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+        // Dead letters sent so far are behind the offsets taken above.
+        let acks = self.dead_letters.take_acks();
         if snapshot.checkpoints.is_empty() {
             // Nothing to write, and no write in flight: all is written.
+            // (Every dead letter moves its shard's offsets: `acks` is empty.)
             self.evict_idle();
             return;
         }
         let store = self.store.clone();
         let metrics = self.metrics.clone();
         let task = self.handle.spawn(async move {
+            // The checkpoints pass these records: not before the broker
+            // has their dead-letter copies.
+            acks.wait().await?;
             write_with_retry(store.as_ref(), &snapshot, &metrics).await;
             Ok(())
         });
@@ -700,6 +766,11 @@ impl<S: Store> Engine<S> {
     /// Partitions currently owned.
     pub fn partitions(&self) -> Vec<i32> {
         self.shards.keys().copied().collect()
+    }
+
+    /// Dead letters enqueued and not yet acknowledged.
+    pub fn dead_letters_in_flight(&self) -> usize {
+        self.dead_letters.in_flight()
     }
 }
 

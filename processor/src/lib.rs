@@ -11,18 +11,24 @@
 //!   for tests.
 //! - [`kafka`]: the consumer thread with our rebalance protocol, and the
 //!   dead-letter producer. Only this module knows rdkafka.
+//! - [`schema_source`]: writer schemas of Confluent-framed records, from a
+//!   schema registry or a schema ids file.
 //! - [`tenants`]: tenant time zones (local calendar days).
 //! - [`metrics`]: every Prometheus metric, named in one place; [`http`]
 //!   serves them with `/healthz`.
 //! - [`run`]: `processor run` wires it all together; [`logging`] sets up
 //!   the logs of both binaries.
+//! - [`replay`]: `processor dlq replay` (what to replay and the reports;
+//!   the Kafka side is [`kafka::replay`]).
 pub mod clickhouse;
 pub mod engine;
 pub mod http;
 pub mod kafka;
 pub mod logging;
 pub mod metrics;
+pub mod replay;
 pub mod run;
+pub mod schema_source;
 pub mod state;
 pub mod store;
 pub mod tenants;

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use processor::clickhouse::{migrate, ClickHouseConfig};
+use processor::replay::{ReplayArgs, Summary};
 use processor::run::{run, shutdown_signal, RunConfig};
 
 /// Campaign analytics stream processor: consumes the campaign-lifecycle,
@@ -34,6 +35,19 @@ enum Command {
         #[command(flatten)]
         run: Box<RunConfig>,
     },
+    /// The dead-letter topic.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Re-produce dead-lettered records, unchanged, to the topics they came
+    /// from, once the cause is fixed (safe to re-run: they count once).
+    #[command(long_about = processor::replay::LONG_ABOUT)]
+    Replay(Box<ReplayArgs>),
 }
 
 #[tokio::main]
@@ -62,6 +76,34 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(applied = report.applied.len(), "schema up to date");
             run(*cfg, clickhouse.client(), shutdown_signal()).await?;
         }
+        Command::Dlq {
+            command: DlqCommand::Replay(args),
+        } => dlq_replay(*args).await?,
     }
     Ok(())
+}
+
+/// `processor dlq replay`: the summary on stdout (also after a failure),
+/// then the error if any.
+async fn dlq_replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let (summary, result) = tokio::task::spawn_blocking(move || {
+        let mut summary = Summary::new(&args.topic_dlq, args.dry_run);
+        let result = processor::kafka::replay::replay(&args, &mut summary);
+        (summary, result)
+    })
+    .await?;
+    if result.is_ok() || summary.tally.read > 0 {
+        print!("{summary}");
+    }
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

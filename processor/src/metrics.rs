@@ -17,6 +17,9 @@ pub struct Metrics {
     pub events_applied: IntCounterVec,
     pub duplicates_dropped: IntCounterVec,
     pub dead_lettered: IntCounterVec,
+    pub schema_lookups: IntCounterVec,
+    pub dead_letter_retries: IntCounter,
+    pub dead_letters_in_flight: IntGauge,
     pub snapshot_duration: Histogram,
     pub snapshot_rows: IntCounterVec,
     pub clickhouse_errors: IntCounterVec,
@@ -138,8 +141,27 @@ impl Metrics {
             dead_lettered: counter_vec(
                 &r,
                 "processor_dead_lettered_total",
-                "Records sent to the dead-letter topic, by reason.",
+                "Records sent to the dead-letter topic (acknowledged by the broker), by source \
+                 topic and reason.",
                 &["topic", "reason"],
+            ),
+            schema_lookups: counter_vec(
+                &r,
+                "processor_schema_id_lookups_total",
+                "Lookups of Confluent schema ids in the schema ids file or registry, by outcome \
+                 (found, unknown, unusable, error).",
+                &["outcome"],
+            ),
+            dead_letter_retries: counter(
+                &r,
+                "processor_dead_letter_retries_total",
+                "Dead-letter deliveries that failed and were enqueued again.",
+            ),
+            dead_letters_in_flight: gauge(
+                &r,
+                "processor_dead_letters_in_flight",
+                "Dead letters enqueued and not yet acknowledged (at most \
+                 --max-dead-letters-in-flight; consumption pauses there).",
             ),
             snapshot_duration: histogram(
                 &r,

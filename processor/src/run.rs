@@ -10,11 +10,12 @@ use schemas::Codec;
 use tokio::runtime::Handle;
 
 use crate::clickhouse::ClickHouseStore;
-use crate::engine::{DeadLetterSink, Engine, EngineConfig};
+use crate::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
 use crate::kafka::dlq::Rejected;
 use crate::kafka::source::check_topics;
 use crate::kafka::{DeadLetters, KafkaConfig, Source};
 use crate::metrics::Metrics;
+use crate::schema_source::{SchemaIds, SchemaSourceConfig};
 use crate::tenants::TenantZones;
 
 /// How the processor runs (besides where Kafka and ClickHouse are).
@@ -22,6 +23,9 @@ use crate::tenants::TenantZones;
 pub struct RunConfig {
     #[command(flatten)]
     pub kafka: KafkaConfig,
+
+    #[command(flatten)]
+    pub schemas: SchemaSourceConfig,
 
     /// Snapshot interval in milliseconds: how often changed reports,
     /// journeys, raw events and checkpoints are written to ClickHouse.
@@ -32,6 +36,13 @@ pub struct RunConfig {
     /// ClickHouse is slow or down).
     #[arg(long, env = "MAX_BUFFERED_ROWS", default_value_t = 500_000)]
     pub max_buffered_rows: usize,
+
+    /// Dead letters enqueued to the dead-letter topic and not yet
+    /// acknowledged before consumption pauses (when that topic is slow or
+    /// unavailable); they are produced in batches, without waiting for
+    /// each.
+    #[arg(long, env = "MAX_DEAD_LETTERS_IN_FLIGHT", default_value_t = 20_000)]
+    pub max_dead_letters_in_flight: usize,
 
     /// Events more than this many seconds in the future are dead-lettered.
     #[arg(long, env = "MAX_CLOCK_SKEW_SECONDS", default_value_t = 300)]
@@ -66,16 +77,9 @@ pub struct RunConfig {
     pub read_ahead: usize,
 }
 
-struct KafkaDeadLetters {
-    producer: DeadLetters,
-    handle: Handle,
-}
-
-impl DeadLetterSink for KafkaDeadLetters {
-    fn send(&self, rejected: &Rejected) -> Result<(), String> {
-        self.handle
-            .block_on(self.producer.send(rejected))
-            .map_err(|e| e.to_string())
+impl DeadLetterSink for DeadLetters<Attempt> {
+    fn enqueue(&self, rejected: &Rejected, attempt: Attempt) {
+        DeadLetters::enqueue(self, rejected, attempt);
     }
 }
 
@@ -125,16 +129,21 @@ pub async fn run(
         },
     ));
 
-    let dead_letters = Arc::new(KafkaDeadLetters {
-        producer: DeadLetters::new(&cfg.kafka)?,
-        handle: Handle::current(),
-    });
+    let schema_ids = SchemaIds::new(cfg.schemas.sources()?, metrics.schema_lookups.clone());
+    let dead_letters = Arc::new(DeadLetters::new(
+        &cfg.kafka,
+        Box::new(|attempt: Attempt, report| match report {
+            Ok(()) => attempt.delivered(),
+            Err((error, rejected)) => attempt.failed(&error, rejected),
+        }),
+    )?);
     let (source, events) = Source::start(&cfg.kafka, cfg.read_ahead, metrics.clone())?;
     let engine = Engine::new(
         EngineConfig {
             topics: cfg.kafka.topics().map(str::to_string),
             snapshot_interval: Duration::from_millis(cfg.snapshot_interval_ms),
             max_buffered_rows: cfg.max_buffered_rows,
+            max_dead_letters_in_flight: cfg.max_dead_letters_in_flight,
             max_skew_ms: cfg.max_clock_skew_seconds.saturating_mul(1000),
             evict_completed_after_ms: (cfg.evict_completed_after_seconds > 0)
                 .then(|| cfg.evict_completed_after_seconds.saturating_mul(1000)),
@@ -146,7 +155,8 @@ pub async fn run(
         Handle::current(),
         dead_letters.clone(),
         source.control.clone(),
-    );
+    )
+    .with_schema_ids(schema_ids);
     let engine_done = healthy.clone();
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
@@ -169,7 +179,7 @@ pub async fn run(
         let _ = engine_thread.join();
     })
     .await?;
-    dead_letters.producer.flush();
+    dead_letters.flush();
     let _ = stop_http.send(());
     if let Ok(Err(e)) = http.await {
         tracing::warn!(error = %e, "metrics port failed");

@@ -12,7 +12,9 @@ use processor::store::MemoryStore;
 use schemas::Codec;
 
 mod common;
-use common::{distinct_events, records, reference, test_engine, traffic, Collect};
+use common::{
+    distinct_events, records, reference, test_engine, test_engine_capped, traffic, Collect,
+};
 use processor::state::PartitionState;
 
 struct Harness {
@@ -24,16 +26,34 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_store(Arc::new(MemoryStore::default()))
+    }
+
+    /// A new process (runtime, dead-letter topic, consumer) on `store`.
+    fn with_store(store: Arc<MemoryStore>) -> Self {
         Harness {
             rt: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
                 .build()
                 .unwrap(),
-            store: Arc::new(MemoryStore::default()),
+            store,
             dlq: Arc::new(Collect::default()),
             control: Arc::new(SourceControl::default()),
         }
+    }
+
+    /// An engine with at most `cap` dead letters unacknowledged.
+    fn engine_capped(&self, max_buffered_rows: usize, cap: usize) -> Engine<MemoryStore> {
+        test_engine_capped(
+            &self.rt,
+            self.store.clone(),
+            max_buffered_rows,
+            None,
+            self.dlq.clone(),
+            self.control.clone(),
+            cap,
+        )
     }
 
     fn engine(&self, max_buffered_rows: usize) -> Engine<MemoryStore> {
@@ -293,7 +313,7 @@ fn poison_records_go_to_the_dead_letters_and_the_partition_flows_on() {
         engine.on_record(r);
     }
     engine.flush();
-    let dead = h.dlq.0.lock().unwrap().clone();
+    let dead = h.dlq.delivered();
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].payload, bad.payload, "unchanged");
     assert_eq!((dead[0].topic.as_str(), dead[0].offset), ("i", 1_000));
@@ -421,4 +441,209 @@ fn idle_completed_campaigns_are_evicted_and_reloaded_for_a_late_event() {
     assert_store_matches(&h.store, &reference(&all));
     h.store
         .with(|s| assert_eq!(s.raw.len(), distinct_events(&all)));
+}
+
+/// A record of topic i (index 2) that cannot be decoded.
+fn poison(offset: i64) -> SourceRecord {
+    SourceRecord {
+        topic: 2,
+        partition: 0,
+        offset,
+        key: Some(b"c0".to_vec()),
+        payload: format!("not avro {offset}").into_bytes(),
+    }
+}
+
+/// The traffic's records with a poison record of the interactions topic
+/// after every `every`-th one (offsets of that topic renumbered).
+fn with_poison(recs: Vec<SourceRecord>, every: usize) -> (Vec<SourceRecord>, Vec<i64>) {
+    let mut next = [0i64; 3];
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    for (i, mut r) in recs.into_iter().enumerate() {
+        r.offset = next[r.topic];
+        next[r.topic] += 1;
+        out.push(r);
+        if i % every == every - 1 {
+            bad.push(next[2]);
+            out.push(poison(next[2]));
+            next[2] += 1;
+        }
+    }
+    (out, bad)
+}
+
+/// The source offsets of the dead letters, sorted.
+fn dead_offsets(dlq: &Collect) -> Vec<i64> {
+    let mut offsets: Vec<i64> = dlq.delivered().iter().map(|r| r.offset).collect();
+    offsets.sort_unstable();
+    offsets
+}
+
+/// Wait up to 5 s for `condition`.
+fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[test]
+fn no_checkpoint_passes_a_dead_letter_before_the_broker_acknowledges_it() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    let (recs, bad) = with_poison(records(&codec, &traffic), 7);
+    assert!(bad.len() >= 5);
+    let interactions = recs.iter().filter(|r| r.topic == 2).count() as i64;
+    h.dlq.acknowledge(false);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs {
+        engine.on_record(r);
+    }
+    assert_eq!(engine.dead_letters_in_flight(), bad.len());
+    // The final snapshot waits for the dead letters' acknowledgements.
+    let flushing = std::thread::spawn(move || {
+        engine.flush();
+        engine
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!flushing.is_finished(), "the snapshot waits for the acks");
+    h.store.with(|s| {
+        assert!(s.checkpoints.is_empty(), "no checkpoint before the acks");
+        assert_eq!(s.writes, 0, "nothing of the snapshot written");
+    });
+    assert!(h.dlq.delivered().is_empty());
+
+    h.dlq.acknowledge(true);
+    let engine = flushing.join().unwrap();
+    assert_eq!(dead_offsets(&h.dlq), bad, "every dead letter, once");
+    assert_eq!(engine.dead_letters_in_flight(), 0);
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store.with(|s| {
+        assert_eq!(s.checkpoints[&0].offsets[2], Some(interactions));
+        assert_eq!(s.raw.len(), distinct_events(&traffic));
+    });
+}
+
+#[test]
+fn a_crash_before_the_acknowledgement_dead_letters_the_record_again() {
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    let (recs, bad) = with_poison(records(&codec, &traffic), 5);
+    let first = Harness::new();
+    first.dlq.acknowledge(false);
+    // A budget of one row: every tick starts a snapshot.
+    let mut engine = first.engine(1);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs.iter().cloned() {
+        engine.on_record(r);
+        engine.tick();
+    }
+    // Time for snapshots to be written and taken.
+    for _ in 0..30 {
+        engine.tick();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Snapshots taken before the first dead letter were written; none
+    // passes it.
+    let not_past_the_first = |store: &MemoryStore| {
+        store.with(|s| {
+            s.checkpoints
+                .get(&0)
+                .is_none_or(|c| c.offsets[2].unwrap_or(0) <= bad[0])
+        })
+    };
+    assert!(not_past_the_first(&first.store));
+    // The process dies with its dead letters unacknowledged.
+    drop(engine);
+    let Harness { rt, store, dlq, .. } = first;
+    rt.shutdown_background();
+    assert!(dlq.delivered().is_empty());
+    assert!(not_past_the_first(&store));
+
+    // The next process reads the records again from its checkpoint and
+    // dead-letters them again.
+    let second = Harness::with_store(store);
+    let mut engine = second.engine(1_000_000);
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    for r in recs {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    assert_eq!(dead_offsets(&second.dlq), bad);
+    assert_store_matches(&second.store, &reference(&traffic));
+    second
+        .store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
+}
+
+#[test]
+fn failed_dead_letter_deliveries_are_enqueued_again_until_each_record_is_delivered_once() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    let (recs, bad) = with_poison(records(&codec, &traffic), 4);
+    let interactions = recs.iter().filter(|r| r.topic == 2).count() as i64;
+    // Every record fails at least twice (backoff 100 ms, then 200 ms).
+    let failures = bad.len() * 2 + 3;
+    h.dlq.fail_next(failures);
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs {
+        engine.on_record(r);
+    }
+    engine.flush();
+    assert_eq!(
+        h.dlq.attempts(),
+        bad.len() + failures,
+        "one more attempt per failure"
+    );
+    assert_eq!(
+        dead_offsets(&h.dlq),
+        bad,
+        "each record delivered exactly once, none lost"
+    );
+    assert_eq!(engine.dead_letters_in_flight(), 0);
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store
+        .with(|s| assert_eq!(s.checkpoints[&0].offsets[2], Some(interactions)));
+}
+
+#[test]
+fn unacknowledged_dead_letters_are_bounded_and_pause_consumption() {
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(10);
+    let (recs, bad) = with_poison(records(&codec, &traffic), 2);
+    let cap = 4;
+    assert!(bad.len() > 3 * cap);
+    h.dlq.acknowledge(false);
+    let mut engine = h.engine_capped(1_000_000, cap);
+    engine.assign(&BTreeSet::from([0]));
+    let consuming = std::thread::spawn(move || {
+        engine.on_records(recs);
+        engine
+    });
+    eventually("the cap is reached", || h.dlq.outstanding().0 == cap);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!consuming.is_finished(), "the engine waits for room");
+    assert_eq!(h.dlq.attempts(), cap, "no more enqueued than the cap");
+    assert!(h.control.pause.load(Ordering::SeqCst), "consumption paused");
+
+    h.dlq.acknowledge(true);
+    let mut engine = consuming.join().unwrap();
+    eventually("all acknowledged", || engine.dead_letters_in_flight() == 0);
+    engine.tick();
+    assert!(!h.control.pause.load(Ordering::SeqCst), "resumed");
+    engine.flush();
+    let (_, most) = h.dlq.outstanding();
+    assert!(most <= cap, "at most {cap} in flight, saw {most}");
+    assert_eq!(dead_offsets(&h.dlq), bad);
+    assert_store_matches(&h.store, &reference(&traffic));
 }

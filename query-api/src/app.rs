@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use processor::tenants::TenantZones;
@@ -22,11 +22,12 @@ use tracing::Instrument;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::ingest::{Ingest, MAX_BODY_BYTES};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
-use crate::routes::{campaigns, journeys, ops, overview};
+use crate::routes::{campaigns, events, journeys, ops, overview};
 
 /// The request id header, taken from the request or generated, and
 /// always returned.
@@ -72,6 +73,8 @@ pub struct AppState<R> {
     pub zones: Arc<TenantZones>,
     pub metrics: Metrics,
     pub settings: Arc<Settings>,
+    /// HTTP ingestion; `None` when off (no Kafka brokers configured).
+    pub ingest: Option<Arc<Ingest>>,
 }
 
 impl<R: Clone> Clone for AppState<R> {
@@ -83,6 +86,7 @@ impl<R: Clone> Clone for AppState<R> {
             zones: self.zones.clone(),
             metrics: self.metrics.clone(),
             settings: self.settings.clone(),
+            ingest: self.ingest.clone(),
         }
     }
 }
@@ -103,7 +107,14 @@ impl<R: Reader> AppState<R> {
             zones: Arc::new(zones),
             metrics: Metrics::new(),
             settings: Arc::new(settings),
+            ingest: None,
         }
+    }
+
+    /// Turn HTTP ingestion on (`POST /v1/events`, `/v1/events/batch`).
+    pub fn with_ingest(mut self, ingest: Ingest) -> Self {
+        self.ingest = Some(Arc::new(ingest));
+        self
     }
 }
 
@@ -132,6 +143,14 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             get(journeys::one_journey::<R>),
         )
         .route("/v1/overview", get(overview::overview::<R>))
+        .route(
+            "/v1/events",
+            post(events::post_event::<R>).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/v1/events/batch",
+            post(events::post_batch::<R>).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<R>))
         .route("/metrics", get(ops::metrics::<R>))

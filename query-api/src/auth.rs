@@ -1,11 +1,15 @@
-//! Who is asking and which tenant they read: the [`Scope`] extractor of
-//! every /v1 route.
+//! Who is asking and which tenant they read or write: the [`Scope`]
+//! extractor of every read route, the [`ProducerScope`] of the event
+//! ingestion routes.
 //!
 //! In order: `Authorization: Bearer <key>` must name a key of the keys file
 //! (401 otherwise), the key must have a token in its rate-limit bucket
-//! (429), then the tenant: a tenant key reads its own tenant (naming
-//! another with `?tenant_id=` answers 404, as if nothing existed); an admin
-//! key must name one with `?tenant_id=` (400 otherwise).
+//! (429), its role must fit the route (403: a producer key reads no
+//! reports, only a producer key posts events), then the tenant: a tenant
+//! key reads its own tenant (naming another with `?tenant_id=` answers 404,
+//! as if nothing existed); an admin key must name one with `?tenant_id=`
+//! (400 otherwise); a producer key writes its own tenant (events of another
+//! are rejected one by one).
 
 use std::sync::{Arc, Mutex};
 
@@ -16,13 +20,21 @@ use axum::http::HeaderMap;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::keys::Role;
+use crate::keys::{ApiKey, Role};
 use crate::params::{validate_id, TenantParam};
 use crate::read::Reader;
 
 /// The tenant a request reads, and the index of the key it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
+    pub tenant: String,
+    pub key: usize,
+}
+
+/// The tenant whose events a request may post (a producer key's), and the
+/// index of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerScope {
     pub tenant: String,
     pub key: usize,
 }
@@ -67,6 +79,38 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(key)
 }
 
+/// The key of a request (401 without a known one) once it has a token in
+/// its rate-limit bucket (429 otherwise); the access log learns its label.
+fn authenticate<'s, R: Reader>(
+    parts: &Parts,
+    state: &'s AppState<R>,
+    caller: &Caller,
+) -> Result<(usize, &'s ApiKey), ApiError> {
+    let presented = bearer(&parts.headers)?;
+    let index = state
+        .keys
+        .find(presented)
+        .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+    let key = state
+        .keys
+        .get(index)
+        .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+    caller.update(|c| c.key = Some(key.label.clone()));
+    if let Err(wait) = state.limiter.check(index) {
+        state.metrics.rate_limited.inc();
+        return Err(ApiError::rate_limited(wait));
+    }
+    Ok((index, key))
+}
+
+fn caller_of(parts: &Parts) -> Caller {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
     type Rejection = ApiError;
 
@@ -74,24 +118,12 @@ impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
         parts: &mut Parts,
         state: &AppState<R>,
     ) -> Result<Self, Self::Rejection> {
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or_default();
-        let presented = bearer(&parts.headers)?;
-        let index = state
-            .keys
-            .find(presented)
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-        let key = state
-            .keys
-            .get(index)
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-        caller.update(|c| c.key = Some(key.label.clone()));
-        if let Err(wait) = state.limiter.check(index) {
-            state.metrics.rate_limited.inc();
-            return Err(ApiError::rate_limited(wait));
+        let caller = caller_of(parts);
+        let (index, key) = authenticate(parts, state, &caller)?;
+        if let Role::Producer(_) = key.role {
+            return Err(ApiError::forbidden(
+                "a producer key posts events and reads nothing: use a tenant or admin key",
+            ));
         }
         let Query(param) = Query::<TenantParam>::try_from_uri(&parts.uri).map_err(|e| {
             ApiError::bad_request(ErrorCode::BadQuery, format!("bad query string: {e}"))
@@ -110,9 +142,34 @@ impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
                     "an admin key must name the tenant to read with ?tenant_id=",
                 ))
             }
+            (Role::Producer(_), _) => {
+                return Err(ApiError::forbidden("a producer key reads nothing"))
+            }
         };
         caller.update(|c| c.tenant = Some(tenant.clone()));
         Ok(Scope { tenant, key: index })
+    }
+}
+
+impl<R: Reader> FromRequestParts<AppState<R>> for ProducerScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<R>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts);
+        let (index, key) = authenticate(parts, state, &caller)?;
+        let Role::Producer(tenant) = &key.role else {
+            return Err(ApiError::forbidden(
+                "only a key with role = \"producer\" posts events; this key reads reports",
+            ));
+        };
+        caller.update(|c| c.tenant = Some(tenant.clone()));
+        Ok(ProducerScope {
+            tenant: tenant.clone(),
+            key: index,
+        })
     }
 }
 

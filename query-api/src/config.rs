@@ -7,10 +7,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use processor::clickhouse::ClickHouseConfig;
+use schemas::EventKind;
 
 /// Campaign analytics query API: tenant-isolated campaign reports, job
 /// reports, user journeys and the tenant overview over HTTP, read from the
 /// processor's ClickHouse tables as of their latest checkpoints.
+///
+/// With Kafka brokers (--kafka-brokers, KAFKA_BROKERS) it also takes events
+/// over HTTP (POST /v1/events, /v1/events/batch, with a producer key) and
+/// produces them to the three input topics.
 ///
 /// Without a subcommand, `serve` runs (its flags may be given directly).
 /// /healthz, /readyz, /metrics, /openapi.json and /docs need no key; every
@@ -35,7 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API until SIGTERM or Ctrl-C (requests in flight finish).
     Serve(Box<ServeArgs>),
-    /// Print the hex SHA-256 of KEY, for the `sha256` of a keys-file entry.
+    /// Print the hex SHA-256 of KEY, for the `sha256` of a keys-file entry
+    /// (of any role: tenant, admin or producer).
     HashKey {
         /// The API key (printable ASCII, no spaces).
         key: String,
@@ -52,9 +58,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub clickhouse: ClickHouseConfig,
 
-    /// TOML file of API keys ([[keys]] entries with `tenant` or
-    /// `role = "admin"`, and `sha256` = `query-api hash-key KEY`; optional
-    /// `name`, `rate_limit_per_second`, `burst`). Required.
+    /// TOML file of API keys ([[keys]] entries with `tenant` (reads that
+    /// tenant), `role = "admin"` (reads any tenant) or `role = "producer"`
+    /// and `tenant` (posts that tenant's events, reads nothing), and
+    /// `sha256` = `query-api hash-key KEY`; optional `name`,
+    /// `rate_limit_per_second`, `burst`). Required.
     #[arg(
         long = "api-keys",
         env = "API_KEYS_FILE",
@@ -105,6 +113,88 @@ pub struct ServeArgs {
     /// Log format: text for people, json for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+/// HTTP ingestion: where events posted to /v1/events go.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Kafka bootstrap servers (comma-separated) to produce posted events
+    /// to. Without it HTTP ingestion is off (its routes answer 404); a
+    /// broker that cannot be reached only fails the posts (503), never the
+    /// read routes.
+    #[arg(
+        long = "kafka-brokers",
+        env = "KAFKA_BROKERS",
+        value_name = "HOST:PORT,..."
+    )]
+    pub brokers: Option<String>,
+
+    /// Topic of CampaignLifecycle records (the processor's).
+    #[arg(long, env = "TOPIC_LIFECYCLE", default_value = EventKind::Lifecycle.default_topic())]
+    pub topic_lifecycle: String,
+
+    /// Topic of NotificationSent records (the processor's).
+    #[arg(long, env = "TOPIC_NOTIFICATIONS", default_value = EventKind::Notification.default_topic())]
+    pub topic_notifications: String,
+
+    /// Topic of UserInteraction records (the processor's).
+    #[arg(long, env = "TOPIC_INTERACTIONS", default_value = EventKind::Interaction.default_topic())]
+    pub topic_interactions: String,
+
+    /// Posted events more than this many seconds in the future are
+    /// rejected (`in_future`), as the processor dead-letters them: use the
+    /// processor's setting.
+    #[arg(long, env = "MAX_CLOCK_SKEW_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(i64).range(0..=315_360_000))]
+    pub max_clock_skew_seconds: i64,
+
+    /// How long the broker has to acknowledge a posted event
+    /// (librdkafka message.timeout.ms, retries included); a request whose
+    /// events are not all acknowledged by then is answered 503. Keep it
+    /// below REQUEST_TIMEOUT_MS.
+    #[arg(long, env = "INGEST_DELIVERY_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..=300_000))]
+    pub delivery_timeout_ms: u64,
+
+    /// The idempotent producer (enable.idempotence): retries never
+    /// duplicate or reorder records. Always with acks=all. Turn it off only
+    /// for a broker that does not implement InitProducerId (the answers of
+    /// such a broker are then still acknowledged by all replicas; a retry
+    /// may write a record twice, which counts once by its event_id).
+    #[arg(long, env = "INGEST_IDEMPOTENCE", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "true|false")]
+    pub idempotence: bool,
+
+    /// How long the producer waits to fill a batch (librdkafka linger.ms).
+    #[arg(long, env = "INGEST_LINGER_MS", default_value_t = 5)]
+    pub linger_ms: u64,
+
+    /// Most records in one produce batch (librdkafka batch.num.messages);
+    /// 1 puts each record in a batch of its own (for tansu's memory
+    /// storage, which cannot serve a fetch from inside a stored batch).
+    #[arg(long, env = "INGEST_BATCH_RECORDS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_records: u32,
+
+    /// librdkafka partitioner: every producer of the three topics must use
+    /// the same one, so that a campaign's records share a partition number
+    /// (murmur2_random is the Java client's default, and loadgen's).
+    #[arg(long, env = "INGEST_PARTITIONER", default_value = "murmur2_random")]
+    pub partitioner: String,
+}
+
+impl IngestArgs {
+    /// The topics in [`EventKind::ALL`] order.
+    pub fn topics(&self) -> [String; 3] {
+        [
+            self.topic_lifecycle.clone(),
+            self.topic_notifications.clone(),
+            self.topic_interactions.clone(),
+        ]
+    }
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -143,6 +233,20 @@ mod tests {
         assert_eq!(cli.serve.tenant_timezones.len(), 2);
         assert_eq!(cli.serve.max_overview_days, 731);
         assert_eq!(cli.serve.request_timeout_ms, 10_000);
+        assert!(cli.serve.ingest.idempotence);
+        assert_eq!(cli.serve.ingest.delivery_timeout_ms, 5_000);
+        let cli = Cli::try_parse_from([
+            "query-api",
+            "--api-keys",
+            "k.toml",
+            "--kafka-brokers",
+            "b:9092",
+            "--idempotence",
+            "false",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.ingest.brokers.as_deref(), Some("b:9092"));
+        assert!(!cli.serve.ingest.idempotence);
         let cli = Cli::try_parse_from(["query-api", "serve", "--api-keys", "k.toml"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Serve(_))));
         assert!(Cli::try_parse_from([

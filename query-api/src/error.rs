@@ -41,13 +41,21 @@ pub enum ErrorCode {
     TenantRequired,
     /// No, a malformed or an unknown API key.
     Unauthorized,
+    /// The key's role may not use this route: a producer key reads no
+    /// reports, only a producer key posts events.
+    Forbidden,
+    /// The request body is not JSON, or not of the shape the route takes.
+    BadBody,
+    /// The request body is over the route's limit (bytes or events).
+    TooLarge,
     /// No such route, or no such campaign, job, user or tenant for this key.
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
     /// The key exceeded its rate limit; retry after `Retry-After` seconds.
     RateLimited,
-    /// ClickHouse is unreachable or failed.
+    /// ClickHouse (reads) or the Kafka broker (event ingestion) is
+    /// unreachable or failed.
     Unavailable,
     /// The request took longer than the configured timeout.
     Timeout,
@@ -100,6 +108,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, what)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+    }
+
+    pub fn bad_body(message: impl Into<String>) -> Self {
+        Self::bad_request(ErrorCode::BadBody, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
+    }
+
     pub fn rate_limited(retry_after: u64) -> Self {
         let retry_after = retry_after.max(1);
         ApiError {
@@ -130,6 +150,11 @@ impl ApiError {
                 "method not allowed on this route (see the Allow header)".to_string(),
             ),
             StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "unauthorized".to_string()),
+            StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "forbidden".to_string()),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                ErrorCode::TooLarge,
+                "the request body is too large".to_string(),
+            ),
             StatusCode::TOO_MANY_REQUESTS => {
                 (ErrorCode::RateLimited, "too many requests".to_string())
             }

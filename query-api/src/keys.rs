@@ -12,7 +12,16 @@
 //! [[keys]]
 //! role = "admin"                  # reads any tenant named by ?tenant_id=
 //! sha256 = "..."
+//!
+//! [[keys]]
+//! role = "producer"               # posts events of tenant acme only
+//! tenant = "acme"                 # (POST /v1/events); reads nothing
+//! sha256 = "..."
 //! ```
+//!
+//! A key has one role: `tenant` (the default when `role` is absent) and
+//! `admin` keys read reports, `producer` keys only post events (HTTP
+//! ingestion) of their tenant; a key of the wrong role answers 403.
 //!
 //! Only hashes are stored; a presented key is hashed and compared with
 //! every entry without an early exit, so the time taken does not depend
@@ -27,13 +36,15 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::params::validate_id;
 
-/// What a key may read.
+/// What a key may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    /// Only this tenant.
+    /// Read only this tenant.
     Tenant(String),
-    /// Any tenant, named on every request with `?tenant_id=`.
+    /// Read any tenant, named on every request with `?tenant_id=`.
     Admin,
+    /// Post events of this tenant (HTTP ingestion); read nothing.
+    Producer(String),
 }
 
 /// A per-key rate limit that overrides the server default.
@@ -143,28 +154,38 @@ fn parse_hash(text: &str) -> Result<[u8; 32], String> {
 
 fn entry(e: Entry, index: usize) -> Result<ApiKey, String> {
     let hash = parse_hash(&e.sha256)?;
-    let role =
-        match (e.role.as_deref(), e.tenant) {
-            (Some("admin"), Some(_)) => {
-                return Err(
-                    "an admin key reads every tenant and must not name one: remove `tenant`".into(),
-                )
-            }
-            (Some("admin"), None) => Role::Admin,
-            (None | Some("tenant"), None) => return Err(
+    let role = match (e.role.as_deref(), e.tenant) {
+        (Some("admin"), Some(_)) => {
+            return Err(
+                "an admin key reads every tenant and must not name one: remove `tenant`".into(),
+            )
+        }
+        (Some("admin"), None) => Role::Admin,
+        (None | Some("tenant"), None) => {
+            return Err(
                 "a tenant key needs `tenant = \"...\"` (or `role = \"admin\"` for an admin key)"
                     .into(),
-            ),
-            (None | Some("tenant"), Some(t)) => {
-                validate_id("tenant", &t).map_err(|e| e.message)?;
-                Role::Tenant(t)
-            }
-            (Some(other), _) => {
-                return Err(format!(
-                    "unknown role {other:?}: use \"admin\", or omit it for a tenant key"
-                ))
-            }
-        };
+            )
+        }
+        (None | Some("tenant"), Some(t)) => {
+            validate_id("tenant", &t).map_err(|e| e.message)?;
+            Role::Tenant(t)
+        }
+        (Some("producer"), None) => {
+            return Err(
+                "a producer key posts the events of one tenant and needs `tenant = \"...\"`".into(),
+            )
+        }
+        (Some("producer"), Some(t)) => {
+            validate_id("tenant", &t).map_err(|e| e.message)?;
+            Role::Producer(t)
+        }
+        (Some(other), _) => {
+            return Err(format!(
+                "unknown role {other:?}: use \"admin\", \"producer\", or omit it for a tenant key"
+            ))
+        }
+    };
     if let Some(r) = e.rate_limit_per_second {
         if !(r.is_finite() && r > 0.0) {
             return Err(format!(
@@ -303,6 +324,14 @@ mod tests {
         assert_eq!(admin.limit.per_second, Some(5.0));
         assert_eq!(admin.limit.burst, Some(7));
         assert_eq!(store.get(0).unwrap().label, "keys[0]");
+        assert_eq!(store.get(0).unwrap().role, Role::Tenant("a".into()));
+        let producer = file(&format!(
+            "[[keys]]\nrole = \"producer\"\ntenant = \"acme\"\nsha256 = \"{}\"\n",
+            hash_key("key-p")
+        ))
+        .unwrap();
+        assert_eq!(producer.find("key-p"), Some(0));
+        assert_eq!(producer.get(0).unwrap().role, Role::Producer("acme".into()));
         assert!(!format!("{admin:?}").contains(&hash_key("key-admin")));
     }
 
@@ -324,6 +353,14 @@ mod tests {
         assert!(
             err(&format!("[[keys]]\nrole = \"root\"\nsha256 = \"{h}\"\n")).contains("unknown role")
         );
+        assert!(err(&format!(
+            "[[keys]]\nrole = \"producer\"\nsha256 = \"{h}\"\n"
+        ))
+        .contains("producer key posts the events of one tenant"));
+        assert!(err(&format!(
+            "[[keys]]\nrole = \"producer\"\ntenant = \"a\\u0007\"\nsha256 = \"{h}\"\n"
+        ))
+        .contains("control character"));
         assert!(
             err(&format!("[[keys]]\ntenant = \"a\"\nsha = \"{h}\"\n")).contains("not valid TOML")
         );

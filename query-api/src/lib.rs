@@ -1,4 +1,4 @@
-//! The query API over ClickHouse.
+//! The query API over ClickHouse, and HTTP ingestion of events into Kafka.
 //!
 //! # Layout
 //!
@@ -11,6 +11,10 @@
 //! - [`app`]: the router, its shared state and its layers (request id,
 //!   access log, metrics, timeout, JSON errors) and the server loop.
 //! - [`routes`]: the handlers, one file per resource.
+//! - [`ingest`]: HTTP ingestion (`POST /v1/events`): JSON events checked
+//!   against the contract, encoded (Avro single-object) and produced to
+//!   Kafka through the [`ingest::EventSink`] seam (rdkafka; in memory for
+//!   tests). The only module that knows Kafka.
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
 //!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
 //!   buckets).
@@ -26,6 +30,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod export;
+pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod model;

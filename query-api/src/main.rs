@@ -5,10 +5,68 @@ use clap::Parser;
 use processor::run::shutdown_signal;
 use processor::tenants::TenantZones;
 use query_api::app::{router, serve, AppState, Settings};
-use query_api::config::{Cli, Command, ServeArgs};
+use query_api::config::{Cli, Command, IngestArgs, ServeArgs};
+use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
+use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::ClickHouseReader;
+
+/// HTTP ingestion when brokers are configured. The producer connects in
+/// the background: an unreachable broker only fails posts (503). The
+/// topics are checked in the background too, with a warning when missing.
+fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<Ingest>> {
+    let Some(brokers) = args.brokers.clone() else {
+        tracing::info!("HTTP ingestion off (no KAFKA_BROKERS / --kafka-brokers)");
+        return Ok(None);
+    };
+    if args.delivery_timeout_ms >= request_timeout_ms {
+        tracing::warn!(
+            delivery_timeout_ms = args.delivery_timeout_ms,
+            request_timeout_ms,
+            "INGEST_DELIVERY_TIMEOUT_MS is not below REQUEST_TIMEOUT_MS: a post waiting for the \
+             broker is answered 504 before it can be answered 503"
+        );
+    }
+    if !args.idempotence {
+        tracing::warn!(
+            "the HTTP ingestion producer is NOT idempotent (INGEST_IDEMPOTENCE=false): a retried \
+             produce may write a record twice (it counts once by its event_id)"
+        );
+    }
+    let config = KafkaSinkConfig {
+        brokers: brokers.clone(),
+        idempotence: args.idempotence,
+        delivery_timeout: std::time::Duration::from_millis(args.delivery_timeout_ms),
+        linger_ms: args.linger_ms,
+        batch_records: args.batch_records,
+        partitioner: args.partitioner.clone(),
+    };
+    let sink = KafkaSink::new(config).context("the Kafka producer of HTTP ingestion")?;
+    let topics = args.topics();
+    let settings = IngestSettings {
+        topics: topics.clone(),
+        max_skew_ms: args.max_clock_skew_seconds.saturating_mul(1000),
+    };
+    let ingest = Ingest::new(std::sync::Arc::new(sink), settings)?;
+    std::thread::spawn(move || {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        match missing_topics(&brokers, &names, std::time::Duration::from_secs(10)) {
+            Ok(missing) if missing.is_empty() => {
+                tracing::info!(%brokers, topics = ?names, "HTTP ingestion on")
+            }
+            Ok(missing) => tracing::warn!(
+                %brokers, ?missing,
+                "HTTP ingestion: topics missing on the broker; posts of their events will fail (503)"
+            ),
+            Err(e) => tracing::warn!(
+                %brokers, error = %e,
+                "HTTP ingestion: the broker did not answer yet; posts fail (503) until it does"
+            ),
+        }
+    });
+    Ok(Some(ingest))
+}
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     processor::logging::init(&args.log_format);
@@ -18,7 +76,8 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let keys = KeyStore::load(&path)?;
     let zones = TenantZones::parse(&args.default_timezone, &args.tenant_timezones)?;
     let reader = ClickHouseReader::new(args.clickhouse.client());
-    let state = AppState::new(
+    let ingest = ingest(&args.ingest, args.request_timeout_ms)?;
+    let mut state = AppState::new(
         reader,
         keys,
         zones,
@@ -32,6 +91,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             now: None,
         },
     );
+    if let Some(ingest) = ingest {
+        state = state.with_ingest(ingest);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -1,6 +1,8 @@
 //! Every metric of the query API, named in one place. Labels are methods,
 //! route templates (`/v1/campaigns/{campaign_id}/report`, never the ids
-//! themselves; `unmatched` for unknown paths) and status codes.
+//! themselves; `unmatched` for unknown paths) and status codes; for event
+//! ingestion, the record type, the rejection code and the produce outcome
+//! (never tenant ids).
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
@@ -11,6 +13,16 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
     pub rate_limited: IntCounter,
+    /// Ingested events the broker acknowledged, by type.
+    pub ingest_accepted: IntCounterVec,
+    /// Ingested events rejected by the checks, by code.
+    pub ingest_rejected: IntCounterVec,
+    /// Valid events of requests answered 503 (the broker did not
+    /// acknowledge them all).
+    pub ingest_undelivered: IntCounter,
+    /// From handing a request's records to the producer until the broker
+    /// acknowledged them all (or one failed), by outcome.
+    pub ingest_produce: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -48,10 +60,50 @@ impl Metrics {
             "Requests refused with 429 because their key exceeded its rate limit.",
         )
         .expect("valid metric");
+        let ingest_accepted = IntCounterVec::new(
+            Opts::new(
+                "query_api_ingest_events_accepted_total",
+                "Events posted over HTTP that the broker acknowledged, by type \
+                 (lifecycle, notification, interaction).",
+            ),
+            &["type"],
+        )
+        .expect("valid metric");
+        let ingest_rejected = IntCounterVec::new(
+            Opts::new(
+                "query_api_ingest_events_rejected_total",
+                "Events posted over HTTP that broke the contract, by code \
+                 (missing_field, empty_field, in_future, tenant_mismatch, ...).",
+            ),
+            &["code"],
+        )
+        .expect("valid metric");
+        let ingest_undelivered = IntCounter::new(
+            "query_api_ingest_events_undelivered_total",
+            "Valid events posted over HTTP in requests answered 503: the broker \
+             did not acknowledge them all within the delivery timeout.",
+        )
+        .expect("valid metric");
+        let ingest_produce = HistogramVec::new(
+            HistogramOpts::new(
+                "query_api_ingest_produce_seconds",
+                "Per request, from handing its events to the Kafka producer until the \
+                 broker acknowledged every one (outcome acknowledged) or one failed (failed).",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(rate_limited.clone()),
+            Box::new(ingest_accepted.clone()),
+            Box::new(ingest_rejected.clone()),
+            Box::new(ingest_undelivered.clone()),
+            Box::new(ingest_produce.clone()),
         ] {
             r.register(m).expect("unique metric");
         }
@@ -60,6 +112,10 @@ impl Metrics {
             requests,
             duration,
             rate_limited,
+            ingest_accepted,
+            ingest_rejected,
+            ingest_undelivered,
+            ingest_produce,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The JSON the API returns, built from the rows the reader returns.
+//! The JSON the API returns, built from the rows the reader returns, and
+//! the answer of the event ingestion routes.
 //! Times are RFC 3339 UTC with milliseconds (`2026-11-01T10:00:00.123Z`);
 //! rates are percentages in [0, 100].
 
@@ -262,6 +263,31 @@ pub struct Overview {
 pub struct Health {
     /// `ok` (alive) or `ready` (ClickHouse reachable).
     pub status: String,
+}
+
+/// The answer of the event ingestion routes (202): the broker acknowledged
+/// every accepted event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IngestResult {
+    /// Events the broker acknowledged.
+    pub accepted: u64,
+    /// Events that were not accepted, in request order, with why.
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// An event that was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RejectedEvent {
+    /// Position of the event in `events` (0 for `POST /v1/events`).
+    pub index: usize,
+    /// Why, as a stable code: `not_an_object`, `unknown_type`,
+    /// `missing_field`, `empty_field`, `wrong_type`, `bad_timestamp`,
+    /// `unknown_symbol`, `unknown_field`, `in_future` (more than the allowed
+    /// clock skew ahead), `tenant_mismatch` (not the producer key's tenant).
+    #[schema(example = "missing_field")]
+    pub code: String,
+    /// For people: what is wrong, naming the field.
+    pub message: String,
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::params::{CampaignStatus, ExportFormat};
 use crate::read::Granularity;
-use crate::routes::{campaigns, journeys, ops, overview};
+use crate::routes::{campaigns, events, journeys, ops, overview};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,7 +28,16 @@ tenant overview, read from the processor's ClickHouse snapshots as of their late
 checkpoints (a report never mixes two snapshots).\n\n\
 Every /v1 route needs `Authorization: Bearer <key>`. A tenant key reads its own tenant; \
 naming another with `?tenant_id=` answers 404 as if nothing existed. An admin key must \
-pass `?tenant_id=` on every /v1 route.\n\n\
+pass `?tenant_id=` on every read route. A producer key (`role = \"producer\"`, one tenant) \
+only posts events (`POST /v1/events`, `/v1/events/batch`) and reads nothing (403); tenant \
+and admin keys may not post events (403).\n\n\
+HTTP ingestion (when the server has `KAFKA_BROKERS`; 404 otherwise): each event is checked \
+against the contract (required fields, non-empty ids, enum symbols, at most the allowed clock \
+skew ahead, the key's tenant), encoded with the current Avro schema (single-object encoding) \
+and produced to its topic keyed by `campaign_id` with an idempotent producer and `acks=all`. \
+The answer, 202, comes once the broker acknowledged every accepted event; a broker that does \
+not acknowledge them all within the delivery timeout is a 503 and nothing is reported \
+accepted. Re-sending an event is harmless (its `event_id` counts once).\n\n\
 Times are RFC 3339 UTC with milliseconds; rates are percentages. Lists are paginated by \
 an opaque `cursor` (pass `next_cursor` back unchanged); the list, report and overview \
 routes also answer `text/csv` (`Accept: text/csv` or `?format=csv`) and NDJSON \
@@ -43,6 +52,8 @@ is `{\"error\": {\"code\", \"message\"}}`."
         journeys::list,
         journeys::one_journey,
         overview::overview,
+        events::post_event,
+        events::post_batch,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -55,6 +66,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "campaigns", description = "Campaign and job reports."),
         (name = "journeys", description = "Per-user journeys of a job."),
         (name = "overview", description = "The tenant overview per day, week or month."),
+        (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )
 )]
@@ -114,8 +126,9 @@ impl Modify for Errors {
                 error_response(
                     "A bad parameter (code names which: bad_id, bad_date, bad_range, \
                      range_too_large, bad_granularity, bad_limit, bad_cursor, bad_status, \
-                     bad_timestamp, bad_boolean, bad_format, bad_query), or an admin key \
-                     without tenant_id (tenant_required).",
+                     bad_timestamp, bad_boolean, bad_format, bad_query), an admin key \
+                     without tenant_id (tenant_required), or a posted body that is not \
+                     JSON or not of the route's shape (bad_body).",
                 )
                 .build(),
             ),
@@ -125,10 +138,18 @@ impl Modify for Errors {
                     .build(),
             ),
             (
+                "403",
+                error_response(
+                    "The key's role may not use this route: a producer key reads nothing, \
+                     only a producer key posts events.",
+                )
+                .build(),
+            ),
+            (
                 "404",
                 error_response(
-                    "No such campaign, job or journey for this tenant, or a tenant_id this \
-                     key may not read.",
+                    "No such campaign, job or journey for this tenant, a tenant_id this \
+                     key may not read, or (posting events) HTTP ingestion is off.",
                 )
                 .build(),
             ),
@@ -150,7 +171,12 @@ impl Modify for Errors {
             ),
             (
                 "503",
-                error_response("ClickHouse is unreachable or failed.").build(),
+                error_response(
+                    "ClickHouse (reads) or the Kafka broker (posting events: it did not \
+                     acknowledge every valid event in time; nothing is reported accepted, \
+                     send again) is unreachable or failed.",
+                )
+                .build(),
             ),
         ];
         let everywhere: Vec<(&str, Response)> = vec![

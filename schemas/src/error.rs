@@ -6,12 +6,16 @@ use crate::events::EventKind;
 /// Why a record's bytes did not become an [`crate::Event`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("record is {len} bytes; an Avro single-object record needs at least 10 (2 marker bytes and an 8-byte fingerprint)")]
+    #[error("record is {len} bytes, shorter than its header (Avro single-object: 10 bytes, C3 01 and an 8-byte fingerprint; Confluent: 5 bytes, 00 and a 4-byte schema id)")]
     TooShort { len: usize },
-    #[error("bad marker {found:02x?}: expected c3 01 (Avro single-object encoding)")]
+    #[error("bad marker {found:02x?}: expected c3 01 (Avro single-object encoding) or 00 (Confluent Schema Registry wire format)")]
     BadMarker { found: [u8; 2] },
     #[error("unknown writer schema fingerprint {fingerprint:016x}: no known .avsc version has it")]
     UnknownFingerprint { fingerprint: u64 },
+    #[error("unknown schema id {id} (Confluent wire format): not in the schema registry or the schema ids file")]
+    UnknownSchemaId { id: u32 },
+    #[error("schema id {id} cannot be read as an event record: {found}")]
+    ForeignSchema { id: u32, found: String },
     #[error("truncated {record} body: {reason}")]
     TruncatedBody {
         record: &'static str,
@@ -39,6 +43,8 @@ impl DecodeError {
             DecodeError::TooShort { .. } => "too_short",
             DecodeError::BadMarker { .. } => "bad_marker",
             DecodeError::UnknownFingerprint { .. } => "unknown_fingerprint",
+            DecodeError::UnknownSchemaId { .. } => "unknown_schema_id",
+            DecodeError::ForeignSchema { .. } => "foreign_schema",
             DecodeError::TruncatedBody { .. } => "truncated_body",
             DecodeError::MalformedBody { .. } => "malformed_body",
             DecodeError::Resolution { .. } => "resolution_failed",

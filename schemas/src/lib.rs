@@ -6,15 +6,22 @@
 //!   `schemas/avro/*.avsc` (see `../shared/spec/metrics.md`).
 //! - [`registry`]: the versioned `.avsc` files compiled into the binary, and
 //!   which version of each record is the current reader schema.
-//! - [`codec`]: the Avro single-object codec. This crate is the only one in
+//! - [`canonical`]: the Avro specification's Parsing Canonical Form and
+//!   CRC-64-AVRO fingerprint (apache-avro's differs for logical types).
+//! - [`codec`]: the codec of both wire formats (Avro single-object,
+//!   Confluent Schema Registry). This crate is the only one in
 //!   the workspace that knows Avro; everybody else sees [`Event`]s and bytes.
 //! - [`error`]: typed decode errors. Decoding never panics.
+//! - [`json`]: events as JSON (HTTP ingestion), checked against the
+//!   contract field by field.
 //! - [`migrations`]: the numbered ClickHouse migrations of
 //!   `schemas/clickhouse/`, embedded so the processor can apply them.
 
+pub mod canonical;
 pub mod codec;
 pub mod error;
 pub mod events;
+pub mod json;
 pub mod migrations;
 pub mod registry;
 

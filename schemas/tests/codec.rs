@@ -95,19 +95,15 @@ fn every_record_round_trips() {
 fn header_carries_the_little_endian_fingerprint_of_the_writer_schema() {
     let codec = codec();
     let bytes = codec.encode(&interaction()).unwrap();
-    let schema = Schema::parse_str(V1_INTERACTION).unwrap();
-    assert_eq!(bytes[2..HEADER_LEN], fingerprint(&schema).to_le_bytes());
-    assert_eq!(
-        codec.current_fingerprint(EventKind::Interaction),
-        fingerprint(&schema)
-    );
+    let fp = fingerprint(V1_INTERACTION).unwrap();
+    assert_eq!(bytes[2..HEADER_LEN], fp.to_le_bytes());
+    assert_eq!(codec.current_fingerprint(EventKind::Interaction), fp);
 }
 
 #[test]
 fn fingerprint_matches_the_avro_spec_test_vector() {
     // From the Avro specification's CRC-64-AVRO test data: the schema "null".
-    let null = Schema::parse_str(r#""null""#).unwrap();
-    assert_eq!(fingerprint(&null), 0x63dd_24e7_cc25_8f8a);
+    assert_eq!(fingerprint(r#""null""#).unwrap(), 0x63dd_24e7_cc25_8f8a);
 }
 
 #[test]
@@ -199,7 +195,7 @@ fn v2_interaction_bytes(channel: Option<&str>) -> Vec<u8> {
     ]);
     let body = apache_avro::to_avro_datum(&schema, value).unwrap();
     let mut out = MARKER.to_vec();
-    out.extend_from_slice(&fingerprint(&schema).to_le_bytes());
+    out.extend_from_slice(&fingerprint(V2_INTERACTION).unwrap().to_le_bytes());
     out.extend_from_slice(&body);
     out
 }
@@ -250,7 +246,7 @@ fn v2_reader_reads_a_v1_record_with_the_default() {
 fn an_unknown_writer_version_is_rejected_by_fingerprint() {
     // Today's codec does not know v2.
     let err = codec().decode(&v2_interaction_bytes(None)).unwrap_err();
-    let v2 = fingerprint(&Schema::parse_str(V2_INTERACTION).unwrap());
+    let v2 = fingerprint(V2_INTERACTION).unwrap();
     assert_eq!(err, DecodeError::UnknownFingerprint { fingerprint: v2 });
     assert_eq!(err.code(), "unknown_fingerprint");
 }
@@ -289,7 +285,7 @@ fn resolution_failure_is_typed() {
         ("question".into(), Value::Union(0, Box::new(Value::Null))),
     ]);
     let mut bytes = MARKER.to_vec();
-    bytes.extend_from_slice(&fingerprint(&schema).to_le_bytes());
+    bytes.extend_from_slice(&fingerprint(&incompatible).unwrap().to_le_bytes());
     bytes.extend_from_slice(&apache_avro::to_avro_datum(&schema, value).unwrap());
     let err = codec.decode(&bytes).unwrap_err();
     assert!(
@@ -417,4 +413,82 @@ fn future_events_are_contract_violations_beyond_the_skew() {
             max_skew_ms: 1_000
         }
     );
+}
+
+// ── Confluent Schema Registry wire format ────────────────────────────────
+
+#[test]
+fn confluent_framed_records_decode_once_their_id_is_registered() {
+    let mut codec = codec();
+    for event in [notification(), interaction()] {
+        let bytes = codec.encode_confluent(&event, 7).unwrap();
+        assert_eq!(bytes[0], schemas::codec::CONFLUENT_MAGIC);
+        assert_eq!(bytes[1..5], 7u32.to_be_bytes());
+        // The body is the single-object record's body.
+        assert_eq!(bytes[5..], codec.encode(&event).unwrap()[HEADER_LEN..]);
+    }
+    let bytes = codec.encode_confluent(&interaction(), 7).unwrap();
+    let err = codec.decode(&bytes).unwrap_err();
+    assert_eq!(err, DecodeError::UnknownSchemaId { id: 7 });
+    assert_eq!(err.code(), "unknown_schema_id");
+    assert!(!codec.knows_schema_id(7));
+    assert_eq!(
+        codec.register_schema_id(7, V1_INTERACTION).unwrap(),
+        EventKind::Interaction
+    );
+    assert!(codec.knows_schema_id(7));
+    assert_eq!(codec.decode(&bytes).unwrap(), interaction());
+    assert_eq!(codec.decode_generic(&bytes).unwrap(), interaction());
+    // Single-object records are read as before, record by record.
+    let single = codec.encode(&interaction()).unwrap();
+    assert_eq!(codec.decode(&single).unwrap(), interaction());
+}
+
+#[test]
+fn a_confluent_writer_schema_is_resolved_against_the_reader() {
+    // v2 adds a field with a default; a v2 writer registered under an id is
+    // read into the v1 reader.
+    let mut codec = codec();
+    codec.register_schema_id(12, V2_INTERACTION).unwrap();
+    let single = v2_interaction_bytes(Some("whatsapp"));
+    let mut framed = vec![0x00];
+    framed.extend_from_slice(&12u32.to_be_bytes());
+    framed.extend_from_slice(&single[HEADER_LEN..]);
+    let event = codec.decode(&framed).unwrap();
+    assert_eq!(event.event_id(), "e-9");
+    // A truncated body behind a known id is a typed error, not a panic.
+    let cut = &framed[..framed.len() - 3];
+    assert_eq!(codec.decode(cut).unwrap_err().code(), "truncated_body");
+}
+
+#[test]
+fn a_schema_of_another_record_cannot_be_registered() {
+    let mut codec = codec();
+    let other = r#"{"type":"record","name":"Payment","fields":[{"name":"id","type":"string"}]}"#;
+    assert!(codec.register_schema_id(3, other).is_err());
+    assert!(codec.register_schema_id(3, "not json").is_err());
+    assert!(!codec.knows_schema_id(3));
+}
+
+#[test]
+fn headers_of_either_format_that_end_early_are_too_short() {
+    let codec = codec();
+    for bytes in [
+        &[][..],
+        &[0x00][..],
+        &[0x00, 0, 0, 1][..],
+        &[0xC3][..],
+        &[0xC3, 0x01, 1, 2][..],
+    ] {
+        assert!(
+            matches!(codec.decode(bytes), Err(DecodeError::TooShort { .. })),
+            "{bytes:02x?}"
+        );
+    }
+    assert!(matches!(
+        codec.decode(b"Obj\x01 rest of a container file"),
+        Err(DecodeError::BadMarker {
+            found: [b'O', b'b']
+        })
+    ));
 }

@@ -52,6 +52,30 @@ impl QueryApi {
         }
     }
 
+    /// [`QueryApi::start`] with the environment `env` (the keys file
+    /// included, e.g. [`crate::ingest::api_env`] for HTTP ingestion).
+    pub async fn start_with(
+        clickhouse_url: &str,
+        database: &str,
+        tenant_timezones: &str,
+        env: Vec<(String, String)>,
+        ready: bool,
+    ) -> QueryApi {
+        let settings = Settings {
+            bin: crate::bin("query-api"),
+            log_dir: log_dir(),
+            clickhouse_url: clickhouse_url.to_string(),
+            database: database.to_string(),
+            tenant_timezones: tenant_timezones.to_string(),
+            extra_env: env,
+        };
+        let wait = if ready { Wait::Ready } else { Wait::Alive };
+        match bench_api::QueryApi::start(&settings, wait).await {
+            Ok(api) => QueryApi(api),
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+
     /// GET with an optional key (Bearer) and Accept header.
     pub async fn get_as(&self, path: &str, key: Option<&str>, accept: Option<&str>) -> Response {
         self.0

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod compare;
+pub mod ingest;
 pub mod kafka;
 pub mod procs;
 pub mod server;

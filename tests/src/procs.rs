@@ -192,17 +192,24 @@ pub async fn wait_caught_up(
     timeout: Duration,
     running: &mut [&mut ProcessorProc],
 ) {
-    let want: Vec<i64> = topics
-        .inputs()
-        .iter()
-        .map(|t| {
-            expected
-                .counts
-                .per_topic
-                .get(*t)
-                .map_or(0, |c| c.records as i64)
-        })
-        .collect();
+    let want = topics.inputs().map(|t| {
+        expected
+            .counts
+            .per_topic
+            .get(t)
+            .map_or(0, |c| c.records as i64)
+    });
+    wait_checkpointed(client, want, timeout, running).await;
+}
+
+/// Wait until the checkpoints cover `want` records of each input topic
+/// (lifecycle, notifications, interactions), summed over partitions.
+pub async fn wait_checkpointed(
+    client: &clickhouse::Client,
+    want: [i64; 3],
+    timeout: Duration,
+    running: &mut [&mut ProcessorProc],
+) {
     let deadline = Instant::now() + timeout;
     loop {
         for p in running.iter_mut() {
@@ -242,5 +249,78 @@ pub async fn wait_caught_up(
             panic!("not caught up after {timeout:?}: checkpointed {have:?} of {want:?} records per topic");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What `processor dlq replay` did.
+#[derive(Debug)]
+pub struct Replayed {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Replayed {
+    /// Fails the test unless it succeeded.
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "dlq replay failed with {}:\n{}\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Fails the test unless the summary has this line fragment.
+    pub fn assert_says(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "dlq replay summary lacks {text:?}:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Run `processor dlq replay ARGS` on the test's dead-letter topic (one
+/// record per produced batch, as the tests' broker needs) to completion,
+/// at most `timeout`.
+pub fn dlq_replay(topics: &Topics, args: &[&str], timeout: Duration) -> Replayed {
+    let base = log_dir().join(crate::unique("dlq-replay"));
+    let (out, err) = (base.with_extension("out"), base.with_extension("err"));
+    let mut child = Command::new(crate::bin("processor"))
+        .args(["dlq", "replay", "--batch-records", "1"])
+        .args(args)
+        .env("KAFKA_BROKERS", crate::brokers())
+        .env("TOPIC_DLQ", &topics.dlq)
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(File::create(&out).expect("replay stdout")))
+        .stderr(Stdio::from(File::create(&err).expect("replay stderr")))
+        .spawn()
+        .expect("start processor dlq replay");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().expect("wait for dlq replay") {
+            Some(status) => break status,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "processor dlq replay still running after {timeout:?}; output in {}",
+                    base.display()
+                );
+            }
+        }
+    };
+    Replayed {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
     }
 }

@@ -32,6 +32,8 @@ pub struct Traffic {
     pub jobs: u32,
     pub users: u32,
     pub days: u32,
+    /// Poison records (`None`: loadgen's default).
+    pub poison: Option<u32>,
 }
 
 impl Traffic {
@@ -43,11 +45,13 @@ impl Traffic {
             jobs: 3,
             users: users.max(1),
             days: 40,
+            poison: None,
         }
     }
 
     /// loadgen's configuration of this traffic.
     pub fn gen_config(&self) -> GenConfig {
+        let default = GenConfig::default();
         GenConfig {
             seed: self.seed,
             tenants: self.tenants,
@@ -55,7 +59,8 @@ impl Traffic {
             jobs: self.jobs,
             users: self.users,
             days: self.days,
-            ..GenConfig::default()
+            poison: self.poison.unwrap_or(default.poison),
+            ..default
         }
     }
 
@@ -108,17 +113,20 @@ impl Traffic {
 
     /// The loadgen options of this traffic.
     pub fn args(&self) -> Vec<String> {
-        [
+        let mut args = vec![
             ("--seed", self.seed.to_string()),
             ("--tenants", self.tenants.to_string()),
             ("--campaigns", self.campaigns.to_string()),
             ("--jobs", self.jobs.to_string()),
             ("--users", self.users.to_string()),
             ("--days", self.days.to_string()),
-        ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_owned(), v])
-        .collect()
+        ];
+        if let Some(n) = self.poison {
+            args.push(("--poison", n.to_string()));
+        }
+        args.into_iter()
+            .flat_map(|(k, v)| [k.to_owned(), v])
+            .collect()
     }
 }
 

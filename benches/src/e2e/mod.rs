@@ -14,9 +14,11 @@
 //! - [`watch`]: waiting until a processor's checkpoints cover everything.
 //! - [`figures`]: ClickHouse against loadgen's expected figures.
 //! - [`timing`]: one timed catch-up; medians. [`cpu`]: where the CPU went.
-//! - [`catchup`], [`recovery`], [`scaling`]: the scenarios.
+//! - [`catchup`], [`recovery`], [`scaling`], [`dlq`]: the scenarios.
 //! - [`query`]: the query API's latency under wrk; [`api`]: the release
 //!   `query-api` as a child, its keys file, an HTTP client.
+//! - [`ingest`]: HTTP ingestion into Kafka through the query API (batches
+//!   and single events under wrk), and its pieces the tests share.
 //! - [`freshness`]: production → visible through the query API at a
 //!   steady load; [`steady`]: loadgen traffic produced at a steady rate
 //!   from this process; [`probe`]: the probe events and their count.
@@ -27,10 +29,12 @@ pub mod api;
 pub mod bare;
 pub mod catchup;
 pub mod cpu;
+pub mod dlq;
 pub mod env;
 pub mod figures;
 pub mod fill;
 pub mod freshness;
+pub mod ingest;
 pub mod machine;
 pub mod options;
 pub mod probe;
@@ -103,6 +107,27 @@ pub async fn run(mut options: Options) -> anyhow::Result<Outcome> {
             match query::run(&bench).await {
                 Ok(q) => outcome.query = Some(q),
                 Err(e) => outcome.errors.push(format!("query: {e:#}")),
+            }
+        }
+    }
+    if scenario.includes(Scenario::Dlq) {
+        let o = &bench.options;
+        match dlq::run(&bench, o.dlq_events, o.dlq_poison).await {
+            Ok(d) => outcome.dlq = Some(d),
+            Err(e) => outcome.errors.push(format!("dlq: {e:#}")),
+        }
+    }
+    if scenario.includes(Scenario::Ingest) {
+        if bench.options.tiny && !query::wrk_available() {
+            say(
+                &bench.env,
+                "ingest: skipped, wrk is not installed (deploy/local/install.sh installs it)"
+                    .into(),
+            );
+        } else {
+            match ingest::run(&bench).await {
+                Ok(i) => outcome.ingest = Some(i),
+                Err(e) => outcome.errors.push(format!("ingest: {e:#}")),
             }
         }
     }

@@ -61,6 +61,27 @@ use super::fill::FillOptions;
 /// warm-up and `--repeat` runs of `--query-seconds`: achieved rate, p50,
 /// p90, p99, max (targets: report and journey p99 ≤ 25 ms at 500
 /// requests/s, overview p99 ≤ 100 ms).
+///
+/// dlq: per repeat, new topics on `--partitions` partitions with about
+/// `--dlq-events` records of loadgen traffic; the bare consumer and the
+/// processor (fresh database) catch up on them, and the processor is
+/// stopped. Then a burst of `--dlq-poison` poison records (loadgen's kinds,
+/// keyed by the traffic's campaigns) is produced to the input topics, and
+/// a new processor resumes from the checkpoint and reads only the burst.
+/// Reports the dead letters acknowledged per second (its metric, sampled
+/// every 100 ms) next to the records per second the processor read in its
+/// catch-up, and their ratio (target: ≥ 0.5); checks the figures and that
+/// the dead-letter topic holds every poison record (by source topic and
+/// key) and nothing else.
+///
+/// ingest: HTTP ingestion into Kafka through the release query API
+/// (`query-api serve` with KAFKA_BROKERS; benches/src/e2e/ingest.rs): loadgen
+/// traffic of about `--ingest-events` events (no poison) as JSON, posted in
+/// batches of `--ingest-batch` events by `--ingest-concurrency` clients as
+/// fast as answered (events/s; target ≥ 50,000), then single events with
+/// wrk paced to `--ingest-rate` requests/s for `--ingest-seconds` per
+/// repeat (p50, p95, p99; target p95 ≤ 50 ms at 1,000 requests/s); the
+/// topics must hold exactly the events accepted.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pipeline-bench", version, verbatim_doc_comment)]
 pub struct Options {
@@ -114,6 +135,34 @@ pub struct Options {
         default_value = "the broker at KAFKA_BROKERS"
     )]
     pub broker_label: String,
+
+    /// Records of the dlq scenario's traffic (approximate, as --events).
+    #[arg(long, default_value_t = 400_000)]
+    pub dlq_events: u64,
+
+    /// Poison records of the dlq scenario's burst.
+    #[arg(long, default_value_t = 100_000)]
+    pub dlq_poison: u32,
+
+    /// Events of the ingest scenario (approximate, as --events).
+    #[arg(long, default_value_t = 200_000)]
+    pub ingest_events: u64,
+
+    /// Events per batch of the ingest scenario (at most 1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub ingest_batch: u64,
+
+    /// Clients posting batches at once in the ingest scenario.
+    #[arg(long, default_value_t = 4)]
+    pub ingest_concurrency: usize,
+
+    /// Requests/s wrk is paced to for single events (ingest scenario).
+    #[arg(long, default_value_t = 1000)]
+    pub ingest_rate: u64,
+
+    /// Seconds of each wrk run of single events (ingest scenario).
+    #[arg(long, default_value_t = 20)]
+    pub ingest_seconds: u64,
 
     /// Steady produce rate of the freshness scenario's load, records/s.
     #[arg(long, default_value_t = 50_000)]
@@ -198,6 +247,8 @@ pub enum Scenario {
     Scaling,
     Freshness,
     Query,
+    Ingest,
+    Dlq,
     All,
 }
 
@@ -228,6 +279,11 @@ impl Options {
         self.snapshot_interval_ms = self.snapshot_interval_ms.min(300);
         self.freshness_rate = 2_000;
         self.freshness_seconds = 4;
+        self.ingest_events = 3_000;
+        self.ingest_rate = 100;
+        self.ingest_seconds = 2;
+        self.dlq_events = 3_000;
+        self.dlq_poison = 1_000;
     }
 
     pub fn fill_options(&self) -> FillOptions {

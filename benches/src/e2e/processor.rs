@@ -116,6 +116,9 @@ pub struct Processor {
 pub struct Scrape {
     /// `processor_records_consumed_total`, all topics.
     pub consumed: u64,
+    /// `processor_dead_lettered_total`, all topics and reasons (dead
+    /// letters the broker acknowledged).
+    pub dead_lettered: u64,
     /// `processor_restore_seconds_sum` of restores from the store.
     pub restore_seconds: f64,
     /// `processor_snapshot_seconds` sum and count: time spent writing
@@ -163,6 +166,8 @@ impl Processor {
             let value: f64 = value.parse().unwrap_or(0.0);
             if name.starts_with("processor_records_consumed_total") {
                 scrape.consumed += value as u64;
+            } else if name.starts_with("processor_dead_lettered_total") {
+                scrape.dead_lettered += value as u64;
             } else if name == "processor_restore_seconds_sum{source=\"store\"}" {
                 scrape.restore_seconds = value;
             } else if name == "processor_snapshot_seconds_sum" {

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::catchup::Case;
+use super::dlq::Dlq;
 use super::freshness::Freshness;
+use super::ingest::IngestBench;
 use super::machine::{load_average, Machine};
 use super::options::Options;
 use super::query::QueryLatency;
@@ -29,6 +31,8 @@ pub struct Outcome {
     pub scaling: Vec<Case>,
     pub freshness: Option<Freshness>,
     pub query: Option<QueryLatency>,
+    pub ingest: Option<IngestBench>,
+    pub dlq: Option<Dlq>,
     /// Scenarios that failed, with why.
     pub errors: Vec<String>,
     /// The `--quote` file's text.
@@ -54,6 +58,8 @@ impl Outcome {
             scaling: Vec::new(),
             freshness: None,
             query: None,
+            ingest: None,
+            dlq: None,
             errors: Vec::new(),
             quote: options.quote.as_ref().map(|p| {
                 std::fs::read_to_string(p).unwrap_or_else(|e| format!("{}: {e}", p.display()))
@@ -106,6 +112,12 @@ impl Outcome {
         }
         if let Some(f) = &self.freshness {
             s.push_str(&f.markdown());
+        }
+        if let Some(i) = &self.ingest {
+            i.markdown(&mut s);
+        }
+        if let Some(d) = &self.dlq {
+            d.markdown(&mut s);
         }
         for e in &self.errors {
             let _ = writeln!(s, "**Failed:** {e}\n");

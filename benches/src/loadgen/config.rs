@@ -8,6 +8,7 @@ use clap::Parser;
 use schemas::EventKind;
 
 use super::expected_json::{RunConfig, TopicNames};
+use super::framing::{Framing, WireFormat};
 
 /// Generate realistic, deterministic campaign traffic (Avro records for the
 /// three topics, with duplicates, late scripts, out-of-order delivery and
@@ -72,6 +73,14 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Also write every planned record as a JSON event (the form of the
+    /// query API's `POST /v1/events`, `schemas::json`) to this file, one a
+    /// line in production order, duplicates included. Poison records have
+    /// no JSON form and are left out: with --poison 0 the file holds every
+    /// record and the expected figures' counts hold for it.
+    #[arg(long, value_name = "PATH")]
+    pub emit_json: Option<PathBuf>,
+
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
@@ -118,6 +127,18 @@ pub struct Args {
     /// Compression of record batches (none, gzip, snappy, lz4, zstd).
     #[arg(long, default_value = "none")]
     pub compression: String,
+
+    /// Wire format of the events (poison records keep their bytes):
+    /// single-object is the Avro single-object encoding, confluent the
+    /// Confluent Schema Registry format with the ids of --schema-ids-file.
+    #[arg(long, value_enum, default_value_t = WireFormat::SingleObject)]
+    pub wire_format: WireFormat,
+
+    /// The schema ids file of --wire-format confluent (the format of
+    /// `processor run --schema-ids-file`): for each record, the id whose
+    /// .avsc is the current schema is written.
+    #[arg(long, value_name = "PATH")]
+    pub schema_ids_file: Option<PathBuf>,
 }
 
 fn ratio(text: &str) -> Result<f64, String> {
@@ -203,6 +224,8 @@ pub struct ProducerConfig {
     pub batch_records: u32,
     pub partitioner: String,
     pub compression: String,
+    /// How events are framed (poison records keep their bytes).
+    pub framing: Framing,
 }
 
 impl ProducerConfig {
@@ -216,6 +239,7 @@ impl ProducerConfig {
             batch_records: 10_000,
             partitioner: "murmur2_random".to_owned(),
             compression: "none".to_owned(),
+            framing: Framing::SingleObject,
         }
     }
 }
@@ -252,6 +276,7 @@ impl Args {
             batch_records: self.batch_records,
             partitioner: self.partitioner.clone(),
             compression: self.compression.clone(),
+            framing: Framing::SingleObject,
         }
     }
 }

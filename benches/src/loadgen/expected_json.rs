@@ -86,7 +86,7 @@ pub struct PoisonInfo {
     /// The record key (a real campaign id).
     pub key: String,
     /// What is wrong with it: `random_bytes`, `bad_marker`,
-    /// `unknown_fingerprint`, `truncated_body`, `empty_tenant_id`,
+    /// `unknown_schema_id`, `unknown_fingerprint`, `truncated_body`, `empty_tenant_id`,
     /// `empty_user_id` or `far_future`.
     pub reason: String,
 }

@@ -14,7 +14,8 @@
 //! - [`expected`]: the oracle: every figure of `metrics.md` from the distinct
 //!   events ([`expected::compute`]).
 //! - [`expected_json`]: the serde types of the expected-figures file.
-//! - [`output`]: writing that file.
+//! - [`output`]: writing that file, and the records as JSON events
+//!   (`--emit-json`).
 //! - [`producer`], [`encoder`], [`progress`]: producing the plan to Kafka,
 //!   encoding ahead on worker threads, pacing and progress.
 //!
@@ -27,6 +28,7 @@ pub mod encoder;
 pub mod error;
 pub mod expected;
 pub mod expected_json;
+pub mod framing;
 pub mod ordering;
 pub mod output;
 pub mod poison;
@@ -121,6 +123,11 @@ pub fn run(args: &Args) -> Result<Summary, LoadgenError> {
     );
     let counts = plan.counts(&traffic, &topics);
 
+    if let Some(path) = &args.emit_json {
+        let written = output::write_json_events(path, &traffic, &plan)?;
+        tracing::info!(path = %path.display(), events = written, "wrote the JSON events");
+    }
+
     if let (Some(writer), Some(path)) = (writer, &args.expected) {
         let at = Instant::now();
         let expected = expected::compute(&traffic.events, &traffic.tenants);
@@ -155,7 +162,10 @@ pub fn run(args: &Args) -> Result<Summary, LoadgenError> {
     if let Some(partitions) = args.create_topics {
         producer::create_topics(&args.brokers, &topics.all(), partitions)?;
     }
-    let produced = producer::produce(&args.producer_config(), &traffic, &plan, &codec)?;
+    let mut producer_config = args.producer_config();
+    producer_config.framing =
+        framing::Framing::new(args.wire_format, args.schema_ids_file.as_deref(), &codec)?;
+    let produced = producer::produce(&producer_config, &traffic, &plan, &codec)?;
     summary.per_topic = produced.per_topic.into_iter().collect();
     summary.elapsed = produced.elapsed;
     Ok(summary)

@@ -12,14 +12,19 @@ use super::traffic::Traffic;
 /// 2099-01-01T00:00:00Z: far beyond any allowed clock skew.
 pub const FAR_FUTURE_MS: i64 = 4_070_908_800_000;
 
+/// The schema id of `UnknownSchemaId` poison: no schema ids file or
+/// registry of the tests names it.
+pub const UNKNOWN_SCHEMA_ID: u32 = 0x7fff_fff0;
+
 /// What is wrong with a poison record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PoisonReason {
-    /// Random bytes (never starting with the Avro marker).
+    /// Random bytes (never starting with a marker of either wire format).
     RandomBytes,
-    /// A Confluent-framed record (magic byte 0 and a registry schema id)
-    /// instead of the Avro single-object encoding.
+    /// An Avro object container file (`Obj` 01 ...) instead of a record.
     BadMarker,
+    /// A Confluent-framed record whose schema id no registry knows.
+    UnknownSchemaId,
     /// The single-object header with a fingerprint of no known schema.
     UnknownFingerprint,
     /// A valid record cut short.
@@ -33,9 +38,10 @@ pub enum PoisonReason {
 }
 
 impl PoisonReason {
-    pub const ALL: [PoisonReason; 7] = [
+    pub const ALL: [PoisonReason; 8] = [
         PoisonReason::RandomBytes,
         PoisonReason::BadMarker,
+        PoisonReason::UnknownSchemaId,
         PoisonReason::UnknownFingerprint,
         PoisonReason::TruncatedBody,
         PoisonReason::EmptyTenantId,
@@ -47,6 +53,7 @@ impl PoisonReason {
         match self {
             PoisonReason::RandomBytes => "random_bytes",
             PoisonReason::BadMarker => "bad_marker",
+            PoisonReason::UnknownSchemaId => "unknown_schema_id",
             PoisonReason::UnknownFingerprint => "unknown_fingerprint",
             PoisonReason::TruncatedBody => "truncated_body",
             PoisonReason::EmptyTenantId => "empty_tenant_id",
@@ -97,14 +104,23 @@ pub fn generate<R: Rng>(
         let payload = match reason {
             PoisonReason::RandomBytes => {
                 let mut bytes: Vec<u8> = (0..rng.gen_range(1..64)).map(|_| rng.gen()).collect();
-                if bytes[0] == schemas::codec::MARKER[0] {
-                    bytes[0] = 0;
+                if bytes[0] == schemas::codec::MARKER[0]
+                    || bytes[0] == schemas::codec::CONFLUENT_MAGIC
+                {
+                    bytes[0] = 0x01;
                 }
                 bytes
             }
             PoisonReason::BadMarker => {
                 let encoded = codec.encode(&event)?;
-                let mut bytes = vec![0x00, 0x00, 0x00, 0x00, 0x2a];
+                let mut bytes = b"Obj\x01".to_vec();
+                bytes.extend_from_slice(&encoded[HEADER_LEN..]);
+                bytes
+            }
+            PoisonReason::UnknownSchemaId => {
+                let encoded = codec.encode(&event)?;
+                let mut bytes = vec![schemas::codec::CONFLUENT_MAGIC];
+                bytes.extend_from_slice(&UNKNOWN_SCHEMA_ID.to_be_bytes());
                 bytes.extend_from_slice(&encoded[HEADER_LEN..]);
                 bytes
             }

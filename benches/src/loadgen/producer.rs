@@ -18,7 +18,7 @@ use schemas::{Codec, EventKind};
 use super::config::ProducerConfig;
 use super::encoder;
 use super::error::LoadgenError;
-use super::ordering::Plan;
+use super::ordering::{Plan, RecordClass};
 use super::progress::{Pacer, Progress};
 use super::traffic::Traffic;
 
@@ -100,9 +100,14 @@ pub fn produce(
     let mut n = 0u64;
     encoder::for_each_record(plan, traffic, codec, workers, |record| {
         pacer.wait(n);
+        let reframed = match record.class {
+            RecordClass::Poison => None,
+            _ => cfg.framing.apply(record.kind, &record.payload),
+        };
+        let payload = reframed.as_deref().unwrap_or(record.payload.as_ref());
         let mut base = BaseRecord::to(cfg.topics.of(record.kind))
             .key(record.key)
-            .payload(record.payload.as_ref());
+            .payload(payload);
         loop {
             match producer.send(base) {
                 Ok(()) => break,

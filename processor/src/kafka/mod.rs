@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dlq;
+pub mod replay;
 pub mod source;
 
 pub use config::KafkaConfig;

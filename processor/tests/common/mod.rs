@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use processor::engine::{DeadLetterSink, Engine, EngineConfig};
+use processor::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
 use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::metrics::Metrics;
@@ -17,14 +17,80 @@ use processor::store::Store;
 use processor::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
 
-/// Dead letters, collected in memory.
+/// Dead letters, collected in memory, with fault injection: acknowledgements
+/// held back until released, and attempts that fail.
 #[derive(Default)]
-pub struct Collect(pub Mutex<Vec<Rejected>>);
+pub struct Collect(Mutex<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    delivered: Vec<Rejected>,
+    attempts: usize,
+    /// The next this many attempts fail.
+    failing: usize,
+    /// Acknowledgements wait while true.
+    holding: bool,
+    held: Vec<(Rejected, Attempt)>,
+    max_held: usize,
+}
+
+impl Collect {
+    /// Every record acknowledged so far, in acknowledgement order.
+    pub fn delivered(&self) -> Vec<Rejected> {
+        self.0.lock().unwrap().delivered.clone()
+    }
+
+    /// Delivery attempts so far (failed ones included).
+    pub fn attempts(&self) -> usize {
+        self.0.lock().unwrap().attempts
+    }
+
+    /// Attempts enqueued and not resolved, now and at most.
+    pub fn outstanding(&self) -> (usize, usize) {
+        let inner = self.0.lock().unwrap();
+        (inner.held.len(), inner.max_held)
+    }
+
+    /// Make the next `n` attempts fail.
+    pub fn fail_next(&self, n: usize) {
+        self.0.lock().unwrap().failing = n;
+    }
+
+    /// Hold acknowledgements back (`false`) or let them through (`true`,
+    /// also those held so far).
+    pub fn acknowledge(&self, open: bool) {
+        let held = {
+            let mut inner = self.0.lock().unwrap();
+            inner.holding = !open;
+            if open {
+                std::mem::take(&mut inner.held)
+            } else {
+                Vec::new()
+            }
+        };
+        for (record, attempt) in held {
+            self.0.lock().unwrap().delivered.push(record);
+            attempt.delivered();
+        }
+    }
+}
 
 impl DeadLetterSink for Collect {
-    fn send(&self, r: &Rejected) -> Result<(), String> {
-        self.0.lock().unwrap().push(r.clone());
-        Ok(())
+    fn enqueue(&self, r: &Rejected, attempt: Attempt) {
+        let mut inner = self.0.lock().unwrap();
+        inner.attempts += 1;
+        if inner.failing > 0 {
+            inner.failing -= 1;
+            drop(inner);
+            attempt.failed(&"injected failure", r.clone());
+        } else if inner.holding {
+            inner.held.push((r.clone(), attempt));
+            inner.max_held = inner.max_held.max(inner.held.len());
+        } else {
+            inner.delivered.push(r.clone());
+            drop(inner);
+            attempt.delivered();
+        }
     }
 }
 
@@ -38,11 +104,34 @@ pub fn test_engine<S: Store>(
     dead_letters: Arc<Collect>,
     control: Arc<SourceControl>,
 ) -> Engine<S> {
+    test_engine_capped(
+        rt,
+        store,
+        max_buffered_rows,
+        evict_completed_after_ms,
+        dead_letters,
+        control,
+        10_000,
+    )
+}
+
+/// [`test_engine`] with at most `max_dead_letters_in_flight` dead letters
+/// unacknowledged.
+pub fn test_engine_capped<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    max_buffered_rows: usize,
+    evict_completed_after_ms: Option<i64>,
+    dead_letters: Arc<Collect>,
+    control: Arc<SourceControl>,
+    max_dead_letters_in_flight: usize,
+) -> Engine<S> {
     Engine::new(
         EngineConfig {
             topics: ["l".into(), "n".into(), "i".into()],
             snapshot_interval: Duration::from_secs(3600),
             max_buffered_rows,
+            max_dead_letters_in_flight,
             max_skew_ms: 60_000,
             evict_completed_after_ms,
         },

@@ -1,8 +1,10 @@
 //! The handlers, one file per resource, and the extractors they share.
-//! Handlers validate, ask the [`crate::read::Reader`] and shape the answer;
-//! they never see SQL.
+//! Read handlers validate, ask the [`crate::read::Reader`] and shape the
+//! answer; they never see SQL. The event handlers ([`events`]) hand
+//! checked records to [`crate::ingest`].
 
 pub mod campaigns;
+pub mod events;
 pub mod journeys;
 pub mod ops;
 pub mod overview;

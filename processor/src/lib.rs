@@ -13,6 +13,8 @@
 //!   dead-letter producer. Only this module knows rdkafka.
 //! - [`schema_source`]: writer schemas of Confluent-framed records, from a
 //!   schema registry or a schema ids file.
+//! - [`checkpoint_reset`]: `processor checkpoint reset`, for a partition
+//!   refused because its checkpoint lies outside its log.
 //! - [`tenants`]: tenant time zones (local calendar days).
 //! - [`metrics`]: every Prometheus metric, named in one place; [`http`]
 //!   serves them with `/healthz`.
@@ -20,6 +22,7 @@
 //!   the logs of both binaries.
 //! - [`replay`]: `processor dlq replay` (what to replay and the reports;
 //!   the Kafka side is [`kafka::replay`]).
+pub mod checkpoint_reset;
 pub mod clickhouse;
 pub mod engine;
 pub mod http;

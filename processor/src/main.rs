@@ -35,10 +35,29 @@ enum Command {
         #[command(flatten)]
         run: Box<RunConfig>,
     },
+    /// Partition checkpoints.
+    Checkpoint {
+        #[command(subcommand)]
+        command: CheckpointCommand,
+    },
     /// The dead-letter topic.
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckpointCommand {
+    /// Move a partition's checkpoint to the start or the end of its log,
+    /// after the processor refused it because the checkpoint lies outside
+    /// the log (topics recreated, broker data lost, retention). Writes one
+    /// checkpoint row; the state is kept. Stop the processors first.
+    Reset {
+        #[command(flatten)]
+        clickhouse: ClickHouseConfig,
+        #[command(flatten)]
+        args: Box<processor::checkpoint_reset::ResetArgs>,
     },
 }
 
@@ -75,6 +94,13 @@ async fn main() -> anyhow::Result<()> {
             let report = migrate(&clickhouse).await?;
             tracing::info!(applied = report.applied.len(), "schema up to date");
             run(*cfg, clickhouse.client(), shutdown_signal()).await?;
+        }
+        Command::Checkpoint {
+            command: CheckpointCommand::Reset { clickhouse, args },
+        } => {
+            migrate(&clickhouse).await?;
+            let report = processor::checkpoint_reset::reset(&args, clickhouse.client()).await?;
+            println!("{report}");
         }
         Command::Dlq {
             command: DlqCommand::Replay(args),

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub records_consumed: IntCounterVec,
     pub offset_gaps: IntCounterVec,
+    pub refused_partitions: IntGauge,
     pub events_applied: IntCounterVec,
     pub duplicates_dropped: IntCounterVec,
     pub dead_lettered: IntCounterVec,
@@ -118,6 +119,12 @@ impl Metrics {
                 "processor_records_consumed_total",
                 "Records read from Kafka.",
                 &["topic"],
+            ),
+            refused_partitions: gauge(
+                &r,
+                "processor_refused_partitions",
+                "Assigned partitions not consumed because their checkpoint lies outside the \
+                 partition's log (see the error log; `processor checkpoint reset`).",
             ),
             offset_gaps: counter_vec(
                 &r,

@@ -116,6 +116,7 @@ pub async fn run(
     let kafka = cfg.kafka.clone();
     let partitions = tokio::task::spawn_blocking(move || check_topics(&kafka)).await??;
     tracing::info!(partitions, topics = ?cfg.kafka.topics(), "input topics are co-partitioned");
+    crate::clickhouse::topology::check_partition_count(&client, partitions).await?;
 
     let metrics = Metrics::new();
     let healthy = Arc::new(AtomicBool::new(true));

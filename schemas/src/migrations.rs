@@ -67,4 +67,5 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_raw_events.sql"),
     migration!(2, "0002_tenant_rollups.sql"),
     migration!(3, "0003_snapshots.sql"),
+    migration!(4, "0004_topology.sql"),
 ];

@@ -104,3 +104,55 @@ fn help_documents_every_option_with_its_default() {
         "snapshot interval default shown"
     );
 }
+
+#[tokio::test]
+async fn a_changed_partition_count_is_refused_at_start() {
+    let four = Topics::unique("count4", 4);
+    integration_tests::kafka::create(&four).await;
+    let (db, client) = fresh_database("e2e_count").await;
+    // A first start records 4; stop it once it has.
+    let mut first = Command::new(bin("processor"))
+        .arg("run")
+        .env("KAFKA_BROKERS", brokers())
+        .env("TOPIC_LIFECYCLE", &four.lifecycle)
+        .env("TOPIC_NOTIFICATIONS", &four.notifications)
+        .env("TOPIC_INTERACTIONS", &four.interactions)
+        .env("TOPIC_DLQ", &four.dlq)
+        .env("CLICKHOUSE_URL", clickhouse_url())
+        .env("CLICKHOUSE_DATABASE", &db)
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start processor");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let recorded: Vec<i32> = client
+            .query("SELECT partitions FROM topology")
+            .fetch_all()
+            .await
+            .unwrap_or_default();
+        if recorded == [4] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "count not recorded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+
+    let two = Topics::unique("count2", 2);
+    integration_tests::kafka::create(&two).await;
+    let (ok, stderr) = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || run_processor(&two, &db)),
+    )
+    .await
+    .expect("the processor exits")
+    .expect("join");
+    assert!(!ok, "started on 2 partitions with state of 4: {stderr}");
+    assert!(
+        stderr.contains("have 2 partitions") && stderr.contains("built with 4"),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,7 @@ pub mod config;
 pub mod migrate;
 pub mod snapshot_rows;
 pub mod store;
+pub mod topology;
 
 pub use config::{ClickHouseConfig, CompressionChoice};
 pub use migrate::{migrate, MigrateError, MigrationReport};

@@ -2,6 +2,7 @@
 //! protocol that restores state before a partition is consumed) and the
 //! dead-letter producer. Only this module knows rdkafka.
 
+pub mod bounds;
 pub mod config;
 pub mod dlq;
 pub mod replay;

@@ -24,6 +24,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
+use super::bounds;
 use super::config::KafkaConfig;
 use crate::metrics::Metrics;
 
@@ -41,6 +42,9 @@ pub struct SourceRecord {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
 }
+
+/// How long reading a partition's watermarks at assignment may take.
+const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Records handed to the engine in one channel operation at most.
 pub const BATCH_RECORDS: usize = 512;
@@ -118,6 +122,9 @@ struct Context {
     /// The offset the next record of each assigned (topic, partition) must
     /// have (see [`Position`]).
     positions: Mutex<HashMap<(TopicIndex, i32), Position>>,
+    /// Configuration of a consumer outside the group, for reading where a
+    /// log really ends ([`bounds::probe_end`]).
+    probe: rdkafka::ClientConfig,
 }
 
 /// Where a partition's next record must be. Records of our topics are
@@ -201,7 +208,7 @@ impl Context {
         tpl.elements().iter().map(|e| e.partition()).collect()
     }
 
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let partitions = Self::partitions(tpl);
         tracing::info!(?partitions, "partitions assigned; restoring their state");
         self.flush();
@@ -223,12 +230,23 @@ impl Context {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
-        for (topic, partition) in elements {
-            let offset = self
-                .topic_index(&topic)
-                .and_then(|t| offsets.get(&partition).and_then(|o| o[t]))
-                .map_or(Offset::Beginning, Offset::Offset);
-            if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
+        let starts: Vec<(String, i32, Offset)> = elements
+            .into_iter()
+            .map(|(topic, partition)| {
+                let offset = self
+                    .topic_index(&topic)
+                    .and_then(|t| offsets.get(&partition).and_then(|o| o[t]))
+                    .map_or(Offset::Beginning, Offset::Offset);
+                (topic, partition, offset)
+            })
+            .collect();
+        let refused = self.outside_the_log(consumer, &starts);
+        let mut accepted = TopicPartitionList::new();
+        for (topic, partition, offset) in starts {
+            if refused.contains(&partition) {
+                continue;
+            }
+            if let Err(e) = accepted.add_partition_offset(&topic, partition, offset) {
                 tracing::error!(%topic, partition, error = %e, "cannot set the start offset");
             }
             // From the beginning: the first record, whatever its offset,
@@ -245,9 +263,56 @@ impl Context {
                 }
             }
         }
-        if let Err(e) = consumer.assign(tpl) {
+        // (librdkafka owns `tpl`: assign our own list, never replace it.)
+        if let Err(e) = consumer.assign(&accepted) {
             tracing::error!(error = %e, "assign failed");
         }
+    }
+
+    /// Partitions whose checkpoint lies outside the log of one of their
+    /// topics (see [`super::bounds`]); each is reported as an error.
+    fn outside_the_log(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        starts: &[(String, i32, Offset)],
+    ) -> BTreeSet<i32> {
+        let mut refused = BTreeSet::new();
+        for (topic, partition, offset) in starts {
+            let Offset::Offset(next) = *offset else {
+                continue;
+            };
+            match consumer.fetch_watermarks(topic, *partition, WATERMARKS_TIMEOUT) {
+                Ok((low, mut high)) => {
+                    if next > high && high > 0 {
+                        // The listed end may be short (tansu): read it.
+                        match bounds::probe_end(
+                            &self.probe,
+                            topic,
+                            *partition,
+                            high,
+                            WATERMARKS_TIMEOUT,
+                        ) {
+                            Some(end) => high = end,
+                            None => {
+                                tracing::warn!(%topic, partition, "cannot read the end of the log; the checkpoint is not checked against it");
+                                continue;
+                            }
+                        }
+                    }
+                    if let Err(outside) = bounds::check(next, low, high) {
+                        tracing::error!("{}", bounds::refusal(topic, *partition, &outside));
+                        refused.insert(*partition);
+                    }
+                }
+                Err(e) => {
+                    // Resuming is still right when the log is intact; say
+                    // that it could not be checked.
+                    tracing::warn!(%topic, partition, error = %e, "cannot read the watermarks; the checkpoint is not checked against the log");
+                }
+            }
+        }
+        self.metrics.refused_partitions.set(refused.len() as i64);
+        refused
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -356,6 +421,11 @@ impl Source {
             consumed,
             batch: Mutex::new(Vec::with_capacity(BATCH_RECORDS)),
             positions: Mutex::new(HashMap::new()),
+            probe: {
+                let mut probe = config.consumer_config();
+                probe.set("group.id", format!("{}-end-probe", config.group_id));
+                probe
+            },
         };
         let consumer: BaseConsumer<Context> = config
             .consumer_config()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clickhouse::ClickHouseStore;
 use crate::kafka::{bounds, KafkaConfig};
-use crate::store::{Checkpoint, Offsets, Snapshot, Store};
+use crate::store::{Checkpoint, Offsets, Snapshot, Store, STATE_FORMAT};
 
 /// `--to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +102,7 @@ pub fn reset_checkpoint(
         partition,
         version: (max_version + 1).max(u64::try_from(now_ms).unwrap_or(0)),
         offsets,
+        format: STATE_FORMAT,
     }
 }
 
@@ -113,14 +114,16 @@ pub async fn reset(args: &ResetArgs, client: clickhouse::Client) -> anyhow::Resu
         tokio::task::spawn_blocking(move || bounds::watermarks(&kafka, partition)).await??;
     let store = ClickHouseStore::new(client);
     let before = store.checkpoint(partition).await?;
-    let max_version = store.max_version(partition).await?;
-    let after = reset_checkpoint(
+    let max_version = store.version_floor(partition).await?;
+    let mut after = reset_checkpoint(
         partition,
         args.to,
         watermarks,
         max_version,
         chrono::Utc::now().timestamp_millis(),
     );
+    // The state rows stay what they were.
+    after.format = before.as_ref().map_or(STATE_FORMAT, |c| c.format);
     if !args.dry_run {
         let snapshot = Snapshot {
             checkpoints: vec![after.clone()],

@@ -10,12 +10,15 @@
 //! Invariants:
 //! - A partition's checkpoint (offsets + version) is written only after the
 //!   raw events, reports and journeys it covers are written.
-//! - Restored state = fold of every raw event of the partition in the store;
-//!   replayed records are then duplicates (same event_id) and are neither
-//!   applied nor written again. Raw events beyond the checkpoint mark what
-//!   they touch as changed, so the next snapshot rewrites it.
-//! - Versions only grow: a new version is greater than every version the
-//!   store holds for the partition, committed or not.
+//! - Restored state = the latest state rows of the partition's live
+//!   campaigns, plus the raw events found beyond the checkpoint (an
+//!   interrupted snapshot's), folded in; replayed records are then
+//!   duplicates (same event_id) and are neither applied nor written again.
+//!   The raw events beyond the checkpoint mark what they touch as changed,
+//!   so the next snapshot rewrites it. (A checkpoint of a release without
+//!   state rows is restored once from every raw event.)
+//! - Versions only grow: a new version is greater than the partition's
+//!   newest intent, which every snapshot writes before its rows.
 //! - A checkpoint is written only after every dead letter it passes is
 //!   acknowledged ([`dead_letters`]).
 
@@ -37,8 +40,11 @@ use crate::kafka::dlq::Rejected;
 use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
 use crate::metrics::{KindCounters, Metrics};
 use crate::schema_source::SchemaIds;
+use crate::state::CampaignHeader;
 use crate::state::{Applied, PartitionState};
-use crate::store::{Checkpoint, Offsets, RawEvent, Snapshot, Store, StoreError};
+use crate::store::{
+    Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError, STATE_FORMAT,
+};
 use crate::tenants::TenantZones;
 
 use dead_letters::Outbox;
@@ -60,6 +66,9 @@ pub struct EngineConfig {
     /// from memory once written; a late event reloads them from the store.
     /// `None`: keep everything.
     pub evict_completed_after_ms: Option<i64>,
+    /// Heap bytes of revoked partitions' state kept for their return, in
+    /// all; the oldest revoked beyond it are dropped.
+    pub max_retained_bytes: usize,
 }
 
 /// The kind of record each input topic carries, in topic-index order.
@@ -81,6 +90,12 @@ struct Shard {
     pending: Vec<RawEvent>,
     /// Campaigns dropped from memory, by (tenant, campaign).
     evicted: HashSet<(String, String)>,
+    /// Headers of campaigns dropped since the last snapshot, to be written
+    /// marked evicted.
+    evicted_marks: Vec<CampaignHeader>,
+    /// Campaigns of raw events found beyond the checkpoint at restore:
+    /// named in every intent until a checkpoint covers them.
+    tail_campaigns: BTreeSet<(String, String)>,
 }
 
 /// How often the state's size gauges (a walk over the whole state) are
@@ -90,7 +105,8 @@ const STATE_METRICS_EVERY: Duration = Duration::from_secs(10);
 /// Batches of raw events read ahead of the restoring engine.
 const RESTORE_READ_AHEAD: usize = 8;
 
-/// A partition being restored: the fold of its raw events so far.
+/// A partition being restored from its history (a checkpoint of a release
+/// without state rows): the fold of its raw events so far.
 struct Restoring {
     shard: Shard,
     /// Raw events beyond the checkpoint, applied after the others.
@@ -126,12 +142,12 @@ impl Restoring {
     }
 
     fn finish(mut self) -> Shard {
-        // What the checkpoint's snapshot already shows needs no rewrite...
-        self.shard.state.take_changes();
-        // ...what landed after it does.
         for r in &self.after {
             self.shard.state.apply(&r.event);
         }
+        // The old release wrote no state rows: the first snapshot writes
+        // every campaign and user in the new format.
+        self.shard.state.mark_all_changed();
         self.shard
     }
 }
@@ -139,6 +155,8 @@ impl Restoring {
 struct InFlight {
     task: JoinHandle<Result<(), Unacknowledged>>,
     commits: Vec<(usize, i32, i64)>,
+    /// Partitions the snapshot checkpoints.
+    partitions: Vec<i32>,
     oldest_event_ms: Option<i64>,
     started: Instant,
 }
@@ -162,8 +180,11 @@ pub struct Engine<S: Store> {
     rows_pressure: bool,
     dead_letter_pressure: bool,
     shards: BTreeMap<i32, Shard>,
-    /// Shards revoked with a final snapshot, kept in case they come back.
-    retained: BTreeMap<i32, Shard>,
+    /// Shards revoked with a final snapshot, kept in case they come back,
+    /// with their size and in the order they were revoked (bounded by
+    /// `max_retained_bytes`).
+    retained: BTreeMap<i32, (u64, usize, Shard)>,
+    revocations: u64,
     in_flight: Option<InFlight>,
     next_snapshot: Instant,
     /// When the state's size gauges are next refreshed after a snapshot.
@@ -217,6 +238,7 @@ impl<S: Store> Engine<S> {
             dead_letter_pressure: false,
             shards: BTreeMap::new(),
             retained: BTreeMap::new(),
+            revocations: 0,
             in_flight: None,
             next_snapshot,
             state_metrics_due: Instant::now(),
@@ -390,21 +412,33 @@ impl<S: Store> Engine<S> {
     /// of it is applied.
     fn reload(&mut self, partition: i32, key: &(String, String)) {
         let (tenant, campaign) = (key.0.clone(), key.1.clone());
-        let raw = self.retry("reload campaign", |s| {
+        let stored = self.retry("reload campaign", |s| {
             let (t, c) = (tenant.clone(), campaign.clone());
-            async move { s.campaign_raw_events(partition, &t, &c).await }
+            async move { s.campaign(partition, &t, &c).await }
         });
         let Some(shard) = self.shards.get_mut(&partition) else {
             return;
         };
-        for r in &raw {
-            shard.state.apply(&r.event);
+        match stored {
+            Some(c) => {
+                let users = c.users.len();
+                // Its rows in the store already show all of this.
+                shard.state.restore_campaign(c.header, c.users);
+                tracing::debug!(tenant = %key.0, campaign = %key.1, users, "evicted campaign reloaded");
+            }
+            None => tracing::error!(
+                tenant = %key.0,
+                campaign = %key.1,
+                partition,
+                "an evicted campaign has no state rows; it starts again from its late events \
+                 (its earlier figures are missing from its report until it is rebuilt)"
+            ),
         }
-        // Its snapshot in the store already shows all of this.
-        shard.state.mark_clean(&key.0, &key.1);
         shard.evicted.remove(key);
+        shard
+            .evicted_marks
+            .retain(|h| (&h.tenant_id, &h.campaign_id) != (&key.0, &key.1));
         self.metrics.campaigns_reloaded.inc();
-        tracing::debug!(tenant = %key.0, campaign = %key.1, events = raw.len(), "evicted campaign reloaded");
     }
 
     /// Drop idle completed campaigns whose every change is written.
@@ -434,8 +468,9 @@ impl<S: Store> Engine<S> {
                 .filter(|(t, c)| !unwritten.contains(&(t.as_str(), c.as_str())))
                 .collect();
             for key in candidates {
-                if shard.state.evict(&key.0, &key.1) {
+                if let Some(header) = shard.state.evict(&key.0, &key.1) {
                     shard.evicted.insert(key);
+                    shard.evicted_marks.push(header);
                     evicted += 1;
                 }
             }
@@ -507,6 +542,11 @@ impl<S: Store> Engine<S> {
                     self.metrics.event_to_snapshot_latency.observe(lag);
                 }
                 self.control.commit_later(f.commits);
+                for p in &f.partitions {
+                    if let Some(shard) = self.shards.get_mut(p) {
+                        shard.tail_campaigns.clear();
+                    }
+                }
                 // Everything taken before this snapshot is written now.
                 self.evict_idle();
             }
@@ -533,12 +573,19 @@ impl<S: Store> Engine<S> {
         self.metrics
             .assigned_partitions
             .set(self.shards.len() as i64);
+        self.metrics
+            .retained_partitions
+            .set(self.retained.len() as i64);
+        self.metrics
+            .retained_bytes
+            .set(self.retained.values().map(|(_, b, _)| *b).sum::<usize>() as i64);
     }
 
     /// Take a snapshot of every shard and start writing it.
     fn start_snapshot(&mut self) {
         let mut snapshot = Snapshot::default();
         let mut commits = Vec::new();
+        let mut partitions = Vec::new();
         let mut oldest_event_ms: Option<i64> = None;
         let now = now_ms();
         for (&p, shard) in &mut self.shards {
@@ -546,6 +593,7 @@ impl<S: Store> Engine<S> {
             let moved = !shard.pending.is_empty()
                 || !changes.reports.is_empty()
                 || !changes.journeys.is_empty()
+                || !shard.evicted_marks.is_empty()
                 || shard.next != shard.checkpointed;
             if !moved && shard.version > 0 {
                 continue;
@@ -553,11 +601,42 @@ impl<S: Store> Engine<S> {
             let version = (shard.version + 1).max(u64::try_from(now).unwrap_or(0));
             shard.version = version;
             shard.checkpointed = shard.next;
+            let mut touched: HashSet<(&str, &str)> = shard
+                .tail_campaigns
+                .iter()
+                .map(|(t, c)| (t.as_str(), c.as_str()))
+                .collect();
             for r in &shard.pending {
                 let at = r.event.occurred_at();
                 oldest_event_ms = Some(oldest_event_ms.map_or(at, |o: i64| o.min(at)));
+                touched.insert((r.event.tenant_id(), r.event.campaign_id()));
             }
+            snapshot.intents.push(Intent {
+                partition: p,
+                version,
+                campaigns: touched
+                    .into_iter()
+                    .map(|(t, c)| (t.to_string(), c.to_string()))
+                    .collect(),
+            });
             snapshot.raw.append(&mut shard.pending);
+            snapshot
+                .headers
+                .extend(changes.headers.into_iter().map(|header| HeaderRow {
+                    partition: p,
+                    version,
+                    evicted: false,
+                    header,
+                }));
+            snapshot
+                .headers
+                .extend(shard.evicted_marks.drain(..).map(|header| HeaderRow {
+                    partition: p,
+                    version,
+                    evicted: true,
+                    header,
+                }));
+            partitions.push(p);
             snapshot
                 .reports
                 .extend(changes.reports.into_iter().map(|r| (p, version, r)));
@@ -568,6 +647,7 @@ impl<S: Store> Engine<S> {
                 partition: p,
                 version,
                 offsets: shard.next,
+                format: STATE_FORMAT,
             });
             for (t, next) in shard.next.iter().enumerate() {
                 if let Some(o) = next {
@@ -595,6 +675,7 @@ impl<S: Store> Engine<S> {
         self.in_flight = Some(InFlight {
             task,
             commits,
+            partitions,
             oldest_event_ms,
             started: Instant::now(),
         });
@@ -617,7 +698,7 @@ impl<S: Store> Engine<S> {
             let checkpoint =
                 self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
             let committed = checkpoint.as_ref().map_or(0, |c| c.version);
-            if let Some(kept) = self.retained.remove(&p) {
+            if let Some((_, _, kept)) = self.retained.remove(&p) {
                 if kept.version == committed && committed > 0 {
                     tracing::info!(
                         partition = p,
@@ -658,27 +739,145 @@ impl<S: Store> Engine<S> {
         out
     }
 
-    /// Restore partitions from the store: one read of all their raw events,
+    /// Restore partitions from the store: from their state rows, or once
+    /// from their history when the checkpoint predates state rows.
+    fn restore(&mut self, partitions: Vec<(i32, Option<Checkpoint>)>) -> Vec<(i32, Shard)> {
+        let floors: BTreeMap<i32, u64> = partitions
+            .iter()
+            .map(|&(p, _)| {
+                let floor =
+                    self.retry(
+                        "read version floor",
+                        |s| async move { s.version_floor(p).await },
+                    );
+                (p, floor)
+            })
+            .collect();
+        let (legacy, current): (Vec<_>, Vec<_>) = partitions
+            .into_iter()
+            .partition(|(_, c)| c.as_ref().is_some_and(|c| c.format < STATE_FORMAT));
+        let mut out = Vec::new();
+        if !legacy.is_empty() {
+            tracing::warn!(
+                partitions = ?legacy.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                "checkpoints from a release without state rows: restoring once from every raw \
+                 event, then writing the state rows"
+            );
+            out.extend(self.restore_from_history(legacy, &floors));
+        }
+        if !current.is_empty() {
+            out.extend(self.restore_from_state(current, &floors));
+        }
+        out
+    }
+
+    /// Restore partitions from their state rows (live campaigns only), then
+    /// fold the tail: raw events an interrupted snapshot wrote beyond the
+    /// checkpoint.
+    fn restore_from_state(
+        &mut self,
+        partitions: Vec<(i32, Option<Checkpoint>)>,
+        floors: &BTreeMap<i32, u64>,
+    ) -> Vec<(i32, Shard)> {
+        let ids: Vec<i32> = partitions.iter().map(|(p, _)| *p).collect();
+        let rows = self.retry("read state rows", |s| {
+            let ids = ids.clone();
+            async move { s.partition_rows(&ids).await }
+        });
+        let mut shards: BTreeMap<i32, Shard> = partitions
+            .iter()
+            .map(|(p, checkpoint)| {
+                let next = checkpoint.as_ref().map_or([None; 3], |c| c.offsets);
+                let committed = checkpoint.as_ref().map_or(0, |c| c.version);
+                let floor = floors.get(p).copied().unwrap_or(0);
+                let shard = Shard {
+                    next,
+                    checkpointed: next,
+                    version: floor.max(committed),
+                    ..Shard::default()
+                };
+                (*p, shard)
+            })
+            .collect();
+        for c in rows.live {
+            if let Some(shard) = shards.get_mut(&c.partition) {
+                shard.state.restore_campaign(c.header, c.users);
+            }
+        }
+        for (p, t, c) in rows.evicted {
+            if let Some(shard) = shards.get_mut(&p) {
+                shard.evicted.insert((t, c));
+            }
+        }
+        let topics = self.cfg.topics.clone();
+        for (p, checkpoint) in &partitions {
+            let p = *p;
+            let tail = self.retry("read tail", |s| {
+                let (checkpoint, topics) = (checkpoint.clone(), topics.clone());
+                async move { s.tail(p, checkpoint.as_ref(), &topics).await }
+            });
+            if tail.is_empty() {
+                continue;
+            }
+            // The insert that wrote these may have been cut off between
+            // the table's part and its views' parts.
+            self.retry("repair rollups", |s| {
+                let tail = tail.clone();
+                async move { s.repair_rollups(&tail).await }
+            });
+            let Some(mut shard) = shards.remove(&p) else {
+                continue;
+            };
+            for r in &tail {
+                let key = (
+                    r.event.tenant_id().to_string(),
+                    r.event.campaign_id().to_string(),
+                );
+                if shard.evicted.contains(&key) {
+                    // Dropped before this snapshot's header landed: bring
+                    // it back first.
+                    let stored = self.retry("reload campaign", |s| {
+                        let key = key.clone();
+                        async move { s.campaign(p, &key.0, &key.1).await }
+                    });
+                    if let Some(c) = stored {
+                        shard.state.restore_campaign(c.header, c.users);
+                    }
+                    shard.evicted.remove(&key);
+                }
+                shard.state.apply_tail(&r.event);
+                shard.tail_campaigns.insert(key);
+            }
+            tracing::info!(
+                partition = p,
+                events = tail.len(),
+                campaigns = shard.tail_campaigns.len(),
+                "raw events beyond the checkpoint folded in (a snapshot was interrupted)"
+            );
+            shards.insert(p, shard);
+        }
+        shards.into_iter().collect()
+    }
+
+    /// Restore partitions from every raw event they have (checkpoints of a
+    /// release without state rows): one read of all their raw events,
     /// folded while it streams in (the store's task decodes rows on the
     /// runtime while this thread applies them). Retried from scratch when
     /// the read fails.
-    fn restore(&mut self, partitions: Vec<(i32, Option<Checkpoint>)>) -> Vec<(i32, Shard)> {
-        let floors: Vec<u64> = partitions
-            .iter()
-            .map(|&(p, _)| {
-                self.retry(
-                    "read max version",
-                    |s| async move { s.max_version(p).await },
-                )
-            })
-            .collect();
+    fn restore_from_history(
+        &mut self,
+        partitions: Vec<(i32, Option<Checkpoint>)>,
+        floors: &BTreeMap<i32, u64>,
+    ) -> Vec<(i32, Shard)> {
         let ids: Vec<i32> = partitions.iter().map(|(p, _)| *p).collect();
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut restoring: BTreeMap<i32, Restoring> = partitions
                 .iter()
-                .zip(&floors)
-                .map(|((p, checkpoint), &floor)| (*p, Restoring::new(checkpoint.as_ref(), floor)))
+                .map(|(p, checkpoint)| {
+                    let floor = floors.get(p).copied().unwrap_or(0);
+                    (*p, Restoring::new(checkpoint.as_ref(), floor))
+                })
                 .collect();
             let (tx, mut rx) = tokio::sync::mpsc::channel(RESTORE_READ_AHEAD);
             let store = self.store.clone();
@@ -728,10 +927,33 @@ impl<S: Store> Engine<S> {
                     next = ?shard.checkpointed,
                     "partition released after its final snapshot"
                 );
-                self.retained.insert(*p, shard);
+                self.revocations += 1;
+                let bytes = shard.state.heap_bytes();
+                self.retained.insert(*p, (self.revocations, bytes, shard));
             }
         }
+        self.bound_retained();
         self.update_state_metrics();
+    }
+
+    /// Drop the oldest retained shards until the rest fit the budget (a
+    /// dropped partition, assigned back, is restored from the store).
+    fn bound_retained(&mut self) {
+        let mut total: usize = self.retained.values().map(|(_, b, _)| b).sum();
+        while total > self.cfg.max_retained_bytes {
+            let Some((&p, &(_, bytes, _))) =
+                self.retained.iter().min_by_key(|(_, (order, _, _))| *order)
+            else {
+                break;
+            };
+            self.retained.remove(&p);
+            total -= bytes;
+            tracing::info!(
+                partition = p,
+                bytes,
+                "state of a revoked partition dropped from memory (over --max-retained-state-bytes)"
+            );
+        }
     }
 
     /// Run a store read, retrying with backoff until it succeeds.
@@ -766,6 +988,28 @@ impl<S: Store> Engine<S> {
     /// Partitions currently owned.
     pub fn partitions(&self) -> Vec<i32> {
         self.shards.keys().copied().collect()
+    }
+
+    /// Revoked partitions whose state is kept in memory.
+    pub fn retained_partitions(&self) -> Vec<i32> {
+        self.retained.keys().copied().collect()
+    }
+
+    /// (partition, heap bytes) of the retained state, oldest revoked first.
+    pub fn retained_bytes(&self) -> Vec<(i32, usize)> {
+        let mut v: Vec<_> = self
+            .retained
+            .iter()
+            .map(|(p, (order, bytes, _))| (*order, *p, *bytes))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, p, b)| (p, b)).collect()
+    }
+
+    /// Change the budget of retained state (tests).
+    pub fn set_max_retained_bytes(&mut self, bytes: usize) {
+        self.cfg.max_retained_bytes = bytes;
+        self.bound_retained();
     }
 
     /// Dead letters enqueued and not yet acknowledged.

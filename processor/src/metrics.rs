@@ -30,6 +30,8 @@ pub struct Metrics {
     pub state_campaigns: IntGauge,
     pub state_user_entries: IntGauge,
     pub state_bytes: IntGauge,
+    pub retained_partitions: IntGauge,
+    pub retained_bytes: IntGauge,
     pub buffered_rows: IntGauge,
     pub paused: IntGauge,
     pub assigned_partitions: IntGauge,
@@ -227,6 +229,17 @@ impl Metrics {
                 &r,
                 "processor_state_bytes",
                 "Approximate heap bytes of the in-memory state.",
+            ),
+            retained_partitions: gauge(
+                &r,
+                "processor_retained_partitions",
+                "Revoked partitions whose state is kept in memory in case they come back.",
+            ),
+            retained_bytes: gauge(
+                &r,
+                "processor_retained_state_bytes",
+                "Approximate heap bytes of the state of revoked partitions kept in memory \
+                 (at most --max-retained-state-bytes).",
             ),
             buffered_rows: gauge(
                 &r,

@@ -67,6 +67,12 @@ pub struct RunConfig {
     /// event reloads them from ClickHouse. 0 keeps everything in memory.
     #[arg(long, env = "EVICT_COMPLETED_AFTER_SECONDS", default_value_t = 86_400)]
     pub evict_completed_after_seconds: i64,
+    /// The state of revoked partitions is kept in memory, up to this many
+    /// bytes in all, in case they are assigned back (then they need no
+    /// restore); beyond it the oldest revoked state is dropped. 0 keeps
+    /// none.
+    #[arg(long, env = "MAX_RETAINED_STATE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_retained_state_bytes: usize,
 
     /// Address of the /metrics and /healthz HTTP port.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
@@ -148,6 +154,7 @@ pub async fn run(
             max_skew_ms: cfg.max_clock_skew_seconds.saturating_mul(1000),
             evict_completed_after_ms: (cfg.evict_completed_after_seconds > 0)
                 .then(|| cfg.evict_completed_after_seconds.saturating_mul(1000)),
+            max_retained_bytes: cfg.max_retained_state_bytes,
         },
         Arc::new(ClickHouseStore::new(client)),
         Codec::new()?,

@@ -9,11 +9,15 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDate;
 use schemas::Event;
 
-use crate::state::{Journey, Report};
+use crate::state::{CampaignHeader, Journey, Report, UserRecord};
 
 /// Next offset per input topic (lifecycle, notifications, interactions);
 /// `None`: from the beginning.
 pub type Offsets = [Option<i64>; 3];
+
+/// The state rows of a checkpoint are complete in this format (headers and
+/// user records; ARCHITECTURE.md, "Persisted state").
+pub const STATE_FORMAT: u8 = 1;
 
 /// The commit point of a partition: state version `version` reflects every
 /// record before `offsets`.
@@ -22,6 +26,9 @@ pub struct Checkpoint {
     pub partition: i32,
     pub version: u64,
     pub offsets: Offsets,
+    /// [`STATE_FORMAT`], or 0: written by a release without state rows
+    /// (the partition is restored once from its raw events).
+    pub format: u8,
 }
 
 /// Where [`Store::raw_events`] sends its batches.
@@ -37,13 +44,55 @@ pub struct RawEvent {
     pub local_date: NaiveDate,
 }
 
-/// Everything one snapshot writes. Raw events first, then reports and
-/// journeys (versioned, invisible until the checkpoint), then checkpoints.
+/// Written first by a snapshot: its version and the campaigns whose raw
+/// events it writes (a restore finds an interrupted snapshot's raw events
+/// through it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub partition: i32,
+    pub version: u64,
+    /// (tenant, campaign).
+    pub campaigns: Vec<(String, String)>,
+}
+
+/// A campaign header as written by a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderRow {
+    pub partition: i32,
+    pub version: u64,
+    /// Dropped from memory: not restored with its partition.
+    pub evicted: bool,
+    pub header: CampaignHeader,
+}
+
+/// A campaign as its latest state rows hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCampaign {
+    pub partition: i32,
+    pub header: CampaignHeader,
+    /// The greatest version of each user record of the campaign.
+    pub users: Vec<UserRecord>,
+}
+
+/// What the state rows of some partitions hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionRows {
+    /// Every live (not evicted) campaign.
+    pub live: Vec<StoredCampaign>,
+    /// (partition, tenant, campaign) of every evicted one: a late event
+    /// reloads it.
+    pub evicted: Vec<(i32, String, String)>,
+}
+
+/// Everything one snapshot writes, in this order: the intents, raw events,
+/// journeys (the user records), headers and reports, then checkpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    pub intents: Vec<Intent>,
     pub raw: Vec<RawEvent>,
     pub reports: Vec<(i32, u64, Report)>,
     pub journeys: Vec<(i32, u64, Journey)>,
+    pub headers: Vec<HeaderRow>,
     pub checkpoints: Vec<Checkpoint>,
 }
 
@@ -54,35 +103,73 @@ pub struct StoreError {
     pub message: String,
 }
 
-/// Durable storage of raw events, snapshots and checkpoints.
+/// Durable storage of raw events, state rows, reports and checkpoints.
 pub trait Store: Send + Sync + 'static {
     /// The latest complete checkpoint of a partition.
     fn checkpoint(
         &self,
         partition: i32,
     ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
-    /// The highest version any report or journey row of the partition has
-    /// (committed or not), so new versions can be made strictly greater.
-    fn max_version(&self, partition: i32) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The highest version any row of the partition may have (committed or
+    /// not), so new versions can be made strictly greater.
+    fn version_floor(&self, partition: i32)
+        -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Every live (not evicted) campaign of these partitions, from the
+    /// latest version of its header and of each of its user records, and
+    /// the keys of the evicted ones.
+    fn partition_rows(
+        &self,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<PartitionRows, StoreError>> + Send;
+    /// One campaign of a partition, evicted or not (to reload it).
+    fn campaign(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredCampaign>, StoreError>> + Send;
+    /// The raw events of the partition at or beyond the checkpoint's offsets
+    /// (every one without a checkpoint) of the campaigns named by intents
+    /// newer than the checkpoint: what an interrupted snapshot wrote.
+    fn tail(
+        &self,
+        partition: i32,
+        checkpoint: Option<&Checkpoint>,
+        topics: &[String; 3],
+    ) -> impl Future<Output = Result<Vec<RawEvent>, StoreError>> + Send;
+    /// Bring the rollup views of these raw events (which landed) back in
+    /// line with `events_raw`, in case their insert was cut off between the
+    /// table's part and the views' parts. Idempotent.
+    fn repair_rollups(
+        &self,
+        raw: &[RawEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every raw event of these partitions, sent to `out` in batches in no
-    /// particular order (restore folds them, and the fold does not depend
-    /// on order). Stops early, without error, when `out` is closed.
+    /// particular order (the one-time restore of a partition checkpointed
+    /// before state rows existed). Stops early, without error, when `out`
+    /// is closed.
     fn raw_events(
         &self,
         partitions: &[i32],
         out: RawSink,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The raw events of one campaign of the partition (to reload an
-    /// evicted campaign).
-    fn campaign_raw_events(
-        &self,
-        partition: i32,
-        tenant_id: &str,
-        campaign_id: &str,
-    ) -> impl Future<Output = Result<Vec<RawEvent>, StoreError>> + Send;
-    /// Write one snapshot. Must be safe to call again with the same snapshot
-    /// after an error: raw events that already landed are not written twice.
+    /// Write one snapshot, in the order of [`Snapshot`]. Must be safe to
+    /// call again with the same snapshot after an error: raw events that
+    /// already landed are not written twice.
     fn write(&self, snapshot: &Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How far an injected write failure lets a snapshot get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailAfter {
+    /// Nothing is written.
+    Nothing,
+    /// Intents and raw events land.
+    Raw,
+    /// Intents, raw events and the first half of the user records land.
+    HalfJourneys,
+    /// Everything but the checkpoints lands.
+    Rows,
 }
 
 /// An in-memory [`Store`] whose writes can be made to fail.
@@ -91,16 +178,29 @@ pub struct MemoryStore {
     inner: Arc<Mutex<MemoryInner>>,
 }
 
+/// (tenant, campaign, job, user).
+pub type UserKey = (String, String, String, String);
+
 #[derive(Debug, Default)]
 pub struct MemoryInner {
     pub raw: Vec<RawEvent>,
     pub reports: BTreeMap<(String, String, String), (u64, Report)>,
-    pub journeys: BTreeMap<(String, String, String, String), (u64, Journey)>,
+    /// Latest user record per (tenant, campaign, job, user): version,
+    /// partition, journey.
+    pub journeys: BTreeMap<UserKey, (u64, i32, Journey)>,
+    /// Latest header per (tenant, campaign).
+    pub headers: BTreeMap<(String, String), HeaderRow>,
+    pub intents: BTreeMap<i32, Vec<Intent>>,
     pub checkpoints: BTreeMap<i32, Checkpoint>,
     pub max_versions: BTreeMap<i32, u64>,
     /// Fail this many writes before succeeding.
     pub fail_writes: u32,
+    /// How far a failing write gets.
+    pub fail_after: Option<FailAfter>,
     pub writes: u32,
+    /// Every snapshot written in full, in order (tests replay them, or
+    /// parts of them, into another store).
+    pub log: Vec<Snapshot>,
 }
 
 impl MemoryStore {
@@ -113,13 +213,176 @@ impl MemoryStore {
     }
 }
 
+impl MemoryInner {
+    fn stored(&self, key: &(String, String)) -> Option<StoredCampaign> {
+        let h = self.headers.get(key)?;
+        let users = self
+            .journeys
+            .iter()
+            .filter(|((t, c, _, _), _)| (t, c) == (&key.0, &key.1))
+            .map(|(_, (_, _, j))| j.to_user_record())
+            .collect();
+        Some(StoredCampaign {
+            partition: h.partition,
+            header: h.header.clone(),
+            users,
+        })
+    }
+
+    fn bump(&mut self, p: i32, v: u64) {
+        let m = self.max_versions.entry(p).or_default();
+        *m = (*m).max(v);
+    }
+
+    /// What a write of `snapshot` cut off after `stage` leaves behind (a
+    /// crash in the middle of a snapshot).
+    pub fn write_partially(&mut self, snapshot: &Snapshot, stage: FailAfter) {
+        match stage {
+            FailAfter::Nothing => {}
+            FailAfter::Raw => self.write_raw(snapshot),
+            FailAfter::HalfJourneys => {
+                self.write_raw(snapshot);
+                let half = snapshot.journeys.len() / 2;
+                self.write_journeys(&snapshot.journeys[..half]);
+            }
+            FailAfter::Rows => {
+                self.write_raw(snapshot);
+                self.write_journeys(&snapshot.journeys);
+                self.write_rest(snapshot);
+            }
+        }
+    }
+
+    fn write_raw(&mut self, snapshot: &Snapshot) {
+        for i in &snapshot.intents {
+            self.bump(i.partition, i.version);
+            self.intents.entry(i.partition).or_default().push(i.clone());
+        }
+        for r in &snapshot.raw {
+            if !self
+                .raw
+                .iter()
+                .any(|x| x.event.event_id() == r.event.event_id())
+            {
+                self.raw.push(r.clone());
+            }
+        }
+    }
+
+    fn write_journeys(&mut self, journeys: &[(i32, u64, Journey)]) {
+        for (p, v, j) in journeys {
+            let key = (
+                j.tenant_id.clone(),
+                j.campaign_id.clone(),
+                j.job_id.clone(),
+                j.user_id.clone(),
+            );
+            if self.journeys.get(&key).is_none_or(|(old, _, _)| old <= v) {
+                self.journeys.insert(key, (*v, *p, j.clone()));
+            }
+            self.bump(*p, *v);
+        }
+    }
+
+    fn write_rest(&mut self, snapshot: &Snapshot) {
+        for h in &snapshot.headers {
+            let key = (h.header.tenant_id.clone(), h.header.campaign_id.clone());
+            if self
+                .headers
+                .get(&key)
+                .is_none_or(|old| old.version <= h.version)
+            {
+                self.headers.insert(key, h.clone());
+            }
+        }
+        for (p, v, r) in &snapshot.reports {
+            let key = (
+                r.tenant_id.clone(),
+                r.campaign_id.clone(),
+                r.job_id.clone().unwrap_or_default(),
+            );
+            self.reports.insert(key, (*v, r.clone()));
+            self.bump(*p, *v);
+        }
+    }
+}
+
 impl Store for MemoryStore {
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         Ok(self.with(|s| s.checkpoints.get(&partition).cloned()))
     }
 
-    async fn max_version(&self, partition: i32) -> Result<u64, StoreError> {
+    async fn version_floor(&self, partition: i32) -> Result<u64, StoreError> {
         Ok(self.with(|s| s.max_versions.get(&partition).copied().unwrap_or(0)))
+    }
+
+    async fn partition_rows(&self, partitions: &[i32]) -> Result<PartitionRows, StoreError> {
+        Ok(self.with(|s| {
+            let mut out = PartitionRows::default();
+            for (k, h) in &s.headers {
+                if !partitions.contains(&h.partition) {
+                    continue;
+                }
+                if h.evicted {
+                    out.evicted.push((h.partition, k.0.clone(), k.1.clone()));
+                } else if let Some(c) = s.stored(k) {
+                    out.live.push(c);
+                }
+            }
+            out
+        }))
+    }
+
+    async fn campaign(
+        &self,
+        partition: i32,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Option<StoredCampaign>, StoreError> {
+        Ok(self.with(|s| {
+            s.stored(&(tenant_id.to_string(), campaign_id.to_string()))
+                .filter(|c| c.partition == partition)
+        }))
+    }
+
+    async fn tail(
+        &self,
+        partition: i32,
+        checkpoint: Option<&Checkpoint>,
+        topics: &[String; 3],
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let committed = checkpoint.map_or(0, |c| c.version);
+        let offsets = checkpoint.map_or([None; 3], |c| c.offsets);
+        Ok(self.with(|s| {
+            let named: Vec<(String, String)> = s
+                .intents
+                .get(&partition)
+                .into_iter()
+                .flatten()
+                .filter(|i| i.version > committed)
+                .flat_map(|i| i.campaigns.iter().cloned())
+                .collect();
+            s.raw
+                .iter()
+                .filter(|r| {
+                    r.partition == partition
+                        && named
+                            .iter()
+                            .any(|(t, c)| t == r.event.tenant_id() && c == r.event.campaign_id())
+                        && topics
+                            .iter()
+                            .position(|t| *t == r.topic)
+                            .and_then(|i| offsets[i])
+                            .is_none_or(|o| r.offset >= o)
+                })
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn repair_rollups(&self, _raw: &[RawEvent]) -> Result<(), StoreError> {
+        // No views in memory.
+        Ok(())
     }
 
     async fn raw_events(&self, partitions: &[i32], out: RawSink) -> Result<(), StoreError> {
@@ -139,68 +402,24 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn campaign_raw_events(
-        &self,
-        partition: i32,
-        tenant_id: &str,
-        campaign_id: &str,
-    ) -> Result<Vec<RawEvent>, StoreError> {
-        Ok(self.with(|s| {
-            s.raw
-                .iter()
-                .filter(|r| {
-                    r.partition == partition
-                        && r.event.tenant_id() == tenant_id
-                        && r.event.campaign_id() == campaign_id
-                })
-                .cloned()
-                .collect()
-        }))
-    }
-
     async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         self.with(|s| {
             s.writes += 1;
             if s.fail_writes > 0 {
                 s.fail_writes -= 1;
+                s.write_partially(snapshot, s.fail_after.unwrap_or(FailAfter::Nothing));
                 return Err(StoreError {
                     operation: "write",
                     message: "injected failure".into(),
                 });
             }
-            for r in &snapshot.raw {
-                if !s
-                    .raw
-                    .iter()
-                    .any(|x| x.event.event_id() == r.event.event_id())
-                {
-                    s.raw.push(r.clone());
-                }
-            }
-            for (p, v, r) in &snapshot.reports {
-                let key = (
-                    r.tenant_id.clone(),
-                    r.campaign_id.clone(),
-                    r.job_id.clone().unwrap_or_default(),
-                );
-                s.reports.insert(key, (*v, r.clone()));
-                let m = s.max_versions.entry(*p).or_default();
-                *m = (*m).max(*v);
-            }
-            for (p, v, j) in &snapshot.journeys {
-                let key = (
-                    j.tenant_id.clone(),
-                    j.campaign_id.clone(),
-                    j.job_id.clone(),
-                    j.user_id.clone(),
-                );
-                s.journeys.insert(key, (*v, j.clone()));
-                let m = s.max_versions.entry(*p).or_default();
-                *m = (*m).max(*v);
-            }
+            s.write_raw(snapshot);
+            s.write_journeys(&snapshot.journeys);
+            s.write_rest(snapshot);
             for c in &snapshot.checkpoints {
                 s.checkpoints.insert(c.partition, c.clone());
             }
+            s.log.push(snapshot.clone());
             Ok(())
         })
     }

@@ -10,7 +10,7 @@ use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
 use processor::clickhouse::ClickHouseStore;
 use processor::engine::Engine;
 use processor::kafka::source::SourceControl;
-use processor::store::{Snapshot, Store};
+use processor::store::{MemoryStore, Snapshot, Store};
 use schemas::Codec;
 
 mod common;
@@ -59,14 +59,13 @@ fn engine(rt: &tokio::runtime::Runtime, store: Arc<ClickHouseStore>) -> Engine<C
     )
 }
 
-/// Visible rows: per key the greatest version at most the checkpoint's.
+/// Visible rows: per key the greatest version (the query API's rule).
 async fn read_back(client: &clickhouse::Client) -> (Vec<ReportRow>, Vec<JourneyRow>, u64) {
     let reports: Vec<ReportRow> = client
         .query(
             "SELECT ?fields FROM campaign_reports AS r \
              WHERE (r.tenant_id, r.campaign_id, r.job_id, r.version) IN ( \
                SELECT tenant_id, campaign_id, job_id, max(version) FROM campaign_reports \
-               WHERE version <= (SELECT max(version) FROM checkpoints WHERE partition = 0) \
                GROUP BY tenant_id, campaign_id, job_id) \
              ORDER BY tenant_id, campaign_id, job_id",
         )
@@ -78,7 +77,6 @@ async fn read_back(client: &clickhouse::Client) -> (Vec<ReportRow>, Vec<JourneyR
             "SELECT ?fields FROM journeys AS j \
              WHERE (j.tenant_id, j.campaign_id, j.job_id, j.user_id, j.version) IN ( \
                SELECT tenant_id, campaign_id, job_id, user_id, max(version) FROM journeys \
-               WHERE version <= (SELECT max(version) FROM checkpoints WHERE partition = 0) \
                GROUP BY tenant_id, campaign_id, job_id, user_id) \
              ORDER BY tenant_id, campaign_id, job_id, user_id",
         )
@@ -305,7 +303,7 @@ fn a_retry_repairs_views_an_interrupted_insert_left_short() {
 }
 
 #[test]
-fn raw_events_read_back_by_partition_and_by_campaign() {
+fn raw_events_read_back_by_partition() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(database("readback"));
     let store = ClickHouseStore::new(client);
@@ -336,24 +334,296 @@ fn raw_events_read_back_by_partition_and_by_campaign() {
     assert_eq!(all.len(), snapshot.raw.len());
     assert_eq!(ids(&all), ids(&snapshot.raw));
     assert!(streamed(&[1]).is_empty(), "nothing on partition 1");
+}
 
-    let campaigns: BTreeSet<(String, String)> = snapshot
-        .raw
-        .iter()
-        .map(|r| (r.event.tenant_id().into(), r.event.campaign_id().into()))
-        .collect();
-    assert!(campaigns.len() > 1, "the traffic has several campaigns");
-    for (tenant, campaign) in &campaigns {
-        let got = rt
-            .block_on(store.campaign_raw_events(0, tenant, campaign))
-            .unwrap();
-        let want: Vec<_> = snapshot
-            .raw
-            .iter()
-            .filter(|r| r.event.tenant_id() == tenant && r.event.campaign_id() == campaign)
-            .cloned()
-            .collect();
-        assert_eq!(ids(&got), ids(&want), "campaign {campaign}");
-        assert_eq!(got.len(), want.len());
+#[test]
+fn merges_between_a_snapshots_rows_and_its_checkpoint_hide_nothing() {
+    // Snapshot 1 in full; snapshot 2's rows without its checkpoint (a
+    // crash right before it); then ClickHouse merges everything
+    // (`OPTIMIZE ... FINAL` keeps one row per key, the greatest version).
+    // What readers see is snapshot 2's state, every key of it; a restart
+    // restores from those rows, replays from snapshot 1's checkpoint, and
+    // ends exact with one raw row per event.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(database("merges"));
+    let store = Arc::new(ClickHouseStore::new(client.clone()));
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(40);
+    let recs = records(&codec, &traffic);
+    let cut = recs.len() / 2;
+
+    // The two snapshots, as an engine over a scratch store takes them.
+    let scratch = Arc::new(MemoryStore::default());
+    let mut recorder = test_engine(
+        &rt,
+        scratch.clone(),
+        1_000_000,
+        None,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    );
+    recorder.assign(&BTreeSet::from([0]));
+    for r in recs.iter().take(cut).cloned() {
+        recorder.on_record(r);
     }
+    recorder.flush();
+    for r in recs.iter().skip(cut).take(cut / 2).cloned() {
+        recorder.on_record(r);
+    }
+    recorder.flush();
+    drop(recorder);
+    let log = scratch.with(|s| s.log.clone());
+    let mut second = log[1].clone();
+    second.checkpoints.clear();
+    rt.block_on(async {
+        store.write(&log[0]).await.unwrap();
+        store.write(&second).await.unwrap();
+        for table in [
+            "campaign_reports",
+            "journeys",
+            "campaign_state",
+            "checkpoints",
+        ] {
+            client
+                .query(&format!("OPTIMIZE TABLE {table} FINAL"))
+                .execute()
+                .await
+                .unwrap();
+        }
+    });
+    // Readers: snapshot 2's rows, every key (merged into one part).
+    let (reports, journeys, _) = rt.block_on(read_back(&client));
+    let mut want = scratch.with(|s| {
+        (
+            s.reports
+                .values()
+                .map(|(_, r)| r.clone())
+                .collect::<Vec<_>>(),
+            s.journeys.len(),
+        )
+    });
+    want.0
+        .sort_by(|a, b| (&a.campaign_id, &a.job_id).cmp(&(&b.campaign_id, &b.job_id)));
+    let got: Vec<_> = reports.iter().map(ReportRow::to_report).collect();
+    assert_eq!(got, want.0, "every report of the uncheckpointed snapshot");
+    assert_eq!(journeys.len(), want.1, "every journey");
+
+    // A restart: from the merged rows and snapshot 1's checkpoint.
+    let mut engine = engine(&rt, store.clone());
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(offsets, log[0].checkpoints[0].offsets);
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    rt.block_on(async {
+        client
+            .query("OPTIMIZE TABLE journeys FINAL")
+            .execute()
+            .await
+            .unwrap();
+    });
+    assert_matches(&rt.block_on(read_back(&client)), &traffic);
+}
+
+#[test]
+fn a_crash_between_raw_parts_and_their_view_parts_is_repaired_by_the_restart() {
+    // Snapshot 1 in full. Snapshot 2's intent and raw events land without
+    // their view parts (views detached while they are inserted: the server
+    // stopped between the table's part and the views'), then the process
+    // dies. The restart finds them beyond the checkpoint, repairs their
+    // views, and every rollup ends equal to what events_raw says.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(database("viewcrash"));
+    let store = Arc::new(ClickHouseStore::new(client.clone()));
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(12);
+    let recs = records(&codec, &traffic);
+    let cut = recs.len() / 2;
+    let scratch = Arc::new(MemoryStore::default());
+    let mut recorder = test_engine(
+        &rt,
+        scratch.clone(),
+        1_000_000,
+        None,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    );
+    recorder.assign(&BTreeSet::from([0]));
+    for r in recs.iter().take(cut).cloned() {
+        recorder.on_record(r);
+    }
+    recorder.flush();
+    for r in recs.iter().skip(cut).cloned() {
+        recorder.on_record(r);
+    }
+    recorder.flush();
+    drop(recorder);
+    let log = scratch.with(|s| s.log.clone());
+    let cut_off = Snapshot {
+        intents: log[1].intents.clone(),
+        raw: log[1].raw.clone(),
+        ..Snapshot::default()
+    };
+    assert!(!cut_off.raw.is_empty());
+    let views = [
+        "rollup_campaign_daily_mv",
+        "rollup_campaign_weekly_mv",
+        "rollup_campaign_monthly_mv",
+        "campaign_status_changes_mv",
+    ];
+    rt.block_on(async {
+        store.write(&log[0]).await.unwrap();
+        for v in views {
+            client
+                .query(&format!("DETACH TABLE {v}"))
+                .execute()
+                .await
+                .unwrap();
+        }
+        store.write(&cut_off).await.unwrap();
+        for v in views {
+            client
+                .query(&format!("ATTACH TABLE {v}"))
+                .execute()
+                .await
+                .unwrap();
+        }
+    });
+    let (short, truth) = rt.block_on(views_and_truth(&client));
+    assert_ne!(short, truth, "the views miss snapshot 2's raw events");
+
+    let mut engine = engine(&rt, store.clone());
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    let (views_now, truth) = rt.block_on(views_and_truth(&client));
+    assert_eq!(views_now, truth, "repaired when the partition was restored");
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    let (views, truth) = rt.block_on(views_and_truth(&client));
+    assert_eq!(views, truth, "and stay exact after the replay");
+    assert_matches(&rt.block_on(read_back(&client)), &traffic);
+}
+
+#[test]
+fn a_database_of_the_release_before_state_rows_upgrades_in_place() {
+    // Migrations 1-4 and rows as the previous release wrote them (raw
+    // events, reports and journeys without the state columns, checkpoints
+    // without a format), then this release's migrations: the partition is
+    // restored once from its raw events, rewritten in the new format, and
+    // a later restart reads the new rows; every figure stays exact.
+    use processor::clickhouse::migrate::migrate_client;
+    use processor::clickhouse::snapshot_rows::RawRow;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let root = clickhouse::Client::default()
+        .with_url(url())
+        .with_validation(false);
+    let name = format!(
+        "test_store_upgrade_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    rt.block_on(root.query(&format!("CREATE DATABASE {name}")).execute())
+        .unwrap();
+    let client = root.with_database(&name);
+    let before_state_rows = &schemas::migrations::MIGRATIONS[..4];
+    assert_eq!(before_state_rows[3].file_name, "0004_topology.sql");
+    rt.block_on(migrate_client(&client, before_state_rows))
+        .unwrap();
+
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(30);
+    let recs = records(&codec, &traffic);
+    let cut = recs.len() / 2;
+    let scratch = Arc::new(MemoryStore::default());
+    let mut old = test_engine(
+        &rt,
+        scratch.clone(),
+        1_000_000,
+        None,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    );
+    old.assign(&BTreeSet::from([0]));
+    for r in recs.iter().take(cut).cloned() {
+        old.on_record(r);
+    }
+    old.flush();
+    drop(old);
+    let snapshot = scratch.with(|s| s.log[0].clone());
+    rt.block_on(async {
+        let mut insert = client.insert::<RawRow>("events_raw").await.unwrap();
+        for r in &snapshot.raw {
+            insert.write(&RawRow::from(r)).await.unwrap();
+        }
+        insert.end().await.unwrap();
+        let mut insert = client
+            .insert::<ReportRow>("campaign_reports")
+            .await
+            .unwrap();
+        for (p, v, r) in &snapshot.reports {
+            insert.write(&ReportRow::new(*p, *v, r, 0)).await.unwrap();
+        }
+        insert.end().await.unwrap();
+        let mut insert = client.insert::<JourneyRow>("journeys").await.unwrap();
+        for (p, v, j) in &snapshot.journeys {
+            insert.write(&JourneyRow::new(*p, *v, j, 0)).await.unwrap();
+        }
+        insert.end().await.unwrap();
+        let c = &snapshot.checkpoints[0];
+        client
+            .query(
+                "INSERT INTO checkpoints (partition, version, lifecycle_offset, \
+                 notifications_offset, interactions_offset) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(c.partition)
+            .bind(c.version)
+            .bind(c.offsets[0].unwrap_or(-1))
+            .bind(c.offsets[1].unwrap_or(-1))
+            .bind(c.offsets[2].unwrap_or(-1))
+            .execute()
+            .await
+            .unwrap();
+        migrate_client(&client, schemas::migrations::MIGRATIONS)
+            .await
+            .unwrap();
+    });
+
+    let store = Arc::new(ClickHouseStore::new(client.clone()));
+    let mut upgraded = engine(&rt, store.clone());
+    let offsets = upgraded.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(offsets, snapshot.checkpoints[0].offsets);
+    upgraded.flush();
+    drop(upgraded);
+    let (format, headers): (u8, u64) = rt
+        .block_on(
+            client
+                .query(
+                    "SELECT (SELECT argMax(state_format, version) FROM checkpoints), \
+                            (SELECT count() FROM campaign_state)",
+                )
+                .fetch_one(),
+        )
+        .unwrap();
+    assert_eq!((format, headers), (processor::store::STATE_FORMAT, 3));
+
+    let mut restarted = engine(&rt, store);
+    let offsets = restarted.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(
+        restarted.campaigns_in_memory(),
+        3,
+        "restored from the new rows"
+    );
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            restarted.on_record(r);
+        }
+    }
+    restarted.flush();
+    assert_matches(&rt.block_on(read_back(&client)), &traffic);
 }

@@ -98,7 +98,7 @@ fn assert_store_matches(store: &MemoryStore, expected: &PartitionState) {
                 j.user_id.clone(),
             );
             assert_eq!(
-                s.journeys.get(&key).map(|x| &x.1),
+                s.journeys.get(&key).map(|x| &x.2),
                 Some(j),
                 "journey {key:?}"
             );
@@ -646,4 +646,293 @@ fn unacknowledged_dead_letters_are_bounded_and_pause_consumption() {
     assert!(most <= cap, "at most {cap} in flight, saw {most}");
     assert_eq!(dead_offsets(&h.dlq), bad);
     assert_store_matches(&h.store, &reference(&traffic));
+}
+
+#[test]
+fn a_snapshot_cut_off_at_any_stage_is_restored_exactly() {
+    // A first life writes snapshot 1 in full, then snapshot 2. A second
+    // store gets snapshot 1 and only what a crash at each stage of
+    // snapshot 2 leaves behind (intents and raw events; half the user
+    // rows; everything but the checkpoint). A restore from that store,
+    // then the replay from snapshot 1's checkpoint, ends exact, with one
+    // raw row per event: the user rows and headers that landed are read
+    // back, the raw events that landed are folded in and not inserted
+    // again.
+    use processor::store::FailAfter;
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(30);
+    let recs = records(&codec, &traffic);
+    let recorder = Harness::new();
+    let mut engine = recorder.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    let cut = recs.len() / 3;
+    for r in recs.iter().take(cut).cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    for r in recs.iter().skip(cut).cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    drop(engine);
+    let log = recorder.store.with(|s| s.log.clone());
+    assert_eq!(log.len(), 2);
+    assert!(
+        !log[1].raw.is_empty() && log[1].journeys.len() > 1 && !log[1].headers.is_empty(),
+        "snapshot 2 has rows of every kind"
+    );
+    for stage in [
+        FailAfter::Nothing,
+        FailAfter::Raw,
+        FailAfter::HalfJourneys,
+        FailAfter::Rows,
+    ] {
+        let store = Arc::new(MemoryStore::default());
+        let h = Harness::with_store(store.clone());
+        h.rt.block_on(processor::store::Store::write(store.as_ref(), &log[0]))
+            .unwrap();
+        store.with(|s| s.write_partially(&log[1], stage));
+        let mut engine = h.engine(1_000_000);
+        let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+        assert_eq!(offsets, log[0].checkpoints[0].offsets, "{stage:?}");
+        for r in recs.iter().cloned() {
+            if r.offset >= offsets[r.topic].unwrap_or(0) {
+                engine.on_record(r);
+            }
+        }
+        engine.flush();
+        assert_store_matches(&store, &reference(&traffic));
+        store.with(|s| {
+            assert_eq!(
+                s.raw.len(),
+                distinct_events(&traffic),
+                "{stage:?}: one raw row per event"
+            )
+        });
+    }
+}
+
+#[test]
+fn a_restored_partition_reads_live_campaigns_only_and_evicts_at_once() {
+    use schemas::{CampaignLifecycle, CampaignStatus, Event, LifecycleKind, UserInteraction};
+    let codec = Codec::new().unwrap();
+    let mut traffic = traffic(9);
+    let done = |c: &str| {
+        (
+            0,
+            Event::Lifecycle(CampaignLifecycle {
+                event_id: format!("done-{c}"),
+                tenant_id: "t".into(),
+                campaign_id: c.into(),
+                job_id: String::new(),
+                occurred_at: 9_000,
+                kind: LifecycleKind::Completed,
+                status: Some(CampaignStatus::Completed),
+                audience_size: None,
+                script: None,
+            }),
+        )
+    };
+    traffic.push(done("c0"));
+    traffic.push(done("c1"));
+    let late = (
+        2,
+        Event::Interaction(UserInteraction {
+            event_id: "late-c1".into(),
+            tenant_id: "t".into(),
+            campaign_id: "c1".into(),
+            job_id: "j".into(),
+            occurred_at: 9_500,
+            user_id: "u1".into(),
+            selected_action: "again".into(),
+            answer_target: "n0".into(),
+            answer_title: None,
+            question: None,
+        }),
+    );
+    let mut all = traffic.clone();
+    all.push(late);
+    let recs = records(&codec, &all);
+    let (before, after) = recs.split_at(recs.len() - 1);
+
+    // First life, without eviction: every campaign stays in memory; c0 is
+    // then evicted by a second life and marked so in the store.
+    let h = Harness::new();
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in before.iter().cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    assert_eq!(engine.campaigns_in_memory(), 3);
+    drop(engine);
+
+    // Restored campaigns count as unchanged since the restore: the
+    // completed ones go at the first snapshot, not a grace period later.
+    let mut engine = h.engine_evicting(1_000_000, Some(1_000));
+    engine.assign(&BTreeSet::from([0]));
+    assert_eq!(engine.campaigns_in_memory(), 3);
+    engine.flush();
+    engine.flush();
+    assert_eq!(engine.campaigns_in_memory(), 1, "c0 and c1 evicted at once");
+    drop(engine);
+    let evicted = h.store.with(|s| {
+        s.headers
+            .values()
+            .filter(|h| h.evicted)
+            .map(|h| h.header.campaign_id.clone())
+            .collect::<BTreeSet<_>>()
+    });
+    assert_eq!(evicted, BTreeSet::from(["c0".into(), "c1".into()]));
+
+    // A third life restores only the live campaign; a late event of an
+    // evicted one reloads it from its rows, and every figure is exact.
+    let mut engine = h.engine_evicting(1_000_000, Some(1_000));
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(
+        engine.campaigns_in_memory(),
+        1,
+        "evicted campaigns stay out"
+    );
+    for r in after.iter().cloned() {
+        assert!(r.offset >= offsets[r.topic].unwrap_or(0));
+        engine.on_record(r);
+    }
+    assert_eq!(
+        engine.campaigns_in_memory(),
+        2,
+        "the late event reloaded c1"
+    );
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&all));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&all)));
+}
+
+#[test]
+fn retained_state_of_revoked_partitions_is_bounded_oldest_first() {
+    // Two partitions revoked one after the other with a budget that holds
+    // one of them: the later stays in memory, the earlier is dropped and,
+    // assigned back, restored from the store with exact figures.
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(8);
+    let recs: Vec<SourceRecord> = records(&codec, &traffic)
+        .into_iter()
+        .map(|mut r| {
+            r.partition = if r.key.as_deref().unwrap_or_default().ends_with(b"0") {
+                1
+            } else {
+                0
+            };
+            r
+        })
+        .collect();
+    // Offsets per (topic, partition) from 0, as the broker would number them.
+    let mut next = std::collections::HashMap::new();
+    let recs: Vec<SourceRecord> = recs
+        .into_iter()
+        .map(|mut r| {
+            let o = next.entry((r.topic, r.partition)).or_insert(0i64);
+            r.offset = *o;
+            *o += 1;
+            r
+        })
+        .collect();
+    assert_eq!(
+        recs.iter().map(|r| r.partition).collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1])
+    );
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0, 1]));
+    for r in recs.iter().cloned() {
+        engine.on_record(r);
+    }
+    engine.revoke(&BTreeSet::from([0]));
+    engine.revoke(&BTreeSet::from([1]));
+    let sizes = engine.retained_bytes();
+    assert_eq!(sizes.len(), 2);
+    assert!(sizes.iter().all(|(_, b)| *b > 0), "{sizes:?}");
+    // A budget for the later one only: the earlier goes first.
+    engine.set_max_retained_bytes(sizes[1].1);
+    assert_eq!(engine.retained_partitions(), [1]);
+    let writes = h.store.with(|s| s.writes);
+    let offsets = engine.assign(&BTreeSet::from([0, 1]));
+    assert_eq!(h.store.with(|s| s.writes), writes, "nothing rewritten");
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[&r.partition][r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
+}
+
+#[test]
+fn a_partition_checkpointed_by_a_release_without_state_rows_is_rebuilt_once() {
+    // The store as the release before state rows left it: raw events,
+    // reports, journeys and a checkpoint of format 0, no headers and no
+    // intents. The first restore folds every raw event and rewrites every
+    // campaign and user in the new format; the next restore reads those
+    // rows, and every figure stays exact.
+    use processor::store::Checkpoint;
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(12);
+    let recs = records(&codec, &traffic);
+    let cut = recs.len() * 2 / 3;
+    let h = Harness::new();
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs.iter().take(cut).cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    drop(engine);
+    h.store.with(|s| {
+        s.headers.clear();
+        s.intents.clear();
+        for (_, _, j) in s.journeys.values_mut() {
+            j.first_message_at = None;
+            j.message_keys.clear();
+            j.warning_keys.clear();
+        }
+        let c = s.checkpoints[&0].clone();
+        s.checkpoints.insert(0, Checkpoint { format: 0, ..c });
+    });
+
+    let mut engine = h.engine(1_000_000);
+    let offsets = engine.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(
+        engine.campaigns_in_memory(),
+        3,
+        "folded from the raw events"
+    );
+    engine.flush();
+    h.store.with(|s| {
+        assert_eq!(s.checkpoints[&0].format, processor::store::STATE_FORMAT);
+        assert_eq!(s.headers.len(), 3, "a header per campaign");
+        assert!(
+            s.journeys
+                .values()
+                .all(|(_, _, j)| !j.message_keys.is_empty()),
+            "every user rewritten with its notification keys"
+        );
+    });
+    drop(engine);
+
+    // A restore from the rewritten rows, then the rest of the records.
+    let mut engine = h.engine(1_000_000);
+    let resumed = engine.assign(&BTreeSet::from([0]))[&0];
+    assert_eq!(resumed, offsets);
+    for r in recs.iter().cloned() {
+        if r.offset >= resumed[r.topic].unwrap_or(0) {
+            engine.on_record(r);
+        }
+    }
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
+    h.store
+        .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
 }

@@ -1,7 +1,7 @@
 //! The ClickHouse reader against the real server (CLICKHOUSE_URL, default
 //! http://127.0.0.1:8123), on a fresh database per test with the
 //! processor's migrations: every `Reader` method, the visibility rule
-//! (a version above its partition's checkpoint is invisible), tenant
+//! (per key the greatest version, whichever part holds it), tenant
 //! isolation, filters, pagination and the streamed exports through the
 //! router. The database is dropped at the end of each test.
 
@@ -45,8 +45,8 @@ fn unique_name() -> String {
 
 impl Db {
     /// A fresh, migrated database; merges of the snapshot tables are
-    /// stopped so that rows above a checkpoint stay next to the visible
-    /// ones they would replace (as between a snapshot and a merge).
+    /// stopped so that superseded rows stay next to the ones that replace
+    /// them (as between a snapshot and a merge).
     async fn new() -> Db {
         let cfg = ClickHouseConfig {
             url: std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
@@ -215,11 +215,11 @@ fn raw(tenant: &str, campaign: &str, user: &str, kind: i8, id: &str, status: &st
 /// Partition 0 is checkpointed at version 10, partition 1 at 3.
 ///
 /// Tenant t1: c01..c05 (odd ones on partition 0, even on 1), each with an
-/// all-jobs report and jobs j1, j2; c01 also has version 12 (above the
-/// checkpoint: invisible) with status COMPLETED and sent 999; c02 has a
-/// version 4 (invisible) too. c09 exists only above the checkpoint.
-/// Journeys of t1/c01/j1: u01..u07 (odd completed), u01 with an invisible
-/// version that flips `completed`. Tenant t2: its own c01 and a journey.
+/// all-jobs report and jobs j1, j2; c01 also has an older version 2 (in a
+/// later part: superseded) with status COMPLETED and sent 999; c02 has an
+/// older version 1 too. Journeys of t1/c01/j1: u01..u07 (odd completed),
+/// u01 with older versions that flip `completed`. Tenant t2: its own c01
+/// and a journey.
 async fn seed(db: &Db) {
     db.insert(
         "checkpoints",
@@ -230,6 +230,7 @@ async fn seed(db: &Db) {
                 lifecycle_offset: 1,
                 notifications_offset: 1,
                 interactions_offset: 1,
+                state_format: 1,
             },
             CheckpointRow {
                 partition: 0,
@@ -237,6 +238,7 @@ async fn seed(db: &Db) {
                 lifecycle_offset: 2,
                 notifications_offset: 2,
                 interactions_offset: 2,
+                state_format: 1,
             },
             CheckpointRow {
                 partition: 1,
@@ -244,6 +246,7 @@ async fn seed(db: &Db) {
                 lifecycle_offset: 1,
                 notifications_offset: 1,
                 interactions_offset: 1,
+                state_format: 1,
             },
         ],
     )
@@ -279,17 +282,18 @@ async fn seed(db: &Db) {
     }
     // An older visible version of c01 (superseded by version 10).
     reports.push(report("t1", "c01", "", 0, 5, "NEW", 1, T0));
-    reports.push(report("t1", "c09", "", 0, 11, "RUNNING", 1, T0));
+    // Beyond its partition's checkpoint: durable, so shown (to t2 only).
+    reports.push(report("t2", "c09", "", 0, 11, "RUNNING", 1, T0));
     reports.push(report("t2", "c01", "", 0, 10, "ERROR", 777, T0));
     reports.push(report("t2", "c01", "j1", 0, 10, "ERROR", 777, T0));
     db.insert("campaign_reports", &reports).await;
-    // Above the checkpoints, in a later insert (another part).
+    // Older versions, in a later insert (another part).
     db.insert(
         "campaign_reports",
         &[
-            report("t1", "c01", "", 0, 12, "COMPLETED", 999, T0 + 99_999),
-            report("t1", "c01", "j1", 0, 12, "COMPLETED", 999, T0 + 99_999),
-            report("t1", "c02", "", 1, 4, "ERROR", 999, T0 + 99_999),
+            report("t1", "c01", "", 0, 2, "COMPLETED", 999, T0 + 99_999),
+            report("t1", "c01", "j1", 0, 2, "COMPLETED", 999, T0 + 99_999),
+            report("t1", "c02", "", 1, 1, "ERROR", 999, T0 + 99_999),
         ],
     )
     .await;
@@ -312,10 +316,7 @@ async fn seed(db: &Db) {
     db.insert("journeys", &journeys).await;
     db.insert(
         "journeys",
-        &[
-            journey("t1", "c01", "j1", "u01", 0, 11, false),
-            journey("t1", "c01", "j1", "u08", 0, 11, true),
-        ],
+        &[journey("t1", "c01", "j1", "u01", 0, 2, false)],
     )
     .await;
     db.insert(
@@ -386,9 +387,11 @@ async fn reports_are_read_as_of_the_checkpoint() {
     );
     let c02 = reader.report("t1", "c02", None).await.unwrap().unwrap();
     assert_eq!((c02.version, c02.status.as_str()), (3, "RUNNING"));
+    let c09 = reader.report("t2", "c09", None).await.unwrap().unwrap();
+    assert_eq!(c09.version, 11, "beyond the checkpoint, and shown");
     assert!(
         reader.report("t1", "c09", None).await.unwrap().is_none(),
-        "only above the checkpoint"
+        "another tenant's"
     );
     assert!(reader.report("t1", "nope", None).await.unwrap().is_none());
     assert!(reader
@@ -446,7 +449,7 @@ async fn the_campaign_list_filters_and_pages() {
     assert_eq!(all[0].version, 10);
     let running = campaigns(&reader, q(|q| q.status = Some("RUNNING".into()))).await;
     assert_eq!(ids(&running), ["c01", "c02"]);
-    // c01's invisible version is COMPLETED: it must not match.
+    // c01's older version is COMPLETED: it must not match.
     let completed = campaigns(&reader, q(|q| q.status = Some("COMPLETED".into()))).await;
     assert_eq!(ids(&completed), ["c03", "c04", "c05"]);
     let recent = campaigns(&reader, q(|q| q.updated_since = Some(T0 + 3 * 3600))).await;
@@ -490,7 +493,11 @@ async fn the_campaign_list_filters_and_pages() {
         },
     )
     .await;
-    assert_eq!(ids(&t2), ["c01"]);
+    assert_eq!(
+        ids(&t2),
+        ["c01", "c09"],
+        "c09 beyond its checkpoint is listed"
+    );
     assert_eq!(t2[0].sent_users, 777);
     // A cursor that is not UTF-8 still orders bytewise.
     let odd = campaigns(&reader, q(|q| q.after = Some(vec![b'c', b'0', 0xff]))).await;
@@ -520,7 +527,7 @@ async fn journeys_filter_and_page() {
     assert_eq!(
         (u01.version, u01.completed),
         (10, 1),
-        "the invisible version 11 is not read"
+        "the older version in a later part is not read"
     );
     let done = journeys(&reader, q(Some(true), None, None)).await;
     assert_eq!(users(&done), ["u01", "u03", "u05", "u07"]);
@@ -575,14 +582,6 @@ async fn journeys_filter_and_page() {
         .unwrap()
         .unwrap();
     assert_eq!(u01.version, 10);
-    assert!(
-        reader
-            .journey("t1", "c01", "j1", "u08")
-            .await
-            .unwrap()
-            .is_none(),
-        "only above the checkpoint"
-    );
     assert!(reader
         .journey("t1", "c01", "j1", "t2-user")
         .await

@@ -68,4 +68,5 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_tenant_rollups.sql"),
     migration!(3, "0003_snapshots.sql"),
     migration!(4, "0004_topology.sql"),
+    migration!(5, "0005_state_rows.sql"),
 ];

@@ -202,6 +202,25 @@ pub async fn wait_caught_up(
     wait_checkpointed(client, want, timeout, running).await;
 }
 
+/// The latest checkpoint of every partition, by partition.
+pub async fn latest_checkpoints(
+    client: &clickhouse::Client,
+) -> Result<Vec<CheckpointRow>, clickhouse::error::Error> {
+    client
+        .query(
+            "SELECT partition, v AS version, l AS lifecycle_offset, \
+                    n AS notifications_offset, i AS interactions_offset, f AS state_format \
+             FROM (SELECT partition, max(version) AS v, \
+                          argMax(lifecycle_offset, version) AS l, \
+                          argMax(notifications_offset, version) AS n, \
+                          argMax(interactions_offset, version) AS i, \
+                          argMax(state_format, version) AS f \
+                   FROM checkpoints GROUP BY partition) ORDER BY partition",
+        )
+        .fetch_all()
+        .await
+}
+
 /// Wait until the checkpoints cover `want` records of each input topic
 /// (lifecycle, notifications, interactions), summed over partitions.
 pub async fn wait_checkpointed(
@@ -215,20 +234,8 @@ pub async fn wait_checkpointed(
         for p in running.iter_mut() {
             p.assert_running();
         }
-        let rows: Vec<CheckpointRow> = client
-            .query(
-                "SELECT partition, v AS version, l AS lifecycle_offset, \
-                        n AS notifications_offset, i AS interactions_offset \
-                 FROM (SELECT partition, max(version) AS v, \
-                              argMax(lifecycle_offset, version) AS l, \
-                              argMax(notifications_offset, version) AS n, \
-                              argMax(interactions_offset, version) AS i \
-                       FROM checkpoints GROUP BY partition)",
-            )
-            .fetch_all()
-            .await
-            // The processor creates the table when it starts.
-            .unwrap_or_default();
+        // The processor creates the table when it starts.
+        let rows = latest_checkpoints(client).await.unwrap_or_default();
         let mut have = [0i64; 3];
         for r in &rows {
             for (t, o) in [

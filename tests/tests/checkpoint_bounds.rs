@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use integration_tests::compare::{assert_exact, raw_counts};
 use integration_tests::kafka::{self, Topics};
-use integration_tests::procs::{loadgen, wait_caught_up, ProcessorSpec};
+use integration_tests::procs::{latest_checkpoints, loadgen, wait_caught_up, ProcessorSpec};
 use integration_tests::{fresh_database, unique};
 use processor::clickhouse::snapshot_rows::CheckpointRow;
 
@@ -27,19 +27,7 @@ const TRAFFIC: &[&str] = &[
 ];
 
 async fn checkpoints(client: &clickhouse::Client) -> Vec<CheckpointRow> {
-    client
-        .query(
-            "SELECT partition, v AS version, l AS lifecycle_offset, \
-                    n AS notifications_offset, i AS interactions_offset \
-             FROM (SELECT partition, max(version) AS v, \
-                          argMax(lifecycle_offset, version) AS l, \
-                          argMax(notifications_offset, version) AS n, \
-                          argMax(interactions_offset, version) AS i \
-                   FROM checkpoints GROUP BY partition) ORDER BY partition",
-        )
-        .fetch_all()
-        .await
-        .expect("read checkpoints")
+    latest_checkpoints(client).await.expect("read checkpoints")
 }
 
 /// (partition, next offset per topic) of each checkpoint, versions left out.

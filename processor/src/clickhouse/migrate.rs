@@ -75,6 +75,16 @@ fn first_line(sql: &str) -> String {
         .collect()
 }
 
+/// ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`: an `ADD COLUMN`
+/// that fails because the column exists (a run that died half-way through
+/// the file added it) is done.
+fn already_added(statement: &str, error: &clickhouse::error::Error) -> bool {
+    let upper = statement.to_ascii_uppercase();
+    upper.starts_with("ALTER TABLE")
+        && upper.contains(" ADD COLUMN ")
+        && error.to_string().contains("already exists")
+}
+
 /// Create the configured database if needed and apply every pending
 /// migration of [`MIGRATIONS`] to it.
 pub async fn migrate(cfg: &ClickHouseConfig) -> Result<MigrationReport, MigrateError> {
@@ -151,15 +161,18 @@ pub async fn migrate_client(
         tracing::info!(file = m.file_name, "applying migration");
         for statement in m.statements() {
             tracing::debug!(file = m.file_name, statement = %first_line(&statement), "executing");
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|source| MigrateError::Statement {
+            let result = client.query(&statement).execute().await;
+            if let Err(source) = result {
+                if already_added(&statement, &source) {
+                    tracing::info!(file = m.file_name, statement = %first_line(&statement), "column already added by an earlier run");
+                    continue;
+                }
+                return Err(MigrateError::Statement {
                     file: m.file_name,
                     statement: first_line(&statement),
                     source,
-                })?;
+                });
+            }
         }
         client
             .query("INSERT INTO schema_migrations (version, file_name, checksum) VALUES (?, ?, ?)")

@@ -11,8 +11,10 @@ use schemas::{
     ScriptEdge, ScriptNode, UserInteraction,
 };
 
-use crate::state::{FunnelStep, Journey, JourneyStep, NodeStats, Report};
-use crate::store::{Checkpoint, RawEvent};
+use crate::state::{
+    CampaignHeader, FunnelStep, Journey, JourneyStep, NodeStats, Report, UserRecord,
+};
+use crate::store::{Checkpoint, HeaderRow, Intent, RawEvent};
 
 /// `events_raw`: one distinct event.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -364,6 +366,149 @@ impl JourneyRow {
             completed: self.completed != 0,
             exit_node: (!self.exit_node.is_empty()).then(|| self.exit_node.clone()),
             completion_seconds: self.completion_seconds,
+            first_message_at: None,
+            message_keys: Vec::new(),
+            warning_keys: Vec::new(),
+        }
+    }
+}
+
+/// `journeys` with the user's whole persisted state: written by the
+/// processor and read back when a partition is restored. (The API reads
+/// [`JourneyRow`], the columns it shows.)
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct UserStateRow {
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub job_id: String,
+    pub user_id: String,
+    pub partition: i32,
+    pub version: u64,
+    pub step_node_ids: Vec<String>,
+    pub step_choices: Vec<String>,
+    pub step_occurred_at_ms: Vec<i64>,
+    pub step_event_ids: Vec<String>,
+    pub total_interactions: u64,
+    pub completed: u8,
+    pub exit_node: String,
+    pub completion_seconds: Option<f64>,
+    pub snapshot_at: u32,
+    pub first_message_at_ms: Option<i64>,
+    /// FixedString(16): big-endian 128-bit keys.
+    pub message_keys: Vec<[u8; 16]>,
+    pub warning_keys: Vec<[u8; 16]>,
+}
+
+fn keys_to_bytes(keys: &[u128]) -> Vec<[u8; 16]> {
+    keys.iter().map(|k| k.to_be_bytes()).collect()
+}
+
+fn keys_from_bytes(keys: &[[u8; 16]]) -> Vec<u128> {
+    keys.iter().map(|k| u128::from_be_bytes(*k)).collect()
+}
+
+impl UserStateRow {
+    pub fn new(partition: i32, version: u64, j: &Journey, snapshot_at_ms: i64) -> Self {
+        let r = JourneyRow::new(partition, version, j, snapshot_at_ms);
+        UserStateRow {
+            tenant_id: r.tenant_id,
+            campaign_id: r.campaign_id,
+            job_id: r.job_id,
+            user_id: r.user_id,
+            partition,
+            version,
+            step_node_ids: r.step_node_ids,
+            step_choices: r.step_choices,
+            step_occurred_at_ms: r.step_occurred_at_ms,
+            step_event_ids: r.step_event_ids,
+            total_interactions: r.total_interactions,
+            completed: r.completed,
+            exit_node: r.exit_node,
+            completion_seconds: r.completion_seconds,
+            snapshot_at: r.snapshot_at,
+            first_message_at_ms: j.first_message_at,
+            message_keys: keys_to_bytes(&j.message_keys),
+            warning_keys: keys_to_bytes(&j.warning_keys),
+        }
+    }
+
+    /// The user's state this row holds.
+    pub fn to_user_record(self) -> UserRecord {
+        let steps = self
+            .step_node_ids
+            .into_iter()
+            .zip(self.step_choices)
+            .zip(self.step_occurred_at_ms)
+            .zip(self.step_event_ids)
+            .map(|(((node_id, choice), occurred_at), event_id)| JourneyStep {
+                node_id,
+                choice,
+                occurred_at,
+                event_id,
+            })
+            .collect();
+        UserRecord {
+            job_id: self.job_id,
+            user_id: self.user_id,
+            first_message_at: self.first_message_at_ms,
+            message_keys: keys_from_bytes(&self.message_keys),
+            warning_keys: keys_from_bytes(&self.warning_keys),
+            steps,
+        }
+    }
+}
+
+/// Columns of [`UserStateRow`] read back (the snapshot time is not needed).
+pub const USER_STATE_COLUMNS: &str = "tenant_id, campaign_id, job_id, user_id, partition, \
+    version, step_node_ids, step_choices, step_occurred_at_ms, step_event_ids, \
+    total_interactions, completed, exit_node, completion_seconds, snapshot_at, \
+    first_message_at_ms, message_keys, warning_keys";
+
+/// `campaign_state`: a campaign's header, as JSON.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct HeaderStateRow {
+    pub partition: i32,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub version: u64,
+    pub evicted: u8,
+    pub state_json: String,
+}
+
+impl HeaderStateRow {
+    pub fn new(h: &HeaderRow) -> Result<Self, serde_json::Error> {
+        Ok(HeaderStateRow {
+            partition: h.partition,
+            tenant_id: h.header.tenant_id.clone(),
+            campaign_id: h.header.campaign_id.clone(),
+            version: h.version,
+            evicted: u8::from(h.evicted),
+            state_json: serde_json::to_string(&h.header)?,
+        })
+    }
+
+    /// The header this row holds.
+    pub fn header(&self) -> Result<CampaignHeader, serde_json::Error> {
+        serde_json::from_str(&self.state_json)
+    }
+}
+
+/// `snapshot_intents`.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct IntentRow {
+    pub partition: i32,
+    pub version: u64,
+    pub tenant_ids: Vec<String>,
+    pub campaign_ids: Vec<String>,
+}
+
+impl From<&Intent> for IntentRow {
+    fn from(i: &Intent) -> Self {
+        IntentRow {
+            partition: i.partition,
+            version: i.version,
+            tenant_ids: i.campaigns.iter().map(|(t, _)| t.clone()).collect(),
+            campaign_ids: i.campaigns.iter().map(|(_, c)| c.clone()).collect(),
         }
     }
 }
@@ -376,6 +521,7 @@ pub struct CheckpointRow {
     pub lifecycle_offset: i64,
     pub notifications_offset: i64,
     pub interactions_offset: i64,
+    pub state_format: u8,
 }
 
 impl From<&Checkpoint> for CheckpointRow {
@@ -387,6 +533,7 @@ impl From<&Checkpoint> for CheckpointRow {
             lifecycle_offset: o(0),
             notifications_offset: o(1),
             interactions_offset: o(2),
+            state_format: c.format,
         }
     }
 }
@@ -402,6 +549,7 @@ impl From<CheckpointRow> for Checkpoint {
                 o(r.notifications_offset),
                 o(r.interactions_offset),
             ],
+            format: r.state_format,
         }
     }
 }

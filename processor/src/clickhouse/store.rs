@@ -1,13 +1,18 @@
 //! [`Store`] over ClickHouse: raw events, versioned reports and journeys,
 //! and checkpoints (the commit point), written in that order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clickhouse::Client;
 
-use super::snapshot_rows::{CheckpointRow, JourneyRow, RawRow, ReportRow, RAW_COLUMNS};
-use crate::store::{Checkpoint, RawEvent, RawSink, Snapshot, Store, StoreError};
+use super::snapshot_rows::{
+    CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
+    USER_STATE_COLUMNS,
+};
+use crate::store::{
+    Checkpoint, PartitionRows, RawEvent, RawSink, Snapshot, Store, StoreError, StoredCampaign,
+};
 
 /// Rows per INSERT statement at most.
 const INSERT_CHUNK: usize = 100_000;
@@ -256,34 +261,49 @@ impl ClickHouseStore {
                 raw.retain(|r| !landed.contains(&r.event_id));
             }
         }
+        let intents: Vec<IntentRow> = snapshot.intents.iter().map(IntentRow::from).collect();
         let reports: Vec<ReportRow> = snapshot
             .reports
             .iter()
             .map(|(p, v, r)| ReportRow::new(*p, *v, r, now))
             .collect();
-        let journeys: Vec<JourneyRow> = snapshot
+        let journeys: Vec<UserStateRow> = snapshot
             .journeys
             .iter()
-            .map(|(p, v, j)| JourneyRow::new(*p, *v, j, now))
+            .map(|(p, v, j)| UserStateRow::new(*p, *v, j, now))
             .collect();
-        // Nothing of these is visible before the checkpoints: the three
-        // tables are written concurrently (ClickHouse handles each INSERT
-        // on one thread), the checkpoints after all of them.
+        let headers = snapshot
+            .headers
+            .iter()
+            .map(HeaderStateRow::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError {
+                operation: "encode campaign_state",
+                message: e.to_string(),
+            })?;
+        // In order, each after the one before has landed (ARCHITECTURE.md,
+        // "What a snapshot writes"): a user row or header never reflects an
+        // event whose raw row is missing, and nothing is checkpointed
+        // before everything it covers is written.
+        insert_all(&self.client, "snapshot_intents", &intents)
+            .await
+            .map_err(err("insert snapshot_intents"))?;
+        insert_concurrently(&self.client, "events_raw", &raw)
+            .await
+            .map_err(err("insert events_raw"))?;
+        insert_concurrently(&self.client, "journeys", &journeys)
+            .await
+            .map_err(err("insert journeys"))?;
         tokio::try_join!(
             async {
-                insert_concurrently(&self.client, "events_raw", &raw)
+                insert_all(&self.client, "campaign_state", &headers)
                     .await
-                    .map_err(err("insert events_raw"))
+                    .map_err(err("insert campaign_state"))
             },
             async {
                 insert_all(&self.client, "campaign_reports", &reports)
                     .await
                     .map_err(err("insert campaign_reports"))
-            },
-            async {
-                insert_concurrently(&self.client, "journeys", &journeys)
-                    .await
-                    .map_err(err("insert journeys"))
             },
         )?;
         let checkpoints: Vec<CheckpointRow> = snapshot
@@ -299,6 +319,7 @@ impl ClickHouseStore {
             raw = raw.len(),
             reports = reports.len(),
             journeys = journeys.len(),
+            headers = headers.len(),
             rows_seconds = rows_written.as_secs_f64(),
             seconds = started.elapsed().as_secs_f64(),
             "snapshot written"
@@ -312,7 +333,8 @@ impl Store for ClickHouseStore {
         let row: Option<CheckpointRow> = self
             .client
             .query(
-                "SELECT partition, version, lifecycle_offset, notifications_offset, interactions_offset \
+                "SELECT partition, version, lifecycle_offset, notifications_offset, \
+                 interactions_offset, state_format \
                  FROM checkpoints WHERE partition = ? ORDER BY version DESC LIMIT 1",
             )
             .bind(partition)
@@ -322,7 +344,18 @@ impl Store for ClickHouseStore {
         Ok(row.map(Checkpoint::from))
     }
 
-    async fn max_version(&self, partition: i32) -> Result<u64, StoreError> {
+    async fn version_floor(&self, partition: i32) -> Result<u64, StoreError> {
+        let intent: u64 = self
+            .client
+            .query("SELECT max(version) FROM snapshot_intents WHERE partition = ?")
+            .bind(partition)
+            .fetch_one()
+            .await
+            .map_err(err("read version floor"))?;
+        if intent > 0 {
+            return Ok(intent);
+        }
+        // A database written before intents existed: once, the tables.
         let mut max = 0u64;
         for table in ["campaign_reports", "journeys"] {
             let v: u64 = self
@@ -349,21 +382,122 @@ impl Store for ClickHouseStore {
         self.stream_raw(query, partitions, out).await
     }
 
-    async fn campaign_raw_events(
+    async fn partition_rows(&self, partitions: &[i32]) -> Result<PartitionRows, StoreError> {
+        if partitions.is_empty() {
+            return Ok(PartitionRows::default());
+        }
+        let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+        let list = list.join(", ");
+        // The latest header of every campaign of the partitions (a scan of
+        // their keys and versions), the state of the live ones only.
+        let latest = format!(
+            "SELECT partition, tenant_id, campaign_id, max(version) FROM campaign_state \
+             WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id"
+        );
+        let headers: Vec<HeaderStateRow> = self
+            .client
+            .query(&format!(
+                "SELECT ?fields FROM campaign_state \
+                 PREWHERE partition IN ({list}) \
+                   AND (partition, tenant_id, campaign_id, version) IN ({latest}) \
+                   AND evicted = 0"
+            ))
+            .fetch_all()
+            .await
+            .map_err(err("read campaign_state"))?;
+        let evicted: Vec<(i32, String, String)> = self
+            .client
+            .query(&format!(
+                "SELECT partition, tenant_id, campaign_id FROM campaign_state \
+                 WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id \
+                 HAVING argMax(evicted, version) = 1"
+            ))
+            .fetch_all()
+            .await
+            .map_err(err("read campaign_state"))?;
+        let live = format!(
+            "SELECT tenant_id, campaign_id FROM campaign_state \
+             WHERE partition IN ({list}) GROUP BY tenant_id, campaign_id \
+             HAVING argMax(evicted, version) = 0"
+        );
+        let query = self.client.query(&format!(
+            "SELECT {USER_STATE_COLUMNS} FROM journeys \
+             WHERE (tenant_id, campaign_id) IN ({live})"
+        ));
+        Ok(PartitionRows {
+            live: self.assemble(headers, query).await?,
+            evicted,
+        })
+    }
+
+    async fn campaign(
         &self,
         partition: i32,
         tenant_id: &str,
         campaign_id: &str,
-    ) -> Result<Vec<RawEvent>, StoreError> {
+    ) -> Result<Option<StoredCampaign>, StoreError> {
+        let header: Option<HeaderStateRow> = self
+            .client
+            .query(
+                "SELECT ?fields FROM campaign_state \
+                 WHERE partition = ? AND tenant_id = ? AND campaign_id = ? \
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(partition)
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_optional()
+            .await
+            .map_err(err("read campaign_state"))?;
+        let Some(header) = header else {
+            return Ok(None);
+        };
         let query = self
             .client
             .query(&format!(
-                "SELECT {RAW_COLUMNS} FROM events_raw \
-                 WHERE tenant_id = ? AND campaign_id = ? AND kafka_partition = ?"
+                "SELECT {USER_STATE_COLUMNS} FROM journeys \
+                 WHERE tenant_id = ? AND campaign_id = ?"
             ))
             .bind(tenant_id)
-            .bind(campaign_id)
+            .bind(campaign_id);
+        Ok(self.assemble(vec![header], query).await?.pop())
+    }
+
+    async fn tail(
+        &self,
+        partition: i32,
+        checkpoint: Option<&Checkpoint>,
+        topics: &[String; 3],
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let committed = checkpoint.map_or(0, |c| c.version);
+        let offsets = checkpoint.map_or([None; 3], |c| c.offsets);
+        let mut beyond = Vec::new();
+        for offset in offsets {
+            match offset {
+                Some(_) => beyond.push("(kafka_topic = ? AND kafka_offset >= ?)"),
+                None => beyond.push("kafka_topic = ?"),
+            }
+        }
+        let mut query = self
+            .client
+            .query(&format!(
+                "SELECT {RAW_COLUMNS} FROM events_raw \
+                 WHERE (tenant_id, campaign_id) IN ( \
+                     SELECT t, c FROM snapshot_intents \
+                     ARRAY JOIN tenant_ids AS t, campaign_ids AS c \
+                     WHERE partition = ? AND version > ?) \
+                   AND kafka_partition = ? AND ({})",
+                beyond.join(" OR ")
+            ))
+            .bind(partition)
+            .bind(committed)
             .bind(partition);
+        for (topic, offset) in topics.iter().zip(offsets) {
+            query = query.bind(topic.as_str());
+            if let Some(o) = offset {
+                query = query.bind(o);
+            }
+        }
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         let collect = async {
             let mut events = Vec::new();
@@ -377,6 +511,12 @@ impl Store for ClickHouseStore {
         read.map(|()| events)
     }
 
+    async fn repair_rollups(&self, raw: &[RawEvent]) -> Result<(), StoreError> {
+        let rows: Vec<RawRow> = raw.iter().map(RawRow::from).collect();
+        let refs: Vec<&RawRow> = rows.iter().collect();
+        self.repair_views(&refs).await
+    }
+
     async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         let result = self.write_inner(snapshot).await;
         self.suspect.store(result.is_err(), Ordering::SeqCst);
@@ -385,6 +525,56 @@ impl Store for ClickHouseStore {
 }
 
 impl ClickHouseStore {
+    /// Campaigns from their headers and the user rows a query reads (the
+    /// greatest version of each user; the rows come in any order).
+    async fn assemble(
+        &self,
+        headers: Vec<HeaderStateRow>,
+        query: clickhouse::query::Query,
+    ) -> Result<Vec<StoredCampaign>, StoreError> {
+        type UserKey = (String, String);
+        let mut users: HashMap<(String, String), HashMap<UserKey, (u64, UserStateRow)>> =
+            HashMap::new();
+        let mut cursor = query
+            .fetch::<UserStateRow>()
+            .map_err(err("read journeys"))?;
+        while let Some(row) = cursor.next().await.map_err(err("read journeys"))? {
+            let per = users
+                .entry((row.tenant_id.clone(), row.campaign_id.clone()))
+                .or_default();
+            let key = (row.job_id.clone(), row.user_id.clone());
+            match per.get(&key) {
+                Some((v, _)) if *v >= row.version => {}
+                _ => {
+                    per.insert(key, (row.version, row));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(headers.len());
+        for h in headers {
+            let header = h.header().map_err(|e| StoreError {
+                operation: "decode campaign_state",
+                message: format!(
+                    "the state of campaign {}/{} (partition {}, version {}) is not readable: {e}; \
+                     this binary is older than the one that wrote it, or the row was edited",
+                    h.tenant_id, h.campaign_id, h.partition, h.version
+                ),
+            })?;
+            let rows = users
+                .remove(&(h.tenant_id.clone(), h.campaign_id.clone()))
+                .unwrap_or_default();
+            out.push(StoredCampaign {
+                partition: h.partition,
+                header,
+                users: rows
+                    .into_values()
+                    .map(|(_, r)| r.to_user_record())
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
     /// Raw rows of a query (of `partitions`), as events, sent to `out` in
     /// batches. Stops early, without error, when `out` is closed.
     async fn stream_raw(

@@ -53,6 +53,11 @@ pub struct UserEntry {
     pub first_message_at: Option<i64>,
     /// Ordered by `(at, event_id as string)`.
     pub steps: Vec<Step>,
+    /// 128-bit keys of the user's notifications (messages and warnings
+    /// apart): persisted with the user, so duplicates stay exact across
+    /// restarts and the counters can be counted back.
+    pub message_keys: Vec<u128>,
+    pub warning_keys: Vec<u128>,
 }
 
 /// One job (run) of a campaign.
@@ -102,6 +107,8 @@ pub struct Campaign {
     pub campaign_id: String,
     /// Event ids applied (128-bit hashes), for duplicate detection.
     pub seen: Set<u128>,
+    /// Keys of the lifecycle events among them (persisted in the header).
+    pub lifecycle_keys: Vec<u128>,
     pub script: Option<Latest<CurrentScript>>,
     /// Latest status over all lifecycle events of the campaign.
     pub status_any: Option<Latest<CampaignStatus>>,
@@ -115,8 +122,9 @@ pub struct Campaign {
     pub last_at: i64,
     /// Changed since the last snapshot (reports need rewriting).
     pub dirty: bool,
-    /// The snapshot generation in which an event last changed it.
-    pub changed_in: u64,
+    /// The snapshot generation in which an event last changed it; `None`:
+    /// no event changed it since it was restored.
+    pub changed_in: Option<u64>,
     /// The script changed since the last snapshot: every journey's
     /// completion may have changed.
     pub script_changed: bool,
@@ -128,6 +136,7 @@ impl Campaign {
             tenant_id: tenant_id.to_string(),
             campaign_id: campaign_id.to_string(),
             seen: Set::default(),
+            lifecycle_keys: Vec::new(),
             script: None,
             status_any: None,
             status_wide: None,
@@ -136,7 +145,7 @@ impl Campaign {
             first_at: at,
             last_at: at,
             dirty: true,
-            changed_in: 0,
+            changed_in: Some(0),
             script_changed: false,
         }
     }
@@ -147,14 +156,22 @@ impl Campaign {
         self.dirty = true;
     }
 
+    /// Move the first/last event times of the campaign and of a job to
+    /// include `at` (idempotent: applying it twice changes nothing).
+    pub fn touch_times(&mut self, job: Sym, at: i64) {
+        self.touch(at);
+        self.job(job, at);
+    }
+
     fn job(&mut self, job: Sym, at: i64) -> &mut Job {
         let job = self.jobs.entry(job).or_insert_with(|| Job::new(at));
         job.touch(at);
         job
     }
 
-    pub fn apply_lifecycle(&mut self, interner: &mut Interner, e: &CampaignLifecycle) {
+    pub fn apply_lifecycle(&mut self, interner: &mut Interner, e: &CampaignLifecycle, key: u128) {
         self.touch(e.occurred_at);
+        self.lifecycle_keys.push(key);
         let at = e.occurred_at;
         if let Some(script) = &e.script {
             let before = self.script.as_ref().map(|s| s.stamp.clone());
@@ -191,7 +208,7 @@ impl Campaign {
         }
     }
 
-    pub fn apply_notification(&mut self, interner: &mut Interner, e: &NotificationSent) {
+    pub fn apply_notification(&mut self, interner: &mut Interner, e: &NotificationSent, key: u128) {
         self.touch(e.occurred_at);
         let user = interner.intern(&e.user_id);
         let job = self.job(interner.intern(&e.job_id), e.occurred_at);
@@ -201,6 +218,11 @@ impl Campaign {
             job.messages_sent += 1;
         }
         let entry = job.users.entry(user).or_default();
+        if e.warning_message {
+            entry.warning_keys.push(key);
+        } else {
+            entry.message_keys.push(key);
+        }
         if e.first_message {
             let earlier = entry.first_message_at.is_none_or(|t| e.occurred_at < t);
             if earlier {
@@ -235,7 +257,7 @@ impl Campaign {
 
     /// Heap bytes held, approximately (for the state-size metric).
     pub fn heap_bytes(&self) -> usize {
-        let mut n = self.seen.capacity() * 17;
+        let mut n = self.seen.capacity() * 17 + self.lifecycle_keys.capacity() * 16;
         for job in self.jobs.values() {
             n += job.users.capacity() * (4 + 1 + std::mem::size_of::<UserEntry>());
             n += job
@@ -244,6 +266,7 @@ impl Campaign {
                 .map(|u| {
                     u.steps.capacity() * std::mem::size_of::<Step>()
                         + u.steps.iter().map(|s| s.event_id.len()).sum::<usize>()
+                        + (u.message_keys.capacity() + u.warning_keys.capacity()) * 16
                 })
                 .sum::<usize>();
             n += job.choices.capacity() * 17 + job.dirty_users.capacity() * 5;

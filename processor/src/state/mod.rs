@@ -10,6 +10,7 @@
 
 mod campaign;
 mod interner;
+mod persist;
 mod report;
 mod script;
 
@@ -24,6 +25,7 @@ use schemas::{CampaignStatus, Event};
 
 pub use campaign::{Campaign, Job, Step, UserEntry};
 pub use interner::{Interner, Sym};
+pub use persist::{CampaignHeader, JobHeader, Stamped, UserRecord};
 pub use report::{percent, FunnelStep, Journey, JourneyStep, NodeStats, Report};
 pub use script::ScriptInfo;
 
@@ -41,6 +43,8 @@ pub enum Applied {
 pub struct Changes {
     pub reports: Vec<Report>,
     pub journeys: Vec<Journey>,
+    /// The header of every changed campaign.
+    pub headers: Vec<CampaignHeader>,
 }
 
 /// Hash maps and sets of the state: foldhash (fast), seeded per process.
@@ -49,7 +53,7 @@ pub type Set<K> = std::collections::HashSet<K, RandomState>;
 
 /// 128-bit hash of an event id, for duplicate detection: two 64-bit hashes
 /// with different seeds.
-fn event_key(event_id: &str) -> u128 {
+pub fn event_key(event_id: &str) -> u128 {
     let a = FixedState::with_seed(0x5eed_0001).hash_one(event_id);
     let b = FixedState::with_seed(0x5eed_0002).hash_one(event_id);
     (u128::from(a) << 64) | u128::from(b)
@@ -133,16 +137,41 @@ impl PartitionState {
             .get_or_insert(event.tenant_id(), event.campaign_id(), || {
                 Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
             });
-        if !campaign.seen.insert(event_key(event.event_id())) {
+        let key = event_key(event.event_id());
+        if !campaign.seen.insert(key) {
             return Applied::Duplicate;
         }
-        campaign.changed_in = self.generation;
+        campaign.changed_in = Some(self.generation);
         match event {
-            Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e),
-            Event::Notification(e) => campaign.apply_notification(&mut self.interner, e),
+            Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e, key),
+            Event::Notification(e) => campaign.apply_notification(&mut self.interner, e, key),
             Event::Interaction(e) => campaign.apply_interaction(&mut self.interner, e),
         }
         Applied::New
+    }
+
+    /// Fold an event found beyond the checkpoint when a partition is
+    /// restored (raw rows an interrupted snapshot wrote). The restored rows
+    /// may already hold it (a user row of the newer version landed) while
+    /// the campaign's header is older: a duplicate still moves the first
+    /// and last event times, which is idempotent.
+    pub fn apply_tail(&mut self, event: &Event) -> Applied {
+        let applied = self.apply(event);
+        if applied == Applied::Duplicate {
+            if let Some(c) = self
+                .campaigns
+                .get_mut(event.tenant_id(), event.campaign_id())
+            {
+                let job = self.interner.intern(event.job_id());
+                if matches!(event, Event::Lifecycle(_)) {
+                    // A lifecycle event is in the header that holds its key.
+                } else {
+                    c.touch_times(job, event.occurred_at());
+                }
+                c.changed_in = Some(self.generation);
+            }
+        }
+        applied
     }
 
     /// Reports of every changed campaign (all jobs, and each job) and the
@@ -155,6 +184,7 @@ impl PartitionState {
                 continue;
             }
             out.reports.push(campaign.campaign_report(&self.interner));
+            out.headers.push(campaign.header(&self.interner));
             let all_users = campaign.script_changed;
             let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
             for job_sym in jobs {
@@ -256,7 +286,8 @@ impl PartitionState {
             .values()
             .filter(|c| {
                 !c.dirty
-                    && self.generation > c.changed_in.saturating_add(idle_snapshots)
+                    && c.changed_in
+                        .is_none_or(|g| self.generation > g.saturating_add(idle_snapshots))
                     && c.last_at < now_ms.saturating_sub(grace_ms)
                     && c.status_any.as_ref().map(|l| l.value) == Some(CampaignStatus::Completed)
             })
@@ -264,9 +295,38 @@ impl PartitionState {
             .collect()
     }
 
-    /// Drop a campaign from memory (its events stay in the store).
-    pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> bool {
-        self.campaigns.remove(tenant_id, campaign_id).is_some()
+    /// Drop a campaign from memory (its rows stay in the store); returns
+    /// its header, to be written marked evicted.
+    pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> Option<CampaignHeader> {
+        let c = self.campaigns.remove(tenant_id, campaign_id)?;
+        Some(c.header(&self.interner))
+    }
+
+    /// Put a campaign back from its persisted header and user rows (the
+    /// greatest version of each). It counts as unchanged: its rows in the
+    /// store already show it. Replaces what the state held of it.
+    pub fn restore_campaign(&mut self, header: CampaignHeader, users: Vec<UserRecord>) {
+        let (tenant, id) = (header.tenant_id.clone(), header.campaign_id.clone());
+        self.campaigns.remove(&tenant, &id);
+        let campaign = Campaign::restore(&mut self.interner, header, users);
+        self.campaigns.get_or_insert(&tenant, &id, move || campaign);
+    }
+
+    /// Mark every campaign and every user changed, so the next snapshot
+    /// writes all of them (the one-time rewrite after an upgrade).
+    pub fn mark_all_changed(&mut self) {
+        for c in self.campaigns.values_mut() {
+            c.dirty = true;
+            c.script_changed = true;
+        }
+    }
+
+    /// Ids of the campaigns held, by tenant.
+    pub fn campaign_keys(&self) -> Vec<(String, String)> {
+        self.campaigns
+            .values()
+            .map(|c| (c.tenant_id.clone(), c.campaign_id.clone()))
+            .collect()
     }
 
     /// Forget that a campaign changed (after reloading it from the store,

@@ -60,8 +60,10 @@ pub struct JourneyStep {
     pub event_id: String,
 }
 
-/// A user's path through one job of a campaign.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A user's path through one job of a campaign. Equality compares the
+/// journey as it is shown (the persisted state fields are left out: rows
+/// read back for the API do not carry them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journey {
     pub tenant_id: String,
     pub campaign_id: String,
@@ -72,6 +74,43 @@ pub struct Journey {
     pub completed: bool,
     pub exit_node: Option<String>,
     pub completion_seconds: Option<f64>,
+    /// The rest of the user's persisted state (not part of the journey the
+    /// API shows): the earliest first-message time and the keys of the
+    /// user's notifications, messages and warnings apart.
+    #[serde(skip)]
+    pub first_message_at: Option<i64>,
+    #[serde(skip)]
+    pub message_keys: Vec<u128>,
+    #[serde(skip)]
+    pub warning_keys: Vec<u128>,
+}
+
+impl PartialEq for Journey {
+    fn eq(&self, other: &Self) -> bool {
+        self.tenant_id == other.tenant_id
+            && self.campaign_id == other.campaign_id
+            && self.job_id == other.job_id
+            && self.user_id == other.user_id
+            && self.steps == other.steps
+            && self.total_interactions == other.total_interactions
+            && self.completed == other.completed
+            && self.exit_node == other.exit_node
+            && self.completion_seconds == other.completion_seconds
+    }
+}
+
+impl Journey {
+    /// The persisted form of the user's state.
+    pub fn to_user_record(&self) -> super::UserRecord {
+        super::UserRecord {
+            job_id: self.job_id.clone(),
+            user_id: self.user_id.clone(),
+            first_message_at: self.first_message_at,
+            message_keys: self.message_keys.clone(),
+            warning_keys: self.warning_keys.clone(),
+            steps: self.steps.clone(),
+        }
+    }
 }
 
 /// `part / whole * 100`, 0 when `whole` is 0.
@@ -345,6 +384,9 @@ impl Campaign {
             completed: done.is_some(),
             exit_node: done.map(|c| interner.resolve(c.exit_node).to_string()),
             completion_seconds: done.map(|c| c.seconds()),
+            first_message_at: entry.first_message_at,
+            message_keys: entry.message_keys.clone(),
+            warning_keys: entry.warning_keys.clone(),
         })
     }
 }

@@ -4,9 +4,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use schemas::Script;
+use serde::{Deserialize, Serialize};
 
 /// What the reports need to know about a campaign's script.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptInfo {
     /// Nodes that are the target of an edge and the source of none, plus
     /// nodes whose id contains `end` (any case).

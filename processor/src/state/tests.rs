@@ -508,9 +508,9 @@ fn only_idle_completed_unchanged_campaigns_are_evictable() {
     s.apply(&status("l2", "", 3_000, CampaignStatus::Running));
     s.take_changes();
     assert!(s.evictable(10_000, 1_000, 0).is_empty(), "running again");
-    assert!(s.evict(T, C));
+    assert!(s.evict(T, C).is_some());
     assert_eq!(s.campaign_count(), 0);
-    assert!(!s.evict(T, C));
+    assert!(s.evict(T, C).is_none());
 }
 
 #[test]
@@ -566,4 +566,139 @@ fn events_without_a_job_count_in_the_all_jobs_report_only() {
         2,
         "the job-less user still has a journey"
     );
+}
+
+/// Everything a campaign's events can set: a script, wide and per-job
+/// statuses and audiences, first messages, warnings, repeated messages,
+/// notifications without a job, and clicks (one reaching the end).
+fn rich_events(from: i64, tag: &str) -> Vec<Event> {
+    let id = |s: &str| format!("{tag}{s}");
+    let mut events = vec![
+        with_script(&id("s"), from, SCRIPT),
+        status(&id("l1"), "", from + 1, CampaignStatus::Running),
+        status(&id("l2"), "j1", from + 2, CampaignStatus::Running),
+        audience(&id("a1"), "j1", from + 3, 5),
+        audience(&id("a2"), "", from + 3, 9),
+    ];
+    for u in 0..5 {
+        let user = format!("{tag}u{u}");
+        let j = if u % 2 == 0 { "j1" } else { "j2" };
+        let at = from + 10 + u;
+        events.push(first(&id(&format!("f{u}")), j, &user, at));
+        events.push(sent(&id(&format!("w{u}")), j, &user, at + 1, false, true));
+        events.push(sent(&id(&format!("m{u}")), j, &user, at + 2, false, false));
+        events.push(click(&id(&format!("c{u}")), j, &user, at + 3, "go", "a"));
+        if u % 2 == 1 {
+            events.push(click(&id(&format!("d{u}")), j, &user, at + 4, "go", "done"));
+        }
+    }
+    events.push(first(&id("nojob"), "", &id("solo"), from + 40));
+    events
+}
+
+/// Reports and journeys in a fixed order.
+fn canonical(s: &PartitionState) -> super::Changes {
+    let mut all = s.all();
+    all.reports.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+    all.journeys
+        .sort_by(|a, b| (&a.job_id, &a.user_id).cmp(&(&b.job_id, &b.user_id)));
+    all
+}
+
+/// What a snapshot writes of the campaign: its header and, per user, the
+/// record (keyed by job and user).
+type Rows = (
+    super::CampaignHeader,
+    std::collections::BTreeMap<(String, String), super::UserRecord>,
+);
+
+fn taken(s: &mut PartitionState) -> Rows {
+    let changes = s.take_changes();
+    let header = changes.headers.into_iter().next().expect("a header");
+    let users = changes
+        .journeys
+        .iter()
+        .map(|j| ((j.job_id.clone(), j.user_id.clone()), j.to_user_record()))
+        .collect();
+    (header, users)
+}
+
+fn restored(header: super::CampaignHeader, users: Vec<super::UserRecord>) -> PartitionState {
+    let mut s = PartitionState::new();
+    s.restore_campaign(header, users);
+    s
+}
+
+#[test]
+fn a_campaign_restored_from_its_rows_equals_its_fold_and_knows_every_event() {
+    let events = rich_events(1_000, "");
+    let mut s = state(&events);
+    let (header, users) = taken(&mut s);
+    let mut r = restored(header, users.into_values().collect());
+    assert_eq!(canonical(&r), canonical(&s));
+    assert_eq!(
+        r.take_changes(),
+        super::Changes::default(),
+        "restored as unchanged"
+    );
+    for e in &events {
+        assert_eq!(
+            r.apply(e),
+            Applied::Duplicate,
+            "{} after the restore",
+            e.event_id()
+        );
+    }
+    // And it goes on like the original.
+    for e in rich_events(5_000, "later-") {
+        assert_eq!(r.apply(&e), s.apply(&e));
+    }
+    assert_eq!(canonical(&r), canonical(&s));
+}
+
+#[test]
+fn rows_of_two_snapshots_mixed_by_a_crash_plus_the_tail_give_the_exact_state() {
+    // Snapshot 1 wrote everything of `early`; snapshot 2, interrupted,
+    // wrote its raw events (`late`) and then only some of its rows. Any
+    // such mix, with the raw events folded in again by `apply_tail`, is
+    // the state of all events: counters come from user rows, the header
+    // is idempotent, and duplicates still move the times.
+    let early = rich_events(1_000, "");
+    let mut late = rich_events(9_000, "late-");
+    // Old users get more too, beyond every time the first header knows.
+    late.push(sent("w-again", "j1", "u0", 20_000, false, true));
+    late.push(click("c-again", "j2", "u1", 20_001, "go", "b"));
+    late.push(status("l-late", "j2", 20_002, CampaignStatus::Completed));
+    let all_events: Vec<Event> = early.iter().chain(&late).cloned().collect();
+    let full = state(&all_events);
+
+    let mut s = state(&early);
+    let (h1, u1) = taken(&mut s);
+    for e in &late {
+        s.apply(e);
+    }
+    let (h2, u2) = taken(&mut s);
+    let keys: Vec<_> = u2.keys().cloned().collect();
+    for header in [&h1, &h2] {
+        for landed in [0, keys.len() / 2, keys.len()] {
+            let mut users = u1.clone();
+            for k in &keys[..landed] {
+                users.insert(k.clone(), u2[k].clone());
+            }
+            let mut r = restored(header.clone(), users.into_values().collect());
+            for e in &late {
+                r.apply_tail(e);
+            }
+            assert_eq!(
+                canonical(&r),
+                canonical(&full),
+                "header {}, {landed} of {} user rows of snapshot 2",
+                if std::ptr::eq(header, &h1) { 1 } else { 2 },
+                keys.len()
+            );
+            for e in &all_events {
+                assert_eq!(r.apply(e), Applied::Duplicate);
+            }
+        }
+    }
 }

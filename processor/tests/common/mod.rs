@@ -134,6 +134,7 @@ pub fn test_engine_capped<S: Store>(
             max_dead_letters_in_flight,
             max_skew_ms: 60_000,
             evict_completed_after_ms,
+            max_retained_bytes: usize::MAX,
         },
         store,
         Codec::new().unwrap(),

@@ -1,9 +1,9 @@
 //! The read model over the processor's ClickHouse tables, and the seam the
 //! HTTP layer reads through.
 //!
-//! - [`snapshots`]: reports and journeys as of their partition's latest
-//!   checkpoint (a report never mixes two snapshots), in bulk for the
-//!   end-to-end tests and per key for the API.
+//! - [`snapshots`]: reports and journeys, the greatest version of each
+//!   (every row is one snapshot's and durable), in bulk for the end-to-end
+//!   tests and per key for the API.
 //! - [`overview`]: the tenant overview from the rollup tables.
 //! - [`reader`]: the [`Reader`] trait the HTTP layer uses (no SQL above it),
 //!   with [`ClickHouseReader`] and the in-memory [`MemoryReader`] for tests.

@@ -1,8 +1,11 @@
-//! Reports and journeys as of the latest checkpoint of their partition.
+//! Reports and journeys: per key, the row of the greatest version.
 //!
-//! A row is visible when its version is at most its partition's
-//! checkpointed version; per key the greatest visible version wins. Rows of
-//! a snapshot whose checkpoint never landed stay invisible.
+//! Every row the processor writes is durable when it lands (it reflects
+//! only events whose raw rows landed before it, and a restart restores at
+//! least that state: ARCHITECTURE.md, "Persisted state"), so the greatest
+//! version is the one to show, checkpointed or not. A background merge of
+//! the `ReplacingMergeTree` keeps exactly that row: nothing a reader sees
+//! can vanish.
 //!
 //! The bulk reads ([`visible_reports`], [`visible_journeys`]) serve the
 //! end-to-end tests. The API's reads filter by a prefix of the tables'
@@ -25,31 +28,21 @@ use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
 use super::reader::{CampaignQuery, JourneyQuery};
 use super::ReadError;
 
-/// Committed version per partition, as a subquery to join on (one row per
-/// partition). Joined with `ALL INNER JOIN`: on 18.16 `ANY` and `ALL` agree
-/// here, but current ClickHouse's `ANY INNER JOIN` also keeps only one row
-/// of the *left* side per key, which would drop all but one row per
-/// partition. Aliased, as current ClickHouse requires of joined subqueries.
-const COMMITTED: &str =
-    "(SELECT partition, max(version) AS committed FROM checkpoints GROUP BY partition) AS cp";
-
 /// Visible reports, optionally of one tenant, ordered by (tenant, campaign, job).
 pub async fn visible_reports(
     client: &clickhouse::Client,
     tenant: Option<&str>,
 ) -> Result<Vec<ReportRow>, ReadError> {
-    let sql = format!(
-        "SELECT ?fields FROM campaign_reports \
+    let sql = "SELECT ?fields FROM campaign_reports \
          WHERE (tenant_id, campaign_id, job_id, version) IN ( \
            SELECT tenant_id, campaign_id, job_id, max(version) \
-           FROM campaign_reports ALL INNER JOIN {COMMITTED} USING partition \
-           WHERE version <= committed AND (? = '' OR tenant_id = ?) \
+           FROM campaign_reports \
+           WHERE (? = '' OR tenant_id = ?) \
            GROUP BY tenant_id, campaign_id, job_id) \
          ORDER BY tenant_id, campaign_id, job_id \
-         LIMIT 1 BY tenant_id, campaign_id, job_id"
-    );
+         LIMIT 1 BY tenant_id, campaign_id, job_id";
     let t = tenant.unwrap_or_default();
-    Ok(client.query(&sql).bind(t).bind(t).fetch_all().await?)
+    Ok(client.query(sql).bind(t).bind(t).fetch_all().await?)
 }
 
 /// Visible journeys, optionally of one tenant, ordered by (tenant, campaign, job, user).
@@ -57,18 +50,16 @@ pub async fn visible_journeys(
     client: &clickhouse::Client,
     tenant: Option<&str>,
 ) -> Result<Vec<JourneyRow>, ReadError> {
-    let sql = format!(
-        "SELECT ?fields FROM journeys \
+    let sql = "SELECT ?fields FROM journeys \
          WHERE (tenant_id, campaign_id, job_id, user_id, version) IN ( \
            SELECT tenant_id, campaign_id, job_id, user_id, max(version) \
-           FROM journeys ALL INNER JOIN {COMMITTED} USING partition \
-           WHERE version <= committed AND (? = '' OR tenant_id = ?) \
+           FROM journeys \
+           WHERE (? = '' OR tenant_id = ?) \
            GROUP BY tenant_id, campaign_id, job_id, user_id) \
          ORDER BY tenant_id, campaign_id, job_id, user_id \
-         LIMIT 1 BY tenant_id, campaign_id, job_id, user_id"
-    );
+         LIMIT 1 BY tenant_id, campaign_id, job_id, user_id";
     let t = tenant.unwrap_or_default();
-    Ok(client.query(&sql).bind(t).bind(t).fetch_all().await?)
+    Ok(client.query(sql).bind(t).bind(t).fetch_all().await?)
 }
 
 /// The key-prefix filter of a per-request read; its `?` binds are the
@@ -127,29 +118,23 @@ fn visible_sql(prefix: Prefix, inner_tail: &str, extra: &str, tail: &str) -> Str
          PREWHERE {filter} \
            AND ({key}, version) IN ( \
              SELECT {key}, max(version) \
-             FROM (SELECT {key}, partition, version FROM {table} WHERE {filter}) AS rows \
-             ALL INNER JOIN {COMMITTED} USING partition \
-             WHERE version <= committed \
+             FROM {table} WHERE {filter} \
              GROUP BY {key}{inner_tail}){extra} \
          {tail}"
     )
 }
 
 /// `SELECT ?fields` of the one visible row of a single key (the prefix
-/// names the whole key): the greatest version of the key's rows joined to
-/// their partition's checkpoint (a scalar subquery reading the key,
-/// partition and version columns; 0, matching no row, when none is
-/// visible), then the row of that version. Binds: the prefix's, twice.
+/// names the whole key): the greatest version of the key's rows (a scalar
+/// subquery reading the key and version columns; 0, matching no row, when
+/// there is none), then the row of that version. Binds: the prefix's,
+/// twice.
 fn one_sql(prefix: Prefix) -> String {
     let (table, filter) = (prefix.table(), prefix.filter());
     format!(
         "SELECT ?fields FROM {table} \
          PREWHERE {filter} \
-           AND version = ( \
-             SELECT max(version) \
-             FROM (SELECT partition, version FROM {table} WHERE {filter}) AS rows \
-             ALL INNER JOIN {COMMITTED} USING partition \
-             WHERE version <= committed) \
+           AND version = (SELECT max(version) FROM {table} WHERE {filter}) \
          LIMIT 1"
     )
 }
@@ -330,7 +315,7 @@ mod tests {
                 1 + 2 * prefix.filter().matches('?').count()
             );
             assert_eq!(sql.matches(prefix.filter()).count(), 2, "{sql}");
-            assert!(sql.contains("WHERE version <= committed"), "{sql}");
+            assert!(sql.contains("max(version)"), "{sql}");
             assert!(
                 sql.contains(&format!("PREWHERE {}", prefix.filter())),
                 "{sql}"

@@ -3,6 +3,7 @@
 //! in order, with no gap. Needs the broker the Makefile starts (KAFKA_BROKERS).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use processor::kafka::source::{Source, SourceEvent};
@@ -17,10 +18,11 @@ fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_engine_gets_every_record_once_in_order() {
+/// Four new topics (three inputs of 2 partitions and a dead-letter one)
+/// whose inputs hold `per_topic` records each, keyed over 7 keys.
+async fn topics_with_records(name: &str, per_topic: usize) -> Vec<String> {
     let base = format!(
-        "source-{}-{}",
+        "{name}-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     );
@@ -48,7 +50,6 @@ async fn a_slow_engine_gets_every_record_once_in_order() {
         .set("linger.ms", "5")
         .create()
         .unwrap();
-    let per_topic = 1500;
     for (t, topic) in topics.iter().enumerate().take(3) {
         let mut pending = Vec::new();
         for i in 0..per_topic {
@@ -64,16 +65,27 @@ async fn a_slow_engine_gets_every_record_once_in_order() {
             p.await.unwrap().unwrap();
         }
     }
+    topics
+}
 
-    let config = KafkaConfig {
+fn config(topics: &[String], max_poll_interval_ms: u64) -> KafkaConfig {
+    KafkaConfig {
         brokers: brokers(),
-        group_id: format!("{base}-group"),
+        group_id: format!("{}-group", topics[0]),
         topic_lifecycle: topics[0].clone(),
         topic_notifications: topics[1].clone(),
         topic_interactions: topics[2].clone(),
         topic_dlq: topics[3].clone(),
         session_timeout_ms: 6000,
-    };
+        max_poll_interval_ms,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_engine_gets_every_record_once_in_order() {
+    let per_topic = 1500;
+    let topics = topics_with_records("source", per_topic).await;
+    let config = config(&topics, 300_000);
     let (source, events) = Source::start(&config, 10, Metrics::new()).unwrap();
     let seen = tokio::task::spawn_blocking(move || {
         let mut next: BTreeMap<(usize, i32), i64> = BTreeMap::new();
@@ -115,4 +127,72 @@ async fn a_slow_engine_gets_every_record_once_in_order() {
         .control
         .shutdown
         .store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_longer_than_the_max_poll_interval_keeps_the_partitions() {
+    // Back-pressure for twice max.poll.interval.ms (a ClickHouse outage):
+    // the consumer keeps polling, so the group keeps it (no revocation, no
+    // second assignment), and after the pause every record arrives once,
+    // in order, with no gap.
+    let per_topic = 300;
+    let topics = topics_with_records("source-pause", per_topic).await;
+    let max_poll_ms = 7_000;
+    let (source, events) =
+        Source::start(&config(&topics, max_poll_ms), 10, Metrics::new()).unwrap();
+    let control = source.control.clone();
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut next: BTreeMap<(usize, i32), i64> = BTreeMap::new();
+        let (mut total, mut assignments, mut revocations) = (0, 0, 0);
+        let mut paused_at: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while total < 3 * per_topic && Instant::now() < deadline {
+            if let Some(at) = paused_at {
+                if at.elapsed() > Duration::from_millis(2 * max_poll_ms) {
+                    control.pause.store(false, Ordering::SeqCst);
+                }
+            }
+            match events.recv_timeout(Duration::from_millis(200)) {
+                Ok(SourceEvent::Assigned { partitions, reply }) => {
+                    assignments += 1;
+                    let offsets = partitions.iter().map(|p| (*p, [None; 3])).collect();
+                    reply.send(offsets).unwrap();
+                    if paused_at.is_none() {
+                        // Paused before the first record is taken.
+                        control.pause.store(true, Ordering::SeqCst);
+                        paused_at = Some(Instant::now());
+                    }
+                }
+                Ok(SourceEvent::Revoked { reply, .. }) => {
+                    revocations += 1;
+                    reply.send(()).unwrap();
+                }
+                Ok(SourceEvent::Records(records)) => {
+                    for r in records {
+                        let expected = next.entry((r.topic, r.partition)).or_insert(0);
+                        assert_eq!(
+                            r.offset, *expected,
+                            "gap or repeat on topic {} partition {}",
+                            r.topic, r.partition
+                        );
+                        *expected += 1;
+                        total += 1;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        (total, assignments, revocations, paused_at, events)
+    })
+    .await
+    .unwrap();
+    let (total, assignments, revocations, paused_at, _events) = seen;
+    assert!(paused_at.is_some(), "the partitions were assigned");
+    assert_eq!(total, 3 * per_topic, "every record once");
+    assert_eq!(
+        (assignments, revocations),
+        (1, 0),
+        "the group kept the paused member"
+    );
+    source.control.shutdown.store(true, Ordering::SeqCst);
 }

@@ -40,6 +40,12 @@ pub struct KafkaConfig {
     /// others after this long.
     #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
+
+    /// librdkafka's max.poll.interval.ms: a member that does not poll for
+    /// this long leaves the group. The consumer keeps polling while paused
+    /// by back-pressure, so only a stuck process reaches it.
+    #[arg(long, env = "KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 300_000)]
+    pub max_poll_interval_ms: u64,
 }
 
 impl KafkaConfig {
@@ -67,7 +73,12 @@ impl KafkaConfig {
                 "heartbeat.interval.ms",
                 (self.session_timeout_ms / 4).max(500).to_string(),
             )
-            .set("max.poll.interval.ms", "600000")
+            .set(
+                "max.poll.interval.ms",
+                self.max_poll_interval_ms
+                    .max(self.session_timeout_ms)
+                    .to_string(),
+            )
             .set("fetch.wait.max.ms", "100")
             // Prefetch at most this much per partition queue: the bound on
             // memory while the engine takes no records.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clickhouse::ClickHouseStore;
 use crate::kafka::{bounds, KafkaConfig};
-use crate::store::{Checkpoint, Offsets, Snapshot, Store, STATE_FORMAT};
+use crate::store::{next_version, Checkpoint, Offsets, Snapshot, Store, STATE_FORMAT};
 
 /// `--to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,6 +89,7 @@ pub fn reset_checkpoint(
     partition: i32,
     to: ResetTo,
     watermarks: [(i64, i64); 3],
+    epoch: u64,
     max_version: u64,
     now_ms: i64,
 ) -> Checkpoint {
@@ -100,7 +101,7 @@ pub fn reset_checkpoint(
     });
     Checkpoint {
         partition,
-        version: (max_version + 1).max(u64::try_from(now_ms).unwrap_or(0)),
+        version: next_version(epoch, max_version, now_ms),
         offsets,
         format: STATE_FORMAT,
     }
@@ -115,10 +116,18 @@ pub async fn reset(args: &ResetArgs, client: clickhouse::Client) -> anyhow::Resu
     let store = ClickHouseStore::new(client);
     let before = store.checkpoint(partition).await?;
     let max_version = store.version_floor(partition).await?;
+    let epoch = if args.dry_run {
+        0
+    } else {
+        // The reset writes as the partition's owner for a moment (the
+        // processors are stopped): its own epoch, so its row is taken.
+        store.claim(partition, "processor checkpoint reset").await?
+    };
     let mut after = reset_checkpoint(
         partition,
         args.to,
         watermarks,
+        epoch,
         max_version,
         chrono::Utc::now().timestamp_millis(),
     );
@@ -126,6 +135,7 @@ pub async fn reset(args: &ResetArgs, client: clickhouse::Client) -> anyhow::Resu
     after.format = before.as_ref().map_or(STATE_FORMAT, |c| c.format);
     if !args.dry_run {
         let snapshot = Snapshot {
+            epochs: [(partition, epoch)].into(),
             checkpoints: vec![after.clone()],
             ..Snapshot::default()
         };
@@ -145,11 +155,17 @@ mod tests {
     #[test]
     fn earliest_and_latest_take_the_watermarks_and_a_greater_version() {
         let marks = [(0, 10), (5, 7), (0, 0)];
-        let c = reset_checkpoint(3, ResetTo::Earliest, marks, 41, 0);
+        let c = reset_checkpoint(3, ResetTo::Earliest, marks, 0, 41, 0);
         assert_eq!(c.offsets, [Some(0), Some(5), Some(0)]);
         assert_eq!(c.version, 42);
-        let c = reset_checkpoint(3, ResetTo::Latest, marks, 41, 1_000);
+        let c = reset_checkpoint(3, ResetTo::Latest, marks, 0, 41, 1_000);
         assert_eq!(c.offsets, [Some(10), Some(7), Some(0)]);
         assert_eq!(c.version, 1_000);
+        let c = reset_checkpoint(3, ResetTo::Latest, marks, 2, 41, 1_000);
+        assert_eq!(
+            crate::store::epoch_of(c.version),
+            2,
+            "written in the reset's epoch"
+        );
     }
 }

@@ -21,6 +21,9 @@
 //!   newest intent, which every snapshot writes before its rows.
 //! - A checkpoint is written only after every dead letter it passes is
 //!   acknowledged ([`dead_letters`]).
+//! - Every assignment claims its partitions (a new epoch) before it reads
+//!   them; every row carries the epoch, and the store drops rows of an
+//!   epoch that is no longer the partition's.
 
 mod dead_letters;
 
@@ -43,7 +46,8 @@ use crate::schema_source::SchemaIds;
 use crate::state::CampaignHeader;
 use crate::state::{Applied, PartitionState};
 use crate::store::{
-    Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError, STATE_FORMAT,
+    next_version, Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError,
+    STATE_FORMAT,
 };
 use crate::tenants::TenantZones;
 
@@ -96,11 +100,28 @@ struct Shard {
     /// Campaigns of raw events found beyond the checkpoint at restore:
     /// named in every intent until a checkpoint covers them.
     tail_campaigns: BTreeSet<(String, String)>,
+    /// The epoch claimed for this ownership of the partition (fencing).
+    epoch: u64,
 }
 
 /// How often the state's size gauges (a walk over the whole state) are
 /// refreshed after snapshots; assignments and revocations refresh them too.
 const STATE_METRICS_EVERY: Duration = Duration::from_secs(10);
+
+/// How long an assignment waits after claiming its partitions before it
+/// reads their state (see [`Engine::assign`]).
+const FENCE_SETTLE: Duration = Duration::from_millis(200);
+
+/// Who claims partitions: host and process, for operators.
+fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}:{}", std::process::id())
+}
 
 /// Batches of raw events read ahead of the restoring engine.
 const RESTORE_READ_AHEAD: usize = 8;
@@ -189,6 +210,8 @@ pub struct Engine<S: Store> {
     next_snapshot: Instant,
     /// When the state's size gauges are next refreshed after a snapshot.
     state_metrics_due: Instant,
+    /// Who this process is, in the partition claims.
+    owner: String,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -242,6 +265,7 @@ impl<S: Store> Engine<S> {
             in_flight: None,
             next_snapshot,
             state_metrics_due: Instant::now(),
+            owner: owner_name(),
         }
     }
 
@@ -598,7 +622,8 @@ impl<S: Store> Engine<S> {
             if !moved && shard.version > 0 {
                 continue;
             }
-            let version = (shard.version + 1).max(u64::try_from(now).unwrap_or(0));
+            let version = next_version(shard.epoch, shard.version, now);
+            snapshot.epochs.insert(p, shard.epoch);
             shard.version = version;
             shard.checkpointed = shard.next;
             let mut touched: HashSet<(&str, &str)> = shard
@@ -692,20 +717,44 @@ impl<S: Store> Engine<S> {
     pub fn assign(&mut self, partitions: &BTreeSet<i32>) -> BTreeMap<i32, Offsets> {
         self.flush();
         let started = Instant::now();
+        // Fence out earlier owners before reading anything: from the claim
+        // on, the store takes no row of theirs for these partitions.
+        let epochs: BTreeMap<i32, u64> = partitions
+            .iter()
+            .map(|&p| {
+                let owner = self.owner.clone();
+                let epoch = self.retry("claim partition", |s| {
+                    let owner = owner.clone();
+                    async move { s.claim(p, &owner).await }
+                });
+                (p, epoch)
+            })
+            .collect();
+        // A write of an earlier owner that the server was already running
+        // when the claim landed finishes within moments.
+        std::thread::sleep(FENCE_SETTLE);
         let mut out = BTreeMap::new();
         let mut to_restore = Vec::new();
         for &p in partitions {
             let checkpoint =
                 self.retry("read checkpoint", |s| async move { s.checkpoint(p).await });
             let committed = checkpoint.as_ref().map_or(0, |c| c.version);
-            if let Some((_, _, kept)) = self.retained.remove(&p) {
-                if kept.version == committed && committed > 0 {
+            if let Some((_, _, mut kept)) = self.retained.remove(&p) {
+                // Current only if nobody wrote anything for the partition
+                // since we let it go (not even rows past a checkpoint).
+                let floor =
+                    self.retry(
+                        "read version floor",
+                        |s| async move { s.version_floor(p).await },
+                    );
+                if kept.version == committed && committed > 0 && floor <= kept.version {
                     tracing::info!(
                         partition = p,
                         version = committed,
                         next = ?kept.next,
                         "state kept in memory is current"
                     );
+                    kept.epoch = epochs[&p];
                     out.insert(p, kept.next);
                     self.shards.insert(p, kept);
                     self.metrics
@@ -718,7 +767,8 @@ impl<S: Store> Engine<S> {
             to_restore.push((p, checkpoint));
         }
         if !to_restore.is_empty() {
-            for (p, shard) in self.restore(to_restore) {
+            for (p, mut shard) in self.restore(to_restore) {
+                shard.epoch = epochs[&p];
                 tracing::info!(
                     partition = p,
                     version = shard.version,

@@ -15,6 +15,26 @@ use crate::state::{CampaignHeader, Journey, Report, UserRecord};
 /// `None`: from the beginning.
 pub type Offsets = [Option<i64>; 3];
 
+/// A version's high bits are the epoch of the partition's owner that wrote
+/// it (`version = epoch << EPOCH_SHIFT | milliseconds`): a later owner's
+/// versions exceed every earlier owner's, and the store can tell whose a
+/// row is (ARCHITECTURE.md, "Fencing").
+pub const EPOCH_SHIFT: u32 = 41;
+
+/// The epoch a version was written in.
+pub fn epoch_of(version: u64) -> u64 {
+    version >> EPOCH_SHIFT
+}
+
+/// The next version of a partition owned in `epoch`: greater than `prev`,
+/// and at least the epoch's base plus the wall clock (so versions also
+/// order by time within an epoch).
+pub fn next_version(epoch: u64, prev: u64, now_ms: i64) -> u64 {
+    let base = epoch << EPOCH_SHIFT;
+    let clock = u64::try_from(now_ms).unwrap_or(0) & ((1 << EPOCH_SHIFT) - 1);
+    (prev + 1).max(base + clock)
+}
+
 /// The state rows of a checkpoint are complete in this format (headers and
 /// user records; ARCHITECTURE.md, "Persisted state").
 pub const STATE_FORMAT: u8 = 1;
@@ -88,6 +108,9 @@ pub struct PartitionRows {
 /// journeys (the user records), headers and reports, then checkpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The epoch each partition is written in (raw events carry it; the
+    /// other rows carry it in their versions).
+    pub epochs: BTreeMap<i32, u64>,
     pub intents: Vec<Intent>,
     pub raw: Vec<RawEvent>,
     pub reports: Vec<(i32, u64, Report)>,
@@ -105,6 +128,13 @@ pub struct StoreError {
 
 /// Durable storage of raw events, state rows, reports and checkpoints.
 pub trait Store: Send + Sync + 'static {
+    /// Claim a partition for a new owner: a new epoch, greater than every
+    /// earlier one. From then on, rows of earlier epochs are not taken.
+    fn claim(
+        &self,
+        partition: i32,
+        owner: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// The latest complete checkpoint of a partition.
     fn checkpoint(
         &self,
@@ -201,6 +231,10 @@ pub struct MemoryInner {
     /// Every snapshot written in full, in order (tests replay them, or
     /// parts of them, into another store).
     pub log: Vec<Snapshot>,
+    /// The current epoch of each claimed partition.
+    pub epochs: BTreeMap<i32, u64>,
+    /// Rows refused because their partition's epoch had moved on.
+    pub fenced: usize,
 }
 
 impl MemoryStore {
@@ -253,12 +287,29 @@ impl MemoryInner {
         }
     }
 
+    /// Whether a row of this partition and version is its current owner's.
+    fn current(&mut self, partition: i32, version: u64) -> bool {
+        let ok = self.epochs.get(&partition) == Some(&epoch_of(version));
+        if !ok {
+            self.fenced += 1;
+        }
+        ok
+    }
+
     fn write_raw(&mut self, snapshot: &Snapshot) {
         for i in &snapshot.intents {
+            if !self.current(i.partition, i.version) {
+                continue;
+            }
             self.bump(i.partition, i.version);
             self.intents.entry(i.partition).or_default().push(i.clone());
         }
         for r in &snapshot.raw {
+            let epoch = snapshot.epochs.get(&r.partition).copied();
+            if epoch.is_none() || self.epochs.get(&r.partition).copied() != epoch {
+                self.fenced += 1;
+                continue;
+            }
             if !self
                 .raw
                 .iter()
@@ -271,6 +322,9 @@ impl MemoryInner {
 
     fn write_journeys(&mut self, journeys: &[(i32, u64, Journey)]) {
         for (p, v, j) in journeys {
+            if !self.current(*p, *v) {
+                continue;
+            }
             let key = (
                 j.tenant_id.clone(),
                 j.campaign_id.clone(),
@@ -286,6 +340,9 @@ impl MemoryInner {
 
     fn write_rest(&mut self, snapshot: &Snapshot) {
         for h in &snapshot.headers {
+            if !self.current(h.partition, h.version) {
+                continue;
+            }
             let key = (h.header.tenant_id.clone(), h.header.campaign_id.clone());
             if self
                 .headers
@@ -296,6 +353,9 @@ impl MemoryInner {
             }
         }
         for (p, v, r) in &snapshot.reports {
+            if !self.current(*p, *v) {
+                continue;
+            }
             let key = (
                 r.tenant_id.clone(),
                 r.campaign_id.clone(),
@@ -308,6 +368,14 @@ impl MemoryInner {
 }
 
 impl Store for MemoryStore {
+    async fn claim(&self, partition: i32, _owner: &str) -> Result<u64, StoreError> {
+        Ok(self.with(|s| {
+            let e = s.epochs.entry(partition).or_default();
+            *e += 1;
+            *e
+        }))
+    }
+
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         Ok(self.with(|s| s.checkpoints.get(&partition).cloned()))
     }
@@ -417,7 +485,9 @@ impl Store for MemoryStore {
             s.write_journeys(&snapshot.journeys);
             s.write_rest(snapshot);
             for c in &snapshot.checkpoints {
-                s.checkpoints.insert(c.partition, c.clone());
+                if s.current(c.partition, c.version) {
+                    s.checkpoints.insert(c.partition, c.clone());
+                }
             }
             s.log.push(snapshot.clone());
             Ok(())

@@ -689,6 +689,11 @@ fn a_snapshot_cut_off_at_any_stage_is_restored_exactly() {
     ] {
         let store = Arc::new(MemoryStore::default());
         let h = Harness::with_store(store.clone());
+        // The recorder's epoch (its first claim): its rows are taken.
+        let epoch =
+            h.rt.block_on(processor::store::Store::claim(store.as_ref(), 0, "test"))
+                .unwrap();
+        assert_eq!(Some(&epoch), log[0].epochs.get(&0));
         h.rt.block_on(processor::store::Store::write(store.as_ref(), &log[0]))
             .unwrap();
         store.with(|s| s.write_partially(&log[1], stage));
@@ -935,4 +940,52 @@ fn a_partition_checkpointed_by_a_release_without_state_rows_is_rebuilt_once() {
     assert_store_matches(&h.store, &reference(&traffic));
     h.store
         .with(|s| assert_eq!(s.raw.len(), distinct_events(&traffic)));
+}
+
+#[test]
+fn a_zombie_owner_adds_no_row_once_the_partition_is_claimed_again() {
+    // A owns partition 0 and has applied records it has not written yet;
+    // it stalls. B is assigned the partition, restores and catches up.
+    // Then A wakes and writes its snapshot: the store takes none of it
+    // (A's epoch is over), and every figure and raw row is B's, exact.
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(30);
+    let recs = records(&codec, &traffic);
+    let a = Harness::new();
+    let mut zombie = a.engine(1_000_000);
+    zombie.assign(&BTreeSet::from([0]));
+    let cut = recs.len() / 3;
+    for r in recs.iter().take(cut).cloned() {
+        zombie.on_record(r);
+    }
+    zombie.flush();
+    for r in recs.iter().skip(cut).take(cut).cloned() {
+        zombie.on_record(r);
+    }
+
+    let b = Harness::with_store(a.store.clone());
+    let mut owner = b.engine(1_000_000);
+    let offsets = owner.assign(&BTreeSet::from([0]))[&0];
+    for r in recs.iter().cloned() {
+        if r.offset >= offsets[r.topic].unwrap_or(0) {
+            owner.on_record(r);
+        }
+    }
+    owner.flush();
+    let checkpoint = a.store.with(|s| s.checkpoints[&0].clone());
+
+    zombie.flush();
+    a.store.with(|s| {
+        assert!(s.fenced > 0, "the zombie's rows were refused");
+        assert_eq!(
+            s.checkpoints[&0], checkpoint,
+            "the owner's checkpoint stands"
+        );
+        assert_eq!(
+            s.raw.len(),
+            distinct_events(&traffic),
+            "one raw row per event"
+        );
+    });
+    assert_store_matches(&a.store, &reference(&traffic));
 }

@@ -1,7 +1,7 @@
 //! The tenant overview rollups of migration 0002 on the real ClickHouse
 //! server (CLICKHOUSE_URL), fed through the processor's own write path:
-//! events -> `RawRow` -> RowBinary insert into `events_raw` -> materialized
-//! views. Every expected figure below is worked out by hand from the events
+//! events -> `RawRow` -> RowBinary insert into `events_incoming` (checked
+//! against the partition's epoch) -> materialized views. Every expected figure below is worked out by hand from the events
 //! in `events()`.
 //!
 //! What the figures show: a week or month counts a user once per campaign
@@ -140,11 +140,24 @@ fn rows(events: &[Event]) -> Vec<RawRow> {
                 event: event.clone(),
             })
         })
+        .map(|row| RawRow { epoch: 1, ..row })
         .collect()
 }
 
+/// Partition 0's owner is epoch `epoch` from now on.
+async fn claim(client: &clickhouse::Client, epoch: u64) {
+    client
+        .query("INSERT INTO partition_epochs (partition, epoch, owner) VALUES (0, ?, 'test')")
+        .bind(epoch)
+        .execute()
+        .await
+        .unwrap();
+}
+
+/// The processor's write path: into `events_incoming`, from where the
+/// server moves rows of the partition's current epoch on.
 async fn insert(client: &clickhouse::Client, rows: &[RawRow]) {
-    let mut insert = client.insert::<RawRow>("events_raw").await.unwrap();
+    let mut insert = client.insert::<RawRow>("events_incoming").await.unwrap();
     for row in rows {
         insert.write(row).await.unwrap();
     }
@@ -155,6 +168,7 @@ async fn insert(client: &clickhouse::Client, rows: &[RawRow]) {
 /// so that the rollups hold several partial states per key.
 async fn loaded(prefix: &str) -> (TestDatabase, Vec<RawRow>) {
     let db = TestDatabase::migrated(prefix).await;
+    claim(&db.client(), 1).await;
     let rows = rows(&events());
     for batch in rows.chunks(8) {
         insert(&db.client(), batch).await;
@@ -436,5 +450,49 @@ async fn raw_rows_read_back_exactly_as_inserted() {
         let expected = events().into_iter().find(|e| e.event_id() == row.event_id);
         assert_eq!(event, expected, "{}", row.event_id);
     }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn rows_of_an_earlier_owner_reach_neither_events_raw_nor_the_rollups() {
+    // Partition 0 is claimed by a new owner (epoch 2); a late insert of the
+    // old one (epoch 1, a zombie resuming) is dropped by the server, from
+    // the table and from every view; the new owner's rows go through.
+    let (db, inserted) = loaded("fenced").await;
+    let client = db.client();
+    let counts = |c: clickhouse::Client| async move {
+        c.query(
+            "SELECT (SELECT count() FROM events_raw), \
+                    (SELECT sumMerge(interactions) FROM rollup_campaign_daily), \
+                    (SELECT count() FROM campaign_status_changes)",
+        )
+        .fetch_one::<(u64, u64, u64)>()
+        .await
+        .unwrap()
+    };
+    let before = counts(client.clone()).await;
+    assert_eq!(before.0 as usize, inserted.len());
+    claim(&client, 2).await;
+    let again: Vec<RawRow> = rows(&events())
+        .into_iter()
+        .map(|r| RawRow {
+            event_id: format!("zombie-{}", r.event_id),
+            ..r
+        })
+        .collect();
+    insert(&client, &again).await;
+    assert_eq!(
+        counts(client.clone()).await,
+        before,
+        "the zombie's rows are dropped"
+    );
+    let owner: Vec<RawRow> = again
+        .into_iter()
+        .map(|r| RawRow { epoch: 2, ..r })
+        .collect();
+    insert(&client, &owner).await;
+    let after = counts(client.clone()).await;
+    assert_eq!(after.0, 2 * before.0, "the owner's rows are taken");
+    assert_eq!((after.1, after.2), (2 * before.1, 2 * before.2));
     db.drop().await;
 }

@@ -209,6 +209,7 @@ fn raw(tenant: &str, campaign: &str, user: &str, kind: i8, id: &str, status: &st
         kafka_topic: "t".into(),
         kafka_partition: 0,
         kafka_offset: 0,
+        epoch: 1,
     }
 }
 
@@ -319,8 +320,15 @@ async fn seed(db: &Db) {
         &[journey("t1", "c01", "j1", "u01", 0, 2, false)],
     )
     .await;
+    // Through the processor's fenced write path (partition 0's owner is
+    // epoch 1), which feeds the rollups.
+    db.client()
+        .query("INSERT INTO partition_epochs (partition, epoch, owner) VALUES (0, 1, 'test')")
+        .execute()
+        .await
+        .unwrap();
     db.insert(
-        "events_raw",
+        "events_incoming",
         &[
             raw("t1", "c01", "", 1, "l1", "RUNNING"),
             raw("t1", "c01", "u1", 2, "n1", ""),

@@ -69,4 +69,5 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_snapshots.sql"),
     migration!(4, "0004_topology.sql"),
     migration!(5, "0005_state_rows.sql"),
+    migration!(6, "0006_fencing.sql"),
 ];

@@ -129,6 +129,16 @@ impl ProcessorProc {
         }
     }
 
+    /// Send a signal by name (`STOP` freezes the process, `CONT` resumes it).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
     /// Fails the test if the process died.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {

@@ -176,6 +176,58 @@ async fn a_second_instance_joins_and_leaves_mid_stream() {
     a.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_owner_resumed_after_a_takeover_adds_no_row() {
+    // A owns every partition and is frozen (SIGSTOP) with records applied
+    // but not yet written (snapshots every 500 ms of a steady stream). B
+    // starts, takes the partitions over once A's session expires, restores
+    // and catches up. A is resumed: its pending write and the final
+    // snapshot of its lost partitions reach ClickHouse after B's claim, and
+    // the server drops them. Both then share the partitions to the end:
+    // events_raw holds exactly one row per distinct event and every report,
+    // journey and rollup is exact.
+    let topics = Topics::unique("zombie", 4);
+    kafka::create(&topics).await;
+    let (db, client) = fresh_database("e2e_zombie").await;
+    let (mut producer, path, spec) = stream(&topics, &db, "250", "500");
+    let mut a = spec.start("zombie-a");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    a.assert_running();
+    a.signal("STOP");
+    let mut b = spec.start("zombie-b");
+    // A's session (6 s) expires, then B is assigned everything.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !b.log_text().contains("partition restored") {
+        assert!(
+            Instant::now() < deadline,
+            "b never took the partitions over"
+        );
+        b.assert_running();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.signal("CONT");
+    let status = producer.wait().expect("loadgen");
+    assert!(status.success(), "loadgen failed");
+    let expected = read_expected(&path);
+    caught_up_and_exact(&client, &topics, &expected, &mut [&mut a, &mut b]).await;
+    let epochs: u64 = client
+        .query("SELECT count() FROM partition_epochs WHERE partition = 0")
+        .fetch_one()
+        .await
+        .expect("read epochs");
+    assert!(
+        epochs >= 2,
+        "partition 0 was claimed again ({epochs} epochs)"
+    );
+    assert!(
+        a.log_text().contains("partitions revoked"),
+        "the resumed instance learned that it lost its partitions"
+    );
+    a.stop();
+    b.stop();
+}
+
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -44,6 +44,8 @@ pub struct RawRow {
     pub kafka_topic: String,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
+    /// The epoch of the partition's owner that wrote it (fencing).
+    pub epoch: u64,
 }
 
 /// Columns of [`RawRow`], for SELECTs.
@@ -51,7 +53,7 @@ pub const RAW_COLUMNS: &str = "tenant_id, campaign_id, job_id, user_id, event_id
     toInt8(event_kind) AS event_kind, node_id, choice, first_message, warning_message, \
     lifecycle_kind, status, audience_size, script_json, answer_title, question, \
     toUInt32(occurred_at) AS occurred_at, occurred_at_ms, toUInt16(local_date) AS local_date, \
-    kafka_topic, kafka_partition, kafka_offset";
+    kafka_topic, kafka_partition, kafka_offset, epoch";
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
@@ -143,6 +145,7 @@ impl From<&RawEvent> for RawRow {
             kafka_topic: r.topic.clone(),
             kafka_partition: r.partition,
             kafka_offset: r.offset,
+            epoch: 0,
         };
         match e {
             Event::Lifecycle(l) => {

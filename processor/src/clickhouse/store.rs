@@ -245,7 +245,14 @@ impl ClickHouseStore {
     async fn write_inner(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let now = chrono::Utc::now().timestamp_millis();
-        let mut raw: Vec<RawRow> = snapshot.raw.iter().map(RawRow::from).collect();
+        let mut raw: Vec<RawRow> = snapshot
+            .raw
+            .iter()
+            .map(|r| RawRow {
+                epoch: snapshot.epochs.get(&r.partition).copied().unwrap_or(0),
+                ..RawRow::from(r)
+            })
+            .collect();
         if self.suspect.load(Ordering::SeqCst) && !raw.is_empty() {
             let landed = self.landed(&raw).await?;
             if !landed.is_empty() {
@@ -284,24 +291,26 @@ impl ClickHouseStore {
         // In order, each after the one before has landed (ARCHITECTURE.md,
         // "What a snapshot writes"): a user row or header never reflects an
         // event whose raw row is missing, and nothing is checkpointed
-        // before everything it covers is written.
-        insert_all(&self.client, "snapshot_intents", &intents)
+        // before everything it covers is written. Into the *_incoming
+        // tables: the server moves a row on only if its partition's epoch
+        // is still ours ("Fencing").
+        insert_all(&self.client, "snapshot_intents_incoming", &intents)
             .await
             .map_err(err("insert snapshot_intents"))?;
-        insert_concurrently(&self.client, "events_raw", &raw)
+        insert_concurrently(&self.client, "events_incoming", &raw)
             .await
             .map_err(err("insert events_raw"))?;
-        insert_concurrently(&self.client, "journeys", &journeys)
+        insert_concurrently(&self.client, "journeys_incoming", &journeys)
             .await
             .map_err(err("insert journeys"))?;
         tokio::try_join!(
             async {
-                insert_all(&self.client, "campaign_state", &headers)
+                insert_all(&self.client, "campaign_state_incoming", &headers)
                     .await
                     .map_err(err("insert campaign_state"))
             },
             async {
-                insert_all(&self.client, "campaign_reports", &reports)
+                insert_all(&self.client, "campaign_reports_incoming", &reports)
                     .await
                     .map_err(err("insert campaign_reports"))
             },
@@ -312,7 +321,7 @@ impl ClickHouseStore {
             .map(CheckpointRow::from)
             .collect();
         let rows_written = started.elapsed();
-        insert_all(&self.client, "checkpoints", &checkpoints)
+        insert_all(&self.client, "checkpoints_incoming", &checkpoints)
             .await
             .map_err(err("insert checkpoints"))?;
         tracing::debug!(
@@ -329,6 +338,26 @@ impl ClickHouseStore {
 }
 
 impl Store for ClickHouseStore {
+    async fn claim(&self, partition: i32, owner: &str) -> Result<u64, StoreError> {
+        let last: u64 = self
+            .client
+            .query("SELECT max(epoch) FROM partition_epochs WHERE partition = ?")
+            .bind(partition)
+            .fetch_one()
+            .await
+            .map_err(err("read partition epoch"))?;
+        let epoch = last + 1;
+        self.client
+            .query("INSERT INTO partition_epochs (partition, epoch, owner) VALUES (?, ?, ?)")
+            .bind(partition)
+            .bind(epoch)
+            .bind(owner)
+            .execute()
+            .await
+            .map_err(err("claim partition epoch"))?;
+        Ok(epoch)
+    }
+
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         let row: Option<CheckpointRow> = self
             .client

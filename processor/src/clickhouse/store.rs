@@ -605,7 +605,9 @@ impl ClickHouseStore {
     }
 
     /// Raw rows of a query (of `partitions`), as events, sent to `out` in
-    /// batches. Stops early, without error, when `out` is closed.
+    /// batches. Stops early, without error, when `out` is closed. A row
+    /// that is not an event the processor could have written is an error
+    /// (never skipped: folding without it would give wrong figures).
     async fn stream_raw(
         &self,
         query: clickhouse::query::Query,
@@ -614,11 +616,22 @@ impl ClickHouseStore {
     ) -> Result<(), StoreError> {
         let mut cursor = query.fetch::<RawRow>().map_err(err("read raw events"))?;
         let mut batch = Vec::with_capacity(RESTORE_BATCH);
-        let mut skipped = 0usize;
         while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
+            let id = (row.event_id.clone(), row.kafka_partition, row.kafka_offset);
             match row.to_raw_event() {
                 Some(e) => batch.push(e),
-                None => skipped += 1,
+                None => {
+                    return Err(StoreError {
+                        operation: "read raw events",
+                        message: format!(
+                            "the raw row of event {} (partition {}, offset {}) is not an event \
+                             this processor can read back (restoring partitions {partitions:?}); \
+                             it was written by another program or edited. Restore it from the \
+                             source topic, or delete it if the event is not wanted",
+                            id.0, id.1, id.2
+                        ),
+                    })
+                }
             }
             if batch.len() == RESTORE_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(RESTORE_BATCH));
@@ -629,13 +642,6 @@ impl ClickHouseStore {
         }
         if !batch.is_empty() {
             let _ = out.send(batch).await;
-        }
-        if skipped > 0 {
-            tracing::warn!(
-                ?partitions,
-                skipped,
-                "raw rows the processor cannot read back were skipped"
-            );
         }
         Ok(())
     }

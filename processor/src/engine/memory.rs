@@ -1,0 +1,104 @@
+//! What the engine keeps in memory, and for how long: idle completed
+//! campaigns are dropped (and marked evicted in the store) and reloaded
+//! from their rows when a late event arrives; the state of revoked
+//! partitions is kept within a byte budget.
+
+use std::collections::HashSet;
+
+use super::{now_ms, Engine};
+use crate::store::Store;
+
+impl<S: Store> Engine<S> {
+    /// Bring an evicted campaign back from the store before a late event
+    /// of it is applied.
+    pub(super) fn reload(&mut self, partition: i32, key: &(String, String)) {
+        let (tenant, campaign) = (key.0.clone(), key.1.clone());
+        let stored = self.retry("reload campaign", |s| {
+            let (t, c) = (tenant.clone(), campaign.clone());
+            async move { s.campaign(partition, &t, &c).await }
+        });
+        let Some(shard) = self.shards.get_mut(&partition) else {
+            return;
+        };
+        match stored {
+            Some(c) => {
+                let users = c.users.len();
+                // Its rows in the store already show all of this.
+                shard.state.restore_campaign(c.header, c.users);
+                tracing::debug!(tenant = %key.0, campaign = %key.1, users, "evicted campaign reloaded");
+            }
+            None => tracing::error!(
+                tenant = %key.0,
+                campaign = %key.1,
+                partition,
+                "an evicted campaign has no state rows; it starts again from its late events \
+                 (its earlier figures are missing from its report until it is rebuilt)"
+            ),
+        }
+        shard.evicted.remove(key);
+        shard
+            .evicted_marks
+            .retain(|h| (&h.tenant_id, &h.campaign_id) != (&key.0, &key.1));
+        self.metrics.campaigns_reloaded.inc();
+    }
+
+    /// Drop idle completed campaigns whose every change is written.
+    pub(super) fn evict_idle(&mut self) {
+        let Some(grace) = self.cfg.evict_completed_after_ms else {
+            return;
+        };
+        let now = now_ms();
+        // Idle for the grace period in processing time too: that many
+        // snapshots without an event (snapshots come at least that far
+        // apart).
+        let interval_ms = self.cfg.snapshot_interval.as_millis().max(1);
+        let idle_snapshots =
+            u64::try_from(u128::try_from(grace).unwrap_or(0).div_ceil(interval_ms))
+                .unwrap_or(u64::MAX);
+        let mut evicted = 0u64;
+        for shard in self.shards.values_mut() {
+            let unwritten: HashSet<(&str, &str)> = shard
+                .pending
+                .iter()
+                .map(|r| (r.event.tenant_id(), r.event.campaign_id()))
+                .collect();
+            let candidates: Vec<(String, String)> = shard
+                .state
+                .evictable(now, grace, idle_snapshots)
+                .into_iter()
+                .filter(|(t, c)| !unwritten.contains(&(t.as_str(), c.as_str())))
+                .collect();
+            for key in candidates {
+                if let Some(header) = shard.state.evict(&key.0, &key.1) {
+                    shard.evicted.insert(key);
+                    shard.evicted_marks.push(header);
+                    evicted += 1;
+                }
+            }
+        }
+        if evicted > 0 {
+            self.metrics.campaigns_evicted.inc_by(evicted);
+            tracing::debug!(evicted, "idle completed campaigns dropped from memory");
+        }
+    }
+
+    /// Drop the oldest retained shards until the rest fit the budget (a
+    /// dropped partition, assigned back, is restored from the store).
+    pub(super) fn bound_retained(&mut self) {
+        let mut total: usize = self.retained.values().map(|(_, b, _)| b).sum();
+        while total > self.cfg.max_retained_bytes {
+            let Some((&p, &(_, bytes, _))) =
+                self.retained.iter().min_by_key(|(_, (order, _, _))| *order)
+            else {
+                break;
+            };
+            self.retained.remove(&p);
+            total -= bytes;
+            tracing::info!(
+                partition = p,
+                bytes,
+                "state of a revoked partition dropped from memory (over --max-retained-state-bytes)"
+            );
+        }
+    }
+}

@@ -27,6 +27,7 @@
 
 mod dead_letters;
 mod memory;
+use memory::Evicted;
 mod restore;
 
 use std::borrow::Cow;
@@ -94,8 +95,8 @@ struct Shard {
     /// Offsets of the latest snapshot taken.
     checkpointed: Offsets,
     pending: Vec<RawEvent>,
-    /// Campaigns dropped from memory, by (tenant, campaign).
-    evicted: HashSet<(String, String)>,
+    /// Campaigns dropped from memory.
+    evicted: Evicted,
     /// Headers of campaigns dropped since the last snapshot, to be written
     /// marked evicted.
     evicted_marks: Vec<CampaignHeader>,
@@ -311,22 +312,18 @@ impl<S: Store> Engine<S> {
                 );
             }
             Ok(event) => {
-                let any_evicted = self
+                // Looked up without allocating: after a restart with history
+                // this runs for every event.
+                let evicted = self
                     .shards
                     .get(&r.partition)
-                    .is_some_and(|s| !s.evicted.is_empty());
-                if any_evicted {
+                    .is_some_and(|s| s.evicted.contains(event.tenant_id(), event.campaign_id()));
+                if evicted {
                     let key = (
                         event.tenant_id().to_string(),
                         event.campaign_id().to_string(),
                     );
-                    let evicted = self
-                        .shards
-                        .get(&r.partition)
-                        .is_some_and(|s| s.evicted.contains(&key));
-                    if evicted {
-                        self.reload(r.partition, &key);
-                    }
+                    self.reload(r.partition, &key);
                 }
                 let Some(shard) = self.shards.get_mut(&r.partition) else {
                     return;

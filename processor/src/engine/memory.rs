@@ -3,10 +3,38 @@
 //! from their rows when a late event arrives; the state of revoked
 //! partitions is kept within a byte budget.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{now_ms, Engine};
 use crate::store::Store;
+
+/// The campaigns of a partition dropped from memory, by tenant then
+/// campaign id: found by `&str`, without allocating a key per event.
+#[derive(Debug, Default)]
+pub(super) struct Evicted {
+    by_tenant: HashMap<String, HashSet<String>>,
+}
+
+impl Evicted {
+    pub(super) fn contains(&self, tenant: &str, campaign: &str) -> bool {
+        self.by_tenant
+            .get(tenant)
+            .is_some_and(|c| c.contains(campaign))
+    }
+
+    pub(super) fn insert(&mut self, tenant: String, campaign: String) {
+        self.by_tenant.entry(tenant).or_default().insert(campaign);
+    }
+
+    pub(super) fn remove(&mut self, tenant: &str, campaign: &str) {
+        if let Some(c) = self.by_tenant.get_mut(tenant) {
+            c.remove(campaign);
+            if c.is_empty() {
+                self.by_tenant.remove(tenant);
+            }
+        }
+    }
+}
 
 impl<S: Store> Engine<S> {
     /// Bring an evicted campaign back from the store before a late event
@@ -35,7 +63,7 @@ impl<S: Store> Engine<S> {
                  (its earlier figures are missing from its report until it is rebuilt)"
             ),
         }
-        shard.evicted.remove(key);
+        shard.evicted.remove(&key.0, &key.1);
         shard
             .evicted_marks
             .retain(|h| (&h.tenant_id, &h.campaign_id) != (&key.0, &key.1));
@@ -70,7 +98,7 @@ impl<S: Store> Engine<S> {
                 .collect();
             for key in candidates {
                 if let Some(header) = shard.state.evict(&key.0, &key.1) {
-                    shard.evicted.insert(key);
+                    shard.evicted.insert(key.0, key.1);
                     shard.evicted_marks.push(header);
                     evicted += 1;
                 }

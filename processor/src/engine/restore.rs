@@ -130,7 +130,7 @@ impl<S: Store> Engine<S> {
         }
         for (p, t, c) in rows.evicted {
             if let Some(shard) = shards.get_mut(&p) {
-                shard.evicted.insert((t, c));
+                shard.evicted.insert(t, c);
             }
         }
         let topics = self.cfg.topics.clone();
@@ -157,7 +157,7 @@ impl<S: Store> Engine<S> {
                     r.event.tenant_id().to_string(),
                     r.event.campaign_id().to_string(),
                 );
-                if shard.evicted.contains(&key) {
+                if shard.evicted.contains(&key.0, &key.1) {
                     // Dropped before this snapshot's header landed: bring
                     // it back first.
                     let stored = self.retry("reload campaign", |s| {
@@ -167,7 +167,7 @@ impl<S: Store> Engine<S> {
                     if let Some(c) = stored {
                         shard.state.restore_campaign(c.header, c.users);
                     }
-                    shard.evicted.remove(&key);
+                    shard.evicted.remove(&key.0, &key.1);
                 }
                 shard.state.apply_tail(&r.event);
                 shard.tail_campaigns.insert(key);

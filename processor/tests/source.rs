@@ -130,11 +130,12 @@ async fn a_slow_engine_gets_every_record_once_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pause_longer_than_the_max_poll_interval_keeps_the_partitions() {
-    // Back-pressure for twice max.poll.interval.ms (a ClickHouse outage):
-    // the consumer keeps polling, so the group keeps it (no revocation, no
-    // second assignment), and after the pause every record arrives once,
-    // in order, with no gap.
+async fn a_pause_longer_than_the_max_poll_interval_costs_a_rejoin_not_a_record() {
+    // Back-pressure for twice max.poll.interval.ms (a long ClickHouse
+    // outage): the group drops the member (its partitions are revoked) and
+    // assigns them again once it polls; resumed at the offsets the engine
+    // gives (here: the next one it expects), every record arrives once, in
+    // order, with no gap.
     let per_topic = 300;
     let topics = topics_with_records("source-pause", per_topic).await;
     let max_poll_ms = 7_000;
@@ -155,10 +156,16 @@ async fn a_pause_longer_than_the_max_poll_interval_keeps_the_partitions() {
             match events.recv_timeout(Duration::from_millis(200)) {
                 Ok(SourceEvent::Assigned { partitions, reply }) => {
                     assignments += 1;
-                    let offsets = partitions.iter().map(|p| (*p, [None; 3])).collect();
+                    // Where the engine would resume: the next offset it expects.
+                    let offsets = partitions
+                        .iter()
+                        .map(|p| {
+                            let at = |t: usize| next.get(&(t, *p)).copied();
+                            (*p, [at(0), at(1), at(2)])
+                        })
+                        .collect();
                     reply.send(offsets).unwrap();
                     if paused_at.is_none() {
-                        // Paused before the first record is taken.
                         control.pause.store(true, Ordering::SeqCst);
                         paused_at = Some(Instant::now());
                     }
@@ -182,17 +189,16 @@ async fn a_pause_longer_than_the_max_poll_interval_keeps_the_partitions() {
                 Err(_) => {}
             }
         }
-        (total, assignments, revocations, paused_at, events)
+        (total, assignments, revocations, events)
     })
     .await
     .unwrap();
-    let (total, assignments, revocations, paused_at, _events) = seen;
-    assert!(paused_at.is_some(), "the partitions were assigned");
+    let (total, assignments, revocations, _events) = seen;
     assert_eq!(total, 3 * per_topic, "every record once");
-    assert_eq!(
-        (assignments, revocations),
-        (1, 0),
-        "the group kept the paused member"
+    assert!(
+        assignments >= 2 && revocations >= 1,
+        "the group dropped the paused member and took it back \
+         ({assignments} assignments, {revocations} revocations)"
     );
     source.control.shutdown.store(true, Ordering::SeqCst);
 }

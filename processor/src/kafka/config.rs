@@ -42,9 +42,11 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u64,
 
     /// librdkafka's max.poll.interval.ms: a member that does not poll for
-    /// this long leaves the group. The consumer keeps polling while paused
-    /// by back-pressure, so only a stuck process reaches it.
-    #[arg(long, env = "KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 300_000)]
+    /// this long leaves the group. Back-pressure (ClickHouse down) stops
+    /// polling, so this is how long an outage may last before the
+    /// partitions are reassigned (then restored; the old assignment's
+    /// writes are fenced).
+    #[arg(long, env = "KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 3_600_000)]
     pub max_poll_interval_ms: u64,
 }
 

@@ -472,8 +472,12 @@ fn run(
         // Back-pressure: while the engine is over its budget, take nothing.
         // librdkafka keeps prefetching only up to queued.max.messages.kbytes,
         // then stops fetching; heartbeats go on in its own threads.
-        // Polling goes on (see `hold_back`), or the group would drop this
-        // member after max.poll.interval.ms of a long pause.
+        // A pause longer than max.poll.interval.ms costs a rejoin: the group
+        // drops this member and assigns its partitions again (the engine
+        // restores them; rows the old assignment still writes are fenced).
+        // Polling and seeking back while paused would keep the member, but
+        // tansu's memory storage skips the rest of a stored batch after a
+        // seek into it (records lost), so the interval is long instead.
         let want_pause = control.pause.load(Ordering::SeqCst);
         if want_pause != paused {
             paused = want_pause;
@@ -485,14 +489,7 @@ fn run(
             );
         }
         if paused {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => hold_back(&consumer, &m),
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                None => {}
-            }
-            if !consumer.context().flush() {
-                return;
-            }
+            std::thread::sleep(Duration::from_millis(50));
             continue;
         }
         // Wait for a record, then take what is already there without
@@ -522,29 +519,6 @@ fn run(
     // Dropping the consumer leaves the group; the revoke callback waits for
     // the engine's final snapshot.
     drop(consumer);
-}
-
-/// A record polled while paused: seek its partition back to it, so it is
-/// fetched again once consumption resumes (the seek also drops what was
-/// prefetched after it). Should the seek fail, the record is taken instead
-/// (one record more for the engine; nothing skipped).
-fn hold_back(consumer: &BaseConsumer<Context>, m: &BorrowedMessage<'_>) {
-    let sought = consumer.seek(
-        m.topic(),
-        m.partition(),
-        Offset::Offset(m.offset()),
-        Duration::from_secs(5),
-    );
-    if let Err(e) = sought {
-        tracing::warn!(
-            error = %e,
-            topic = m.topic(),
-            partition = m.partition(),
-            offset = m.offset(),
-            "seek back while paused failed; taking the record"
-        );
-        take(consumer, m);
-    }
 }
 
 /// Count a record and add it to the batch if it is in sequence; true when

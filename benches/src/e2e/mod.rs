@@ -14,7 +14,8 @@
 //! - [`watch`]: waiting until a processor's checkpoints cover everything.
 //! - [`figures`]: ClickHouse against loadgen's expected figures.
 //! - [`timing`]: one timed catch-up; medians. [`cpu`]: where the CPU went.
-//! - [`catchup`], [`recovery`], [`scaling`], [`dlq`]: the scenarios.
+//! - [`catchup`], [`recovery`], [`scaling`], [`dlq`]: the scenarios;
+//!   [`history`]: the recovery scenario's synthetic history.
 //! - [`query`]: the query API's latency under wrk; [`api`]: the release
 //!   `query-api` as a child, its keys file, an HTTP client.
 //! - [`ingest`]: HTTP ingestion into Kafka through the query API (batches
@@ -34,6 +35,7 @@ pub mod env;
 pub mod figures;
 pub mod fill;
 pub mod freshness;
+pub mod history;
 pub mod ingest;
 pub mod machine;
 pub mod options;

@@ -27,7 +27,12 @@ use super::fill::FillOptions;
 /// one duplicate record per partition is produced past the checkpoint, and
 /// a new processor is spawned: the time from spawn until it reads a record
 /// past its checkpoint is "consuming again" (target: ≤ 10 s), split into
-/// start-up, group join, restore and first fetch from its log.
+/// start-up, group join, restore and first fetch from its log. Then, per
+/// factor of `--history`, completed and evicted campaigns (tenant
+/// `history`, factor × the live journeys) are written straight into the
+/// processor's database and the restarts are repeated: the restore with
+/// the same live state behind 1x and 10x history (targets: ratio ≤ 1.2,
+/// restore ≤ 5 s at 1 M live journeys).
 ///
 /// scaling: the catchup case for every combination of
 /// `--scaling-partitions` (partitions per instance) and `--scaling-events`.
@@ -106,6 +111,15 @@ pub struct Options {
     /// loadgen's users per job are scaled to it; about 5 records each).
     #[arg(long, default_value_t = 1_000_000)]
     pub journeys: u64,
+
+    /// History levels of the recovery scenario, comma-separated: after the
+    /// restarts with the live state alone, per factor (increasing), the
+    /// database gets completed, evicted campaigns until it holds factor ×
+    /// the live journeys of them, and the restarts are repeated (issue 11:
+    /// the restore at 10x may take at most 1.2 times the one at 1x). 0: no
+    /// history.
+    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    pub history: Vec<u32>,
 
     /// Records of the scaling grid, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100000,1000000,5000000")]

@@ -27,6 +27,8 @@ pub struct Spec {
     /// `TENANT_TIMEZONES` of the traffic.
     pub tenant_timezones: String,
     pub snapshot_interval_ms: u64,
+    /// `EVICT_COMPLETED_AFTER_SECONDS` (`None`: the processor's default).
+    pub evict_completed_after_seconds: Option<i64>,
 }
 
 impl Spec {
@@ -43,13 +45,14 @@ impl Spec {
             group: unique("bench-group"),
             tenant_timezones: zones.join(","),
             snapshot_interval_ms,
+            evict_completed_after_seconds: None,
         }
     }
 
     /// The environment the processor runs with (everything else at its
     /// default).
     fn vars(&self, env: &Env, metrics_addr: &str) -> Vec<(&'static str, String)> {
-        vec![
+        let mut vars = vec![
             ("KAFKA_BROKERS", env.brokers.clone()),
             ("KAFKA_GROUP_ID", self.group.clone()),
             ("TOPIC_LIFECYCLE", self.topics.lifecycle.clone()),
@@ -67,7 +70,11 @@ impl Spec {
             ("METRICS_ADDR", metrics_addr.to_owned()),
             ("LOG_FORMAT", "json".into()),
             ("RUST_LOG", "info".into()),
-        ]
+        ];
+        if let Some(seconds) = self.evict_completed_after_seconds {
+            vars.push(("EVICT_COMPLETED_AFTER_SECONDS", seconds.to_string()));
+        }
+        vars
     }
 
     /// Spawn `processor run`.

@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::catchup::Case;
 use super::dlq::Dlq;
 use super::freshness::Freshness;
+use super::history;
 use super::ingest::IngestBench;
 use super::machine::{load_average, Machine};
 use super::options::Options;
@@ -206,10 +207,14 @@ fn catchup_markdown(s: &mut String, c: &Case, cores: usize) {
 }
 
 fn recovery_markdown(s: &mut String, r: &Recovery) {
+    let factors: Vec<String> = r.levels.iter().map(|l| format!("{}x", l.factor)).collect();
     let _ = writeln!(
         s,
-        "#### Recovery: {} journeys in the latest checkpoint, {} records on {} partitions (target: consuming again ≤ 10 s)\n",
-        r.journeys, r.records, r.partitions
+        "#### Recovery: {} live journeys, {} records on {} partitions; history {} (targets: consuming again ≤ 10 s; restore with 10x history / with 1x ≤ 1.2, and ≤ 5 s at 1 M live journeys)\n",
+        r.journeys,
+        r.records,
+        r.partitions,
+        factors.join(", ")
     );
     let _ = writeln!(
         s,
@@ -222,52 +227,223 @@ fn recovery_markdown(s: &mut String, r: &Recovery) {
     );
     let _ = writeln!(
         s,
+        "History (benches/src/e2e/history.rs): completed campaigns of tenant `{}`, {} users each \
+         in one job, written straight into the processor's database with `INSERT … SELECT … \
+         FROM numbers(N)` while it was stopped: per campaign three lifecycle events, two \
+         headers (the latest evicted), two reports; per user one `journeys` row (two steps, \
+         one message key) and three raw events. \"Nx\": the history journeys are N times the \
+         live ones. Before the first restart of each level pipeline-bench waits until \
+         ClickHouse runs no merge of the database. The processor runs with \
+         EVICT_COMPLETED_AFTER_SECONDS=0 in this scenario, so the live state stays the same \
+         at every restart (with eviction on, a restored campaign counts as idle and the first \
+         snapshot after a restart evicts every completed campaign older than a day).\n",
+        history::TENANT,
+        history::USERS_PER_CAMPAIGN
+    );
+    if let Some((first, last, ratio)) = r.history_ratio() {
+        let last_restore = last.restore().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "**Restore (median, assigned → last partition restored): {:.2} s with {}x history, \
+             {:.2} s with {}x; ratio {:.2} (target ≤ 1.2: {}); {:.2} s at {} live journeys \
+             (target ≤ 5 s at 1 M: {}).** Consuming again (median): {:.2} s and {:.2} s.\n",
+            first.restore().unwrap_or(f64::NAN),
+            first.factor,
+            last_restore,
+            last.factor,
+            ratio,
+            met(ratio <= 1.2),
+            last_restore,
+            r.journeys,
+            met(last_restore <= 5.0),
+            first.median(|x| x.consuming),
+            last.median(|x| x.consuming),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| history | history journeys | events_raw rows (parts) | journeys rows (parts) | campaign_state rows | injected | merges settled after | restore (median) | consuming again (median) | figures after |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for l in &r.levels {
+        let _ = writeln!(
+            s,
+            "| {}x | {} | {} ({}) | {} ({}) | {} | {} | {:.1} s{} | **{}** | **{:.2}** | {} |",
+            l.factor,
+            l.history.journeys(),
+            l.rows.events_raw,
+            l.rows.events_raw_parts,
+            l.rows.journeys,
+            l.rows.journeys_parts,
+            l.rows.campaign_state,
+            l.injected.map_or("–".to_owned(), |i| format!(
+                "{} campaigns, {} raw events in {:.1} s",
+                i.campaigns, i.raw_events, i.seconds
+            )),
+            l.settle.0,
+            if l.settle.1 { "" } else { " (not settled)" },
+            opt(l.restore()),
+            l.median(|x| x.consuming),
+            l.checked.summary(),
+        );
+    }
+    s.push('\n');
+    let _ = writeln!(
+        s,
         "Seconds since spawn unless said otherwise. \"Consuming again\": the new process read \
          a record past its checkpoint (one duplicate per partition is produced before each restart).\n"
     );
     let _ = writeln!(
         s,
-        "| restart | stop (SIGTERM → exit) | schema checked | partitions assigned | restore (assigned → all restored, one read for all partitions) | **consuming again** | all partitions | checkpointed | load |"
+        "| history | restart | stop (SIGTERM → exit) | schema checked | partitions assigned | restore (assigned → all restored) | campaigns restored | first fetch | **consuming again** | all partitions | checkpointed | load |"
     );
-    let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (i, x) in r.restarts.iter().enumerate() {
+    let _ = writeln!(
+        s,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for l in &r.levels {
+        for (i, x) in l.restarts.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| {}x | {} | {:.2} | {} | {} | {} | {} | {} | **{:.2}** | {:.2} | {:.2} | {} |",
+                l.factor,
+                i + 1,
+                x.stop,
+                opt(x.startup),
+                opt(x.assigned),
+                opt(x.restore),
+                x.campaigns.map_or("–".to_owned(), |n| n.to_string()),
+                opt(x.first_fetch),
+                x.consuming,
+                x.all_partitions,
+                x.caught_up,
+                x.load
+            );
+        }
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {} | {} | {} | **{:.2}** | {:.2} | {:.2} | {} |",
-            i + 1,
-            x.stop,
-            opt(x.startup),
-            opt(x.assigned),
-            opt(x.restore),
-            x.consuming,
-            x.all_partitions,
-            x.caught_up,
-            x.load
+            "| {}x | **median** | {:.2} | {} | {} | {} | | {} | **{:.2}** | {:.2} | {:.2} | |",
+            l.factor,
+            l.median(|x| x.stop),
+            opt(l.median_opt(|x| x.startup)),
+            opt(l.median_opt(|x| x.assigned)),
+            opt(l.restore()),
+            opt(l.median_opt(|x| x.first_fetch)),
+            l.median(|x| x.consuming),
+            l.median(|x| x.all_partitions),
+            l.median(|x| x.caught_up),
         );
     }
+    s.push('\n');
     let _ = writeln!(
         s,
-        "| **median** | {:.2} | {} | {} | {} | **{:.2}** | {:.2} | {:.2} | |\n",
-        r.median(|x| x.stop),
-        opt(r.median_opt(|x| x.startup)),
-        opt(r.median_opt(|x| x.assigned)),
-        opt(r.median_opt(|x| x.restore)),
-        r.median(|x| x.consuming),
-        r.median(|x| x.all_partitions),
-        r.median(|x| x.caught_up),
-    );
-    let (rows, read) = r.restore_read;
-    let _ = writeln!(
-        s,
-        "The restore's store read alone (the processor's one read of every raw event of \
-         the partitions, rows converted to events but not applied, run by pipeline-bench \
-         afterwards): {rows} rows in {read:.2} s.\n"
+        "The restore's store calls alone, run by pipeline-bench after each level's restarts \
+         (`checkpoint` and `version_floor` per partition, `partition_rows` once for all \
+         partitions, `tail` per partition; rows converted, nothing applied), and the server's \
+         time for their queries (`system.query_log`):\n"
     );
     let _ = writeln!(
         s,
-        "Figures after the restarts: {}.\n",
-        r.checked_after.summary()
+        "| history | checkpoints and floors | partition_rows (live campaigns / users / evicted) | tails (events) | slowest queries (server ms, rows read) |"
     );
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+    for l in &r.levels {
+        let d = &l.read;
+        let mut queries: Vec<_> = d.queries.iter().collect();
+        queries.sort_by_key(|q| std::cmp::Reverse(q.query_duration_ms));
+        let slowest: Vec<String> = queries
+            .iter()
+            .take(3)
+            .map(|q| {
+                format!(
+                    "{} {} ms, {} rows",
+                    phase(&q.query_id),
+                    q.query_duration_ms,
+                    q.read_rows
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {}x | {:.2} s | {:.2} s ({} / {} / {}) | {:.2} s ({}) | {} |",
+            l.factor,
+            d.checkpoints_seconds,
+            d.rows_seconds,
+            d.live_campaigns,
+            d.users,
+            d.evicted,
+            d.tail_seconds,
+            d.tail_events,
+            slowest.join("; ")
+        );
+    }
+    s.push('\n');
+    if let Some(last) = r.levels.last() {
+        let mut queries: Vec<_> = last
+            .read
+            .queries
+            .iter()
+            .filter(|q| phase(&q.query_id) == "partition-rows")
+            .collect();
+        queries.sort_by_key(|q| std::cmp::Reverse(q.query_duration_ms));
+        if !queries.is_empty() {
+            let _ = writeln!(
+                s,
+                "The queries of `partition_rows` with {}x history (server time, rows and bytes read, result rows, memory):\n",
+                last.factor
+            );
+            let _ = writeln!(
+                s,
+                "| ms | rows read | MiB read | result rows | memory MiB | query |"
+            );
+            let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
+            for q in queries {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.1} | {} | {:.1} | `{}` |",
+                    q.query_duration_ms,
+                    q.read_rows,
+                    q.read_bytes as f64 / 1048576.0,
+                    q.result_rows,
+                    q.memory_usage as f64 / 1048576.0,
+                    one_line(&q.query, 240)
+                );
+            }
+            s.push('\n');
+        }
+    }
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes {
+        "met"
+    } else {
+        "**not met**"
+    }
+}
+
+/// The phase of a restore-read query id (`restore-read-<pid>-<nanos>-<phase>`).
+fn phase(query_id: &str) -> &str {
+    query_id.splitn(5, '-').nth(4).unwrap_or(query_id)
+}
+
+/// `text` on one line, at most `max` characters, without backticks.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('`', "'")
+        .replace('|', "\\|");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    }
 }
 
 fn scaling_markdown(s: &mut String, cells: &[Case]) {
@@ -328,4 +504,21 @@ pub fn insert(path: &Path, section: &str) -> anyhow::Result<()> {
     std::fs::write(&tmp, updated).with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replace {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_read_phases_and_query_lines() {
+        assert_eq!(
+            phase("restore-read-123-456789-partition-rows"),
+            "partition-rows"
+        );
+        assert_eq!(phase("restore-read-123-456789-tail-7"), "tail-7");
+        assert_eq!(phase("other"), "other");
+        assert_eq!(one_line("SELECT a,\n  b | c", 12), "SELECT a, b …");
+        assert_eq!(one_line("SELECT `x`", 40), "SELECT 'x'");
+    }
 }

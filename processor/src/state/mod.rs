@@ -329,18 +329,6 @@ impl PartitionState {
             .collect()
     }
 
-    /// Forget that a campaign changed (after reloading it from the store,
-    /// whose snapshot already shows it).
-    pub fn mark_clean(&mut self, tenant_id: &str, campaign_id: &str) {
-        if let Some(c) = self.campaigns.get_mut(tenant_id, campaign_id) {
-            c.dirty = false;
-            c.script_changed = false;
-            for job in c.jobs.values_mut() {
-                job.dirty_users.clear();
-            }
-        }
-    }
-
     pub fn campaign_count(&self) -> usize {
         self.campaigns.len
     }

@@ -14,7 +14,7 @@ use processor::store::{MemoryStore, Snapshot, Store};
 use schemas::Codec;
 
 mod common;
-use common::{distinct_events, records, reference, test_engine, traffic, Collect};
+use common::{distinct_events, records, reference, replay, test_engine, traffic, Collect};
 
 fn url() -> String {
     std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
@@ -141,21 +141,21 @@ fn snapshots_read_back_exactly_and_a_crash_is_recovered() {
 
     let mut second = engine(&rt, store.clone());
     let offsets = second.assign(&BTreeSet::from([0]))[&0];
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            second.on_record(r);
-        }
-    }
+    replay(&mut second, &recs, |_| offsets);
     second.flush();
     assert_matches(&rt.block_on(read_back(&client)), &traffic);
 }
 
-/// The raw events of `traffic` as one snapshot, built by an engine over a
-/// scratch store.
-fn raw_snapshot(rt: &tokio::runtime::Runtime, traffic: &[(usize, schemas::Event)]) -> Snapshot {
-    let codec = Codec::new().unwrap();
-    let scratch = Arc::new(processor::store::MemoryStore::default());
-    let mut e = test_engine(
+/// The snapshots an engine over a scratch store takes of `recs` (partition
+/// 0, its first epoch) when it writes after the first `cuts[0]` records,
+/// then after the first `cuts[1]`, and so on.
+fn recorded(
+    rt: &tokio::runtime::Runtime,
+    recs: &[processor::kafka::source::SourceRecord],
+    cuts: &[usize],
+) -> Vec<Snapshot> {
+    let scratch = Arc::new(MemoryStore::default());
+    let mut recorder = test_engine(
         rt,
         scratch.clone(),
         1_000_000,
@@ -163,14 +163,28 @@ fn raw_snapshot(rt: &tokio::runtime::Runtime, traffic: &[(usize, schemas::Event)
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     );
-    e.assign(&BTreeSet::from([0]));
-    for r in records(&codec, traffic) {
-        e.on_record(r);
+    recorder.assign(&BTreeSet::from([0]));
+    let mut done = 0;
+    for &cut in cuts {
+        for r in recs.iter().take(cut).skip(done).cloned() {
+            recorder.on_record(r);
+        }
+        recorder.flush();
+        done = cut;
     }
-    e.flush();
+    let log = scratch.with(|s| s.log.clone());
+    assert_eq!(log.len(), cuts.len(), "one snapshot per cut");
+    log
+}
+
+/// The raw events of `traffic` as one snapshot, built by an engine over a
+/// scratch store.
+fn raw_snapshot(rt: &tokio::runtime::Runtime, traffic: &[(usize, schemas::Event)]) -> Snapshot {
+    let recs = records(&Codec::new().unwrap(), traffic);
+    let first = recorded(rt, &recs, &[recs.len()]).remove(0);
     Snapshot {
-        epochs: [(0, 1)].into(),
-        raw: scratch.with(|s| s.raw.clone()),
+        epochs: first.epochs,
+        raw: first.raw,
         ..Snapshot::default()
     }
 }
@@ -363,26 +377,7 @@ fn merges_between_a_snapshots_rows_and_its_checkpoint_hide_nothing() {
     let cut = recs.len() / 2;
 
     // The two snapshots, as an engine over a scratch store takes them.
-    let scratch = Arc::new(MemoryStore::default());
-    let mut recorder = test_engine(
-        &rt,
-        scratch.clone(),
-        1_000_000,
-        None,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    );
-    recorder.assign(&BTreeSet::from([0]));
-    for r in recs.iter().take(cut).cloned() {
-        recorder.on_record(r);
-    }
-    recorder.flush();
-    for r in recs.iter().skip(cut).take(cut / 2).cloned() {
-        recorder.on_record(r);
-    }
-    recorder.flush();
-    drop(recorder);
-    let log = scratch.with(|s| s.log.clone());
+    let log = recorded(&rt, &recs, &[cut, cut + cut / 2]);
     let mut second = log[1].clone();
     second.checkpoints.clear();
     rt.block_on(async {
@@ -403,30 +398,22 @@ fn merges_between_a_snapshots_rows_and_its_checkpoint_hide_nothing() {
     });
     // Readers: snapshot 2's rows, every key (merged into one part).
     let (reports, journeys, _) = rt.block_on(read_back(&client));
-    let mut want = scratch.with(|s| {
-        (
-            s.reports
-                .values()
-                .map(|(_, r)| r.clone())
-                .collect::<Vec<_>>(),
-            s.journeys.len(),
-        )
-    });
-    want.0
+    // The state snapshot 2 was taken of: the fold of its records.
+    let mut want = reference(&traffic[..cut + cut / 2]).all();
+    want.reports
         .sort_by(|a, b| (&a.campaign_id, &a.job_id).cmp(&(&b.campaign_id, &b.job_id)));
     let got: Vec<_> = reports.iter().map(ReportRow::to_report).collect();
-    assert_eq!(got, want.0, "every report of the uncheckpointed snapshot");
-    assert_eq!(journeys.len(), want.1, "every journey");
+    assert_eq!(
+        got, want.reports,
+        "every report of the uncheckpointed snapshot"
+    );
+    assert_eq!(journeys.len(), want.journeys.len(), "every journey");
 
     // A restart: from the merged rows and snapshot 1's checkpoint.
     let mut engine = engine(&rt, store.clone());
     let offsets = engine.assign(&BTreeSet::from([0]))[&0];
     assert_eq!(offsets, log[0].checkpoints[0].offsets);
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |_| offsets);
     engine.flush();
     rt.block_on(async {
         client
@@ -451,27 +438,7 @@ fn a_crash_between_raw_parts_and_their_view_parts_is_repaired_by_the_restart() {
     let codec = Codec::new().unwrap();
     let traffic = traffic(12);
     let recs = records(&codec, &traffic);
-    let cut = recs.len() / 2;
-    let scratch = Arc::new(MemoryStore::default());
-    let mut recorder = test_engine(
-        &rt,
-        scratch.clone(),
-        1_000_000,
-        None,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    );
-    recorder.assign(&BTreeSet::from([0]));
-    for r in recs.iter().take(cut).cloned() {
-        recorder.on_record(r);
-    }
-    recorder.flush();
-    for r in recs.iter().skip(cut).cloned() {
-        recorder.on_record(r);
-    }
-    recorder.flush();
-    drop(recorder);
-    let log = scratch.with(|s| s.log.clone());
+    let log = recorded(&rt, &recs, &[recs.len() / 2, recs.len()]);
     let cut_off = Snapshot {
         epochs: log[1].epochs.clone(),
         intents: log[1].intents.clone(),
@@ -510,11 +477,7 @@ fn a_crash_between_raw_parts_and_their_view_parts_is_repaired_by_the_restart() {
     let offsets = engine.assign(&BTreeSet::from([0]))[&0];
     let (views_now, truth) = rt.block_on(views_and_truth(&client));
     assert_eq!(views_now, truth, "repaired when the partition was restored");
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |_| offsets);
     engine.flush();
     let (views, truth) = rt.block_on(views_and_truth(&client));
     assert_eq!(views, truth, "and stay exact after the replay");
@@ -550,23 +513,7 @@ fn a_database_of_the_release_before_state_rows_upgrades_in_place() {
     let codec = Codec::new().unwrap();
     let traffic = traffic(30);
     let recs = records(&codec, &traffic);
-    let cut = recs.len() / 2;
-    let scratch = Arc::new(MemoryStore::default());
-    let mut old = test_engine(
-        &rt,
-        scratch.clone(),
-        1_000_000,
-        None,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    );
-    old.assign(&BTreeSet::from([0]));
-    for r in recs.iter().take(cut).cloned() {
-        old.on_record(r);
-    }
-    old.flush();
-    drop(old);
-    let snapshot = scratch.with(|s| s.log[0].clone());
+    let snapshot = recorded(&rt, &recs, &[recs.len() / 2]).remove(0);
     rt.block_on(async {
         // events_raw had no epoch column then.
         let mut insert = client.insert::<V4RawRow>("events_raw").await.unwrap();
@@ -634,11 +581,7 @@ fn a_database_of_the_release_before_state_rows_upgrades_in_place() {
         3,
         "restored from the new rows"
     );
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            restarted.on_record(r);
-        }
-    }
+    replay(&mut restarted, &recs, |_| offsets);
     restarted.flush();
     assert_matches(&rt.block_on(read_back(&client)), &traffic);
 }

@@ -13,7 +13,8 @@ use schemas::Codec;
 
 mod common;
 use common::{
-    distinct_events, records, reference, test_engine, test_engine_capped, traffic, Collect,
+    distinct_events, records, reference, replay, spread, test_engine, test_engine_capped, traffic,
+    Collect,
 };
 use processor::state::PartitionState;
 
@@ -156,12 +157,7 @@ fn a_crash_at_any_point_loses_nothing_and_counts_nothing_twice() {
             // Second life: restore and replay from the checkpoint.
             let mut engine = h.engine(1_000_000);
             let offsets = engine.assign(&BTreeSet::from([0]))[&0];
-            for r in recs.iter().cloned() {
-                let resume = offsets[r.topic].unwrap_or(0);
-                if r.offset >= resume {
-                    engine.on_record(r);
-                }
-            }
+            replay(&mut engine, &recs, |_| offsets);
             engine.flush();
             assert_store_matches(&h.store, &expected);
             h.store.with(|s| {
@@ -183,18 +179,10 @@ fn partitions_assigned_together_are_restored_together_each_from_its_checkpoint()
     // checkpoint ends with exact figures.
     let codec = Codec::new().unwrap();
     let traffic = traffic(30);
-    let mut next = std::collections::HashMap::new();
-    let recs: Vec<SourceRecord> = records(&codec, &traffic)
-        .into_iter()
-        .map(|mut r| {
-            let key = r.key.clone().unwrap_or_default();
-            r.partition = (key.iter().map(|b| u32::from(*b)).sum::<u32>() % 3) as i32;
-            let offset = next.entry((r.topic, r.partition)).or_insert(0i64);
-            r.offset = *offset;
-            *offset += 1;
-            r
-        })
-        .collect();
+    let recs = spread(records(&codec, &traffic), |r| {
+        let key = r.key.as_deref().unwrap_or_default();
+        (key.iter().map(|b| u32::from(*b)).sum::<u32>() % 3) as i32
+    });
     let partitions = BTreeSet::from([0, 1, 2]);
     assert_eq!(
         recs.iter().map(|r| r.partition).collect::<BTreeSet<_>>(),
@@ -225,11 +213,7 @@ fn partitions_assigned_together_are_restored_together_each_from_its_checkpoint()
             "partition {p} resumes at its checkpoint"
         );
     }
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[&r.partition][r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |p| offsets[&p]);
     engine.flush();
     assert_store_matches(&h.store, &reference(&traffic));
     h.store
@@ -260,11 +244,7 @@ fn raw_events_beyond_the_checkpoint_are_not_written_again() {
     drop(engine);
     let mut engine = h.engine(1_000_000);
     let offsets = engine.assign(&BTreeSet::from([0]))[&0];
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |_| offsets);
     engine.flush();
     assert_store_matches(&h.store, &reference(&traffic));
     h.store
@@ -570,11 +550,7 @@ fn a_crash_before_the_acknowledgement_dead_letters_the_record_again() {
     let second = Harness::with_store(store);
     let mut engine = second.engine(1_000_000);
     let offsets = engine.assign(&BTreeSet::from([0]))[&0];
-    for r in recs {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |_| offsets);
     engine.flush();
     assert_eq!(dead_offsets(&second.dlq), bad);
     assert_store_matches(&second.store, &reference(&traffic));
@@ -700,11 +676,7 @@ fn a_snapshot_cut_off_at_any_stage_is_restored_exactly() {
         let mut engine = h.engine(1_000_000);
         let offsets = engine.assign(&BTreeSet::from([0]))[&0];
         assert_eq!(offsets, log[0].checkpoints[0].offsets, "{stage:?}");
-        for r in recs.iter().cloned() {
-            if r.offset >= offsets[r.topic].unwrap_or(0) {
-                engine.on_record(r);
-            }
-        }
+        replay(&mut engine, &recs, |_| offsets);
         engine.flush();
         assert_store_matches(&store, &reference(&traffic));
         store.with(|s| {
@@ -822,28 +794,13 @@ fn retained_state_of_revoked_partitions_is_bounded_oldest_first() {
     let h = Harness::new();
     let codec = Codec::new().unwrap();
     let traffic = traffic(8);
-    let recs: Vec<SourceRecord> = records(&codec, &traffic)
-        .into_iter()
-        .map(|mut r| {
-            r.partition = if r.key.as_deref().unwrap_or_default().ends_with(b"0") {
-                1
-            } else {
-                0
-            };
-            r
-        })
-        .collect();
-    // Offsets per (topic, partition) from 0, as the broker would number them.
-    let mut next = std::collections::HashMap::new();
-    let recs: Vec<SourceRecord> = recs
-        .into_iter()
-        .map(|mut r| {
-            let o = next.entry((r.topic, r.partition)).or_insert(0i64);
-            r.offset = *o;
-            *o += 1;
-            r
-        })
-        .collect();
+    let recs = spread(records(&codec, &traffic), |r| {
+        if r.key.as_deref().unwrap_or_default().ends_with(b"0") {
+            1
+        } else {
+            0
+        }
+    });
     assert_eq!(
         recs.iter().map(|r| r.partition).collect::<BTreeSet<_>>(),
         BTreeSet::from([0, 1])
@@ -864,11 +821,7 @@ fn retained_state_of_revoked_partitions_is_bounded_oldest_first() {
     let writes = h.store.with(|s| s.writes);
     let offsets = engine.assign(&BTreeSet::from([0, 1]));
     assert_eq!(h.store.with(|s| s.writes), writes, "nothing rewritten");
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[&r.partition][r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |p| offsets[&p]);
     engine.flush();
     assert_store_matches(&h.store, &reference(&traffic));
     h.store
@@ -931,11 +884,7 @@ fn a_partition_checkpointed_by_a_release_without_state_rows_is_rebuilt_once() {
     let mut engine = h.engine(1_000_000);
     let resumed = engine.assign(&BTreeSet::from([0]))[&0];
     assert_eq!(resumed, offsets);
-    for r in recs.iter().cloned() {
-        if r.offset >= resumed[r.topic].unwrap_or(0) {
-            engine.on_record(r);
-        }
-    }
+    replay(&mut engine, &recs, |_| resumed);
     engine.flush();
     assert_store_matches(&h.store, &reference(&traffic));
     h.store
@@ -966,11 +915,7 @@ fn a_zombie_owner_adds_no_row_once_the_partition_is_claimed_again() {
     let b = Harness::with_store(a.store.clone());
     let mut owner = b.engine(1_000_000);
     let offsets = owner.assign(&BTreeSet::from([0]))[&0];
-    for r in recs.iter().cloned() {
-        if r.offset >= offsets[r.topic].unwrap_or(0) {
-            owner.on_record(r);
-        }
-    }
+    replay(&mut owner, &recs, |_| offsets);
     owner.flush();
     let checkpoint = a.store.with(|s| s.checkpoints[&0].clone());
 

@@ -13,7 +13,7 @@ use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::metrics::Metrics;
 use processor::state::PartitionState;
-use processor::store::Store;
+use processor::store::{Offsets, Store};
 use processor::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
 
@@ -222,4 +222,36 @@ pub fn distinct_events(traffic: &[(usize, Event)]) -> usize {
         .map(|(_, e)| e.event_id().to_string())
         .collect::<BTreeSet<_>>()
         .len()
+}
+
+/// Apply what the consumer delivers after an assignment: the records at or
+/// past where their partition resumes (`resume(partition)`, per topic).
+pub fn replay<S: Store>(
+    engine: &mut Engine<S>,
+    recs: &[SourceRecord],
+    resume: impl Fn(i32) -> Offsets,
+) {
+    for r in recs {
+        if r.offset >= resume(r.partition)[r.topic].unwrap_or(0) {
+            engine.on_record(r.clone());
+        }
+    }
+}
+
+/// The records put on the partitions `partition_of` picks, with offsets
+/// numbered from 0 per (topic, partition), as the broker would number them.
+pub fn spread(
+    recs: Vec<SourceRecord>,
+    partition_of: impl Fn(&SourceRecord) -> i32,
+) -> Vec<SourceRecord> {
+    let mut next = std::collections::HashMap::new();
+    recs.into_iter()
+        .map(|mut r| {
+            r.partition = partition_of(&r);
+            let offset = next.entry((r.topic, r.partition)).or_insert(0i64);
+            r.offset = *offset;
+            *offset += 1;
+            r
+        })
+        .collect()
 }

@@ -52,7 +52,7 @@ use crate::store::{
     next_version, Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError,
     STATE_FORMAT,
 };
-use crate::tenants::TenantZones;
+use runtime::tenants::TenantZones;
 
 use dead_letters::Outbox;
 pub use dead_letters::{Attempt, DeadLetterSink, Unacknowledged};

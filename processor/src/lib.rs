@@ -15,11 +15,13 @@
 //!   schema registry or a schema ids file.
 //! - [`checkpoint_reset`]: `processor checkpoint reset`, for a partition
 //!   refused because its checkpoint lies outside its log.
-//! - [`tenants`]: tenant time zones (local calendar days).
 //! - [`metrics`]: every Prometheus metric, named in one place; [`http`]
 //!   serves them with `/healthz`.
-//! - [`run`]: `processor run` wires it all together; [`logging`] sets up
-//!   the logs of both binaries.
+//! - [`run`]: `processor run` wires it all together.
+//!
+//! The storage contract (ClickHouse settings, migrations, row types,
+//! versions) is the `storage` crate; logging, the shutdown signal and
+//! tenant time zones are the `runtime` crate, both shared with the API.
 //! - [`replay`]: `processor dlq replay` (what to replay and the reports;
 //!   the Kafka side is [`kafka::replay`]).
 pub mod checkpoint_reset;
@@ -27,11 +29,9 @@ pub mod clickhouse;
 pub mod engine;
 pub mod http;
 pub mod kafka;
-pub mod logging;
 pub mod metrics;
 pub mod replay;
 pub mod run;
 pub mod schema_source;
 pub mod state;
 pub mod store;
-pub mod tenants;

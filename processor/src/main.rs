@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 use processor::clickhouse::{migrate, ClickHouseConfig};
 use processor::replay::{ReplayArgs, Summary};
-use processor::run::{run, shutdown_signal, RunConfig};
+use processor::run::{run, RunConfig};
+use runtime::shutdown_signal;
 
 /// Campaign analytics stream processor: consumes the campaign-lifecycle,
 /// notifications and interactions topics, keeps per-campaign and per-user
@@ -72,7 +73,7 @@ enum DlqCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    processor::logging::init(&cli.log_format);
+    runtime::logging::init(&cli.log_format);
     match cli.command {
         Command::Migrate { clickhouse } => {
             let report = migrate(&clickhouse).await?;

@@ -16,7 +16,7 @@ use crate::kafka::source::check_topics;
 use crate::kafka::{DeadLetters, KafkaConfig, Source};
 use crate::metrics::Metrics;
 use crate::schema_source::{SchemaIds, SchemaSourceConfig};
-use crate::tenants::TenantZones;
+use runtime::tenants::TenantZones;
 
 /// How the processor runs (besides where Kafka and ClickHouse are).
 #[derive(Debug, Clone, clap::Args)]
@@ -86,28 +86,6 @@ pub struct RunConfig {
 impl DeadLetterSink for DeadLetters<Attempt> {
     fn enqueue(&self, rejected: &Rejected, attempt: Attempt) {
         DeadLetters::enqueue(self, rejected, attempt);
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 

@@ -15,25 +15,7 @@ use crate::state::{CampaignHeader, Journey, Report, UserRecord};
 /// `None`: from the beginning.
 pub type Offsets = [Option<i64>; 3];
 
-/// A version's high bits are the epoch of the partition's owner that wrote
-/// it (`version = epoch << EPOCH_SHIFT | milliseconds`): a later owner's
-/// versions exceed every earlier owner's, and the store can tell whose a
-/// row is (ARCHITECTURE.md, "Fencing").
-pub const EPOCH_SHIFT: u32 = 41;
-
-/// The epoch a version was written in.
-pub fn epoch_of(version: u64) -> u64 {
-    version >> EPOCH_SHIFT
-}
-
-/// The next version of a partition owned in `epoch`: greater than `prev`,
-/// and at least the epoch's base plus the wall clock (so versions also
-/// order by time within an epoch).
-pub fn next_version(epoch: u64, prev: u64, now_ms: i64) -> u64 {
-    let base = epoch << EPOCH_SHIFT;
-    let clock = u64::try_from(now_ms).unwrap_or(0) & ((1 << EPOCH_SHIFT) - 1);
-    (prev + 1).max(base + clock)
-}
+pub use storage::version::{epoch_of, next_version, EPOCH_SHIFT};
 
 /// The state rows of a checkpoint are complete in this format (headers and
 /// user records; ARCHITECTURE.md, "Persisted state").

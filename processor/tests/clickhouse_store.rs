@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+use processor::clickhouse::convert::{self, JourneyRow, ReportRow};
 use processor::clickhouse::ClickHouseStore;
 use processor::engine::Engine;
 use processor::kafka::source::SourceControl;
@@ -109,9 +109,9 @@ fn assert_matches(
     expected.journeys.sort_by(|a, b| {
         (&a.campaign_id, &a.job_id, &a.user_id).cmp(&(&b.campaign_id, &b.job_id, &b.user_id))
     });
-    let got: Vec<_> = reports.iter().map(ReportRow::to_report).collect();
+    let got: Vec<_> = reports.iter().map(convert::report_of).collect();
     assert_eq!(got, expected.reports);
-    let got: Vec<_> = journeys.iter().map(JourneyRow::to_journey).collect();
+    let got: Vec<_> = journeys.iter().map(convert::journey_of).collect();
     assert_eq!(got, expected.journeys);
     assert_eq!(
         *raw as usize,
@@ -402,7 +402,7 @@ fn merges_between_a_snapshots_rows_and_its_checkpoint_hide_nothing() {
     let mut want = reference(&traffic[..cut + cut / 2]).all();
     want.reports
         .sort_by(|a, b| (&a.campaign_id, &a.job_id).cmp(&(&b.campaign_id, &b.job_id)));
-    let got: Vec<_> = reports.iter().map(ReportRow::to_report).collect();
+    let got: Vec<_> = reports.iter().map(convert::report_of).collect();
     assert_eq!(
         got, want.reports,
         "every report of the uncheckpointed snapshot"
@@ -491,8 +491,8 @@ fn a_database_of_the_release_before_state_rows_upgrades_in_place() {
     // without a format), then this release's migrations: the partition is
     // restored once from its raw events, rewritten in the new format, and
     // a later restart reads the new rows; every figure stays exact.
-    use processor::clickhouse::migrate::migrate_client;
-    use processor::clickhouse::snapshot_rows::RawRow;
+    use processor::clickhouse::convert::RawRow;
+    use storage::migrate::migrate_client;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let root = clickhouse::Client::default()
         .with_url(url())
@@ -529,12 +529,18 @@ fn a_database_of_the_release_before_state_rows_upgrades_in_place() {
             .await
             .unwrap();
         for (p, v, r) in &snapshot.reports {
-            insert.write(&ReportRow::new(*p, *v, r, 0)).await.unwrap();
+            insert
+                .write(&convert::report_row(*p, *v, r, 0))
+                .await
+                .unwrap();
         }
         insert.end().await.unwrap();
         let mut insert = client.insert::<JourneyRow>("journeys").await.unwrap();
         for (p, v, j) in &snapshot.journeys {
-            insert.write(&JourneyRow::new(*p, *v, j, 0)).await.unwrap();
+            insert
+                .write(&convert::journey_row(*p, *v, j, 0))
+                .await
+                .unwrap();
         }
         insert.end().await.unwrap();
         let c = &snapshot.checkpoints[0];
@@ -613,8 +619,8 @@ struct V4RawRow {
     kafka_offset: i64,
 }
 
-impl From<processor::clickhouse::snapshot_rows::RawRow> for V4RawRow {
-    fn from(r: processor::clickhouse::snapshot_rows::RawRow) -> Self {
+impl From<processor::clickhouse::convert::RawRow> for V4RawRow {
+    fn from(r: processor::clickhouse::convert::RawRow) -> Self {
         V4RawRow {
             tenant_id: r.tenant_id,
             campaign_id: r.campaign_id,

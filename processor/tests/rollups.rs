@@ -14,15 +14,15 @@
 use chrono::DateTime;
 use serde::Deserialize;
 
-use processor::clickhouse::snapshot_rows::{RawRow, RAW_COLUMNS};
+use processor::clickhouse::convert::{RawRow, RAW_COLUMNS};
 use processor::store::RawEvent;
-use processor::tenants::TenantZones;
+use runtime::tenants::TenantZones;
 use schemas::{
     CampaignLifecycle, CampaignStatus, Event, LifecycleKind, NotificationSent, UserInteraction,
 };
 
 mod common;
-use common::database::TestDatabase;
+use storage::testing::TestDatabase;
 
 const ACME: &str = "acme";
 const GLOBEX: &str = "globex";
@@ -446,7 +446,7 @@ async fn raw_rows_read_back_exactly_as_inserted() {
         .unwrap();
     assert_eq!(audience, Some(100));
     for row in read {
-        let event = row.clone().to_raw_event().map(|r| r.event);
+        let event = processor::clickhouse::convert::raw_event(row.clone()).map(|r| r.event);
         let expected = events().into_iter().find(|e| e.event_id() == row.event_id);
         assert_eq!(event, expected, "{}", row.event_id);
     }

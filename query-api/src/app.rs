@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
-use processor::tenants::TenantZones;
+use runtime::tenants::TenantZones;
 use tracing::Instrument;
 
 use crate::auth::Caller;

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use processor::clickhouse::ClickHouseConfig;
 use schemas::EventKind;
+use storage::ClickHouseConfig;
 
 /// Campaign analytics query API: tenant-isolated campaign reports, job
 /// reports, user journeys and the tenant overview over HTTP, read from the

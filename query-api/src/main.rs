@@ -2,8 +2,6 @@
 
 use anyhow::Context;
 use clap::Parser;
-use processor::run::shutdown_signal;
-use processor::tenants::TenantZones;
 use query_api::app::{router, serve, AppState, Settings};
 use query_api::config::{Cli, Command, IngestArgs, ServeArgs};
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
@@ -11,6 +9,8 @@ use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::ClickHouseReader;
+use runtime::shutdown_signal;
+use runtime::tenants::TenantZones;
 
 /// HTTP ingestion when brokers are configured. The producer connects in
 /// the background: an unreachable broker only fails posts (503). The
@@ -69,7 +69,7 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    processor::logging::init(&args.log_format);
+    runtime::logging::init(&args.log_format);
     let path = args
         .api_keys
         .context("--api-keys (or API_KEYS_FILE) is required: the TOML file of API key hashes")?;

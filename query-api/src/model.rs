@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
 use serde::{Deserialize, Serialize};
+use storage::rows::{JourneyRow, ReportRow};
 use utoipa::ToSchema;
 
 use crate::read::{Granularity, Period};

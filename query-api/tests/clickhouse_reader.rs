@@ -5,21 +5,20 @@
 //! isolation, filters, pagination and the streamed exports through the
 //! router. The database is dropped at the end of each test.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use chrono::NaiveDate;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
-use processor::clickhouse::snapshot_rows::{CheckpointRow, JourneyRow, RawRow, ReportRow};
-use processor::clickhouse::{migrate, ClickHouseConfig, CompressionChoice};
-use processor::tenants::TenantZones;
 use query_api::app::{router, AppState, Settings};
 use query_api::keys::{hash_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::{self, CampaignQuery, ClickHouseReader, Granularity, JourneyQuery, Reader};
+use runtime::tenants::TenantZones;
 use serde_json::Value;
+use storage::rows::{CheckpointRow, JourneyRow, RawRow, ReportRow};
+use storage::testing::TestDatabase;
+use storage::{ClickHouseConfig, CompressionChoice};
 use tower::ServiceExt;
 
 /// 2026-11-01T10:00:00Z.
@@ -27,20 +26,7 @@ const T0_MS: i64 = 1_793_527_200_000;
 const T0: u32 = 1_793_527_200;
 
 struct Db {
-    cfg: ClickHouseConfig,
-}
-
-fn unique_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "test_query_api_{}_{nanos}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
+    db: TestDatabase,
 }
 
 impl Db {
@@ -48,32 +34,15 @@ impl Db {
     /// stopped so that superseded rows stay next to the ones that replace
     /// them (as between a snapshot and a merge).
     async fn new() -> Db {
-        let cfg = ClickHouseConfig {
-            url: std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            user: "default".into(),
-            password: String::new(),
-            database: unique_name(),
-            compression: CompressionChoice::Auto,
+        let db = Db {
+            db: TestDatabase::migrated("query_api").await,
         };
-        if let Err(e) = cfg
-            .server_client()
-            .query("SELECT 1")
-            .fetch_one::<u8>()
-            .await
-        {
-            panic!(
-                "ClickHouse at {} is not reachable ({e}). Start the local stack with `make up`, \
-                 or point CLICKHOUSE_URL at a running server.",
-                cfg.url
-            );
-        }
-        migrate(&cfg)
-            .await
-            .unwrap_or_else(|e| panic!("migrating {}: {e}", cfg.database));
-        let db = Db { cfg };
         for table in ["campaign_reports", "journeys"] {
             db.client()
-                .query(&format!("SYSTEM STOP MERGES `{}`.{table}", db.cfg.database))
+                .query(&format!(
+                    "SYSTEM STOP MERGES `{}`.{table}",
+                    db.db.cfg.database
+                ))
                 .execute()
                 .await
                 .unwrap();
@@ -82,7 +51,7 @@ impl Db {
     }
 
     fn client(&self) -> clickhouse::Client {
-        self.cfg.client()
+        self.db.client()
     }
 
     async fn insert<T>(&self, table: &str, rows: &[T])
@@ -97,12 +66,7 @@ impl Db {
     }
 
     async fn drop(self) {
-        self.cfg
-            .server_client()
-            .query(&format!("DROP DATABASE IF EXISTS `{}`", self.cfg.database))
-            .execute()
-            .await
-            .unwrap();
+        self.db.drop().await;
     }
 }
 

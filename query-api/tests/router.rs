@@ -11,13 +11,13 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use chrono::{TimeZone, Utc};
 use http_body_util::BodyExt;
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
-use processor::tenants::TenantZones;
 use query_api::app::{router, AppState, Settings};
 use query_api::keys::{hash_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::{Granularity, MemoryReader, Period};
+use runtime::tenants::TenantZones;
 use serde_json::Value;
+use storage::rows::{JourneyRow, ReportRow};
 use tower::ServiceExt;
 
 const KEY_A: &str = "key-tenant-a";

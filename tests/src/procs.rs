@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use benches::loadgen::expected_json::ExpectedFile;
-use processor::clickhouse::snapshot_rows::CheckpointRow;
+use processor::clickhouse::convert::CheckpointRow;
 
 use crate::kafka::Topics;
 

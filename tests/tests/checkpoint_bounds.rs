@@ -18,7 +18,7 @@ use integration_tests::compare::{assert_exact, raw_counts};
 use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{latest_checkpoints, loadgen, wait_caught_up, ProcessorSpec};
 use integration_tests::{fresh_database, unique};
-use processor::clickhouse::snapshot_rows::CheckpointRow;
+use processor::clickhouse::convert::CheckpointRow;
 
 #[rustfmt::skip]
 const TRAFFIC: &[&str] = &[

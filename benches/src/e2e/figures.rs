@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use anyhow::Context;
+use processor::clickhouse::convert;
 use processor::state::{Journey as GotJourney, Report as GotReport};
 use query_api::read::{self, Granularity};
 use serde::Serialize;
@@ -116,7 +117,7 @@ pub async fn check_except(
         .await
         .context("read reports")?
         .iter()
-        .map(|row| report(row.to_report()))
+        .map(|row| report(convert::report_of(row)))
         .filter(|r| kept(&r.tenant_id))
         .collect();
     checked.reports = reports.len();
@@ -168,7 +169,7 @@ async fn check_journeys(
             .await
             .context("read journeys")?
             .iter()
-            .map(|row| journey(row.to_journey()))
+            .map(|row| journey(convert::journey_of(row)))
             .collect();
         read_total += got.len();
         let want: Vec<&exp::Journey> = journeys.iter().filter(|j| &j.tenant_id == tenant).collect();

@@ -1,12 +1,13 @@
-//! The ClickHouse seam: connection settings, migrations, the tables the
-//! processor writes and reads back. Only this module knows ClickHouse.
+//! The processor's side of ClickHouse: the store the engine writes through
+//! and restores from, the conversions between the engine's types and the
+//! storage rows, and the partition-count check. The storage contract
+//! itself (connection settings, migrations, row types) is the `storage`
+//! crate, shared with the query API.
 
-pub mod config;
-pub mod migrate;
-pub mod snapshot_rows;
+pub mod convert;
 pub mod store;
 pub mod topology;
 
-pub use config::{ClickHouseConfig, CompressionChoice};
-pub use migrate::{migrate, MigrateError, MigrationReport};
+pub use storage::config::{ClickHouseConfig, CompressionChoice};
+pub use storage::migrate::{migrate, MigrateError, MigrationReport};
 pub use store::ClickHouseStore;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clickhouse::Client;
 
-use super::snapshot_rows::{
-    CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
+use super::convert::{
+    self, CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
     USER_STATE_COLUMNS,
 };
 use crate::store::{
@@ -272,17 +272,17 @@ impl ClickHouseStore {
         let reports: Vec<ReportRow> = snapshot
             .reports
             .iter()
-            .map(|(p, v, r)| ReportRow::new(*p, *v, r, now))
+            .map(|(p, v, r)| convert::report_row(*p, *v, r, now))
             .collect();
         let journeys: Vec<UserStateRow> = snapshot
             .journeys
             .iter()
-            .map(|(p, v, j)| UserStateRow::new(*p, *v, j, now))
+            .map(|(p, v, j)| convert::user_state_row(*p, *v, j, now))
             .collect();
         let headers = snapshot
             .headers
             .iter()
-            .map(HeaderStateRow::new)
+            .map(convert::header_state_row)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError {
                 operation: "encode campaign_state",
@@ -581,7 +581,7 @@ impl ClickHouseStore {
         }
         let mut out = Vec::with_capacity(headers.len());
         for h in headers {
-            let header = h.header().map_err(|e| StoreError {
+            let header = convert::header_of(&h).map_err(|e| StoreError {
                 operation: "decode campaign_state",
                 message: format!(
                     "the state of campaign {}/{} (partition {}, version {}) is not readable: {e}; \
@@ -597,7 +597,7 @@ impl ClickHouseStore {
                 header,
                 users: rows
                     .into_values()
-                    .map(|(_, r)| r.to_user_record())
+                    .map(|(_, r)| convert::user_record(r))
                     .collect(),
             });
         }
@@ -618,7 +618,7 @@ impl ClickHouseStore {
         let mut batch = Vec::with_capacity(RESTORE_BATCH);
         while let Some(row) = cursor.next().await.map_err(err("read raw events"))? {
             let id = (row.event_id.clone(), row.kafka_partition, row.kafka_offset);
-            match row.to_raw_event() {
+            match convert::raw_event(row) {
                 Some(e) => batch.push(e),
                 None => {
                     return Err(StoreError {

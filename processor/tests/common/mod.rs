@@ -1,8 +1,6 @@
-//! Shared by the integration tests: test traffic, and a ClickHouse database
-//! of its own per test ([`database`]).
+//! Shared by the integration tests: test traffic. (A ClickHouse database of
+//! its own per test is `storage::testing::TestDatabase`.)
 #![allow(dead_code)]
-
-pub mod database;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -14,7 +12,7 @@ use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::metrics::Metrics;
 use processor::state::PartitionState;
 use processor::store::{Offsets, Store};
-use processor::tenants::TenantZones;
+use runtime::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
 
 /// Dead letters, collected in memory, with fault injection: acknowledgements

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use futures_util::{StreamExt, TryStreamExt};
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+use storage::rows::{JourneyRow, ReportRow};
 
 use super::reader::{CampaignQuery, JourneyQuery, Reader, RowStream};
 use super::{overview, snapshots, Granularity, Period, ReadError};
@@ -22,7 +22,7 @@ impl std::fmt::Debug for ClickHouseReader {
 impl ClickHouseReader {
     /// A reader of the database the client is bound to (for 18.16 the
     /// client needs `with_validation(false)`, as
-    /// `processor::clickhouse::ClickHouseConfig::client` sets).
+    /// `storage::ClickHouseConfig::client` sets).
     pub fn new(client: clickhouse::Client) -> Self {
         ClickHouseReader { client }
     }

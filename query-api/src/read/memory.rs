@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use futures_util::stream::{self, StreamExt};
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+use storage::rows::{JourneyRow, ReportRow};
 
 use super::reader::{CampaignQuery, JourneyQuery, Reader, RowStream};
 use super::{Granularity, Period, ReadError};

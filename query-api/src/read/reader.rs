@@ -10,7 +10,7 @@ use std::future::Future;
 
 use chrono::NaiveDate;
 use futures_util::stream::BoxStream;
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+use storage::rows::{JourneyRow, ReportRow};
 
 use super::{Granularity, Period, ReadError};
 

@@ -23,7 +23,7 @@
 //! the 10 000-campaign benchmark.) Every value comes from a `?` bind; the
 //! SQL text is made of constants only.
 
-use processor::clickhouse::snapshot_rows::{JourneyRow, ReportRow};
+use storage::rows::{JourneyRow, ReportRow};
 
 use super::reader::{CampaignQuery, JourneyQuery};
 use super::ReadError;

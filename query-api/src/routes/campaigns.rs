@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
-use processor::clickhouse::snapshot_rows::ReportRow;
+use storage::rows::ReportRow;
 
 use super::{check_ids, one, page, Ids, Params};
 use crate::app::AppState;

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
-use processor::clickhouse::snapshot_rows::JourneyRow;
+use storage::rows::JourneyRow;
 
 use super::{check_ids, one, page, Ids, Params};
 use crate::app::AppState;

@@ -1,4 +1,5 @@
-//! A database of its own on the real ClickHouse server (CLICKHOUSE_URL,
+//! For tests (feature `testing`): a database of its own on the real
+//! ClickHouse server (CLICKHOUSE_URL,
 //! default http://127.0.0.1:8123) for each test.
 //!
 //! An unreachable server fails the test with a message saying how to start
@@ -7,8 +8,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use processor::clickhouse::{migrate, ClickHouseConfig, CompressionChoice};
+use crate::{migrate, ClickHouseConfig, CompressionChoice};
 
+#[derive(Debug)]
 pub struct TestDatabase {
     pub cfg: ClickHouseConfig,
 }

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use processor::clickhouse::migrate::{migrate, migrate_client, MigrateError};
 use schemas::migrations::{Migration, MIGRATIONS};
+use storage::migrate::{migrate, migrate_client, MigrateError};
 
-mod common;
-use common::database::TestDatabase;
+use storage::testing::TestDatabase;
 
 async fn tables(db: &TestDatabase) -> Vec<String> {
     db.cfg

@@ -1,0 +1,16 @@
+//! The ClickHouse storage contract, shared by the processor (which writes
+//! and restores) and the query API (which reads): where ClickHouse is and
+//! how to talk to it ([`config`]), the numbered migrations of
+//! `schemas/clickhouse/` ([`migrate`]), and the rows of each table
+//! ([`rows`]). No Kafka here, and no engine logic.
+
+pub mod config;
+pub mod migrate;
+pub mod rows;
+pub mod version;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{ClickHouseConfig, CompressionChoice};
+pub use migrate::{migrate, MigrateError, MigrationReport};

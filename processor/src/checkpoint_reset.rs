@@ -104,6 +104,9 @@ pub fn reset_checkpoint(
         version: next_version(epoch, max_version, now_ms),
         offsets,
         format: STATE_FORMAT,
+        // Unknown: the retention job drops no snapshot month until the
+        // partition's owner checkpoints again.
+        retained_from_ms: 0,
     }
 }
 

@@ -46,7 +46,6 @@ use crate::kafka::dlq::Rejected;
 use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
 use crate::metrics::{KindCounters, Metrics};
 use crate::schema_source::SchemaIds;
-use crate::state::CampaignHeader;
 use crate::state::{Applied, PartitionState};
 use crate::store::{
     next_version, Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError,
@@ -76,7 +75,15 @@ pub struct EngineConfig {
     /// Heap bytes of revoked partitions' state kept for their return, in
     /// all; the oldest revoked beyond it are dropped.
     pub max_retained_bytes: usize,
+    /// Retention horizon of the stored rows (`--retention-days`): every
+    /// campaign in memory is written in full at least every quarter of it,
+    /// so that retention drops none of its rows, and an evicted campaign
+    /// last written before it is expired. `None`: no retention.
+    pub retention_ms: Option<i64>,
 }
+
+/// How often the engine looks for campaigns due a full write.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
 /// The kind of record each input topic carries, in topic-index order.
 const KINDS: [EventKind; 3] = [
@@ -97,9 +104,6 @@ struct Shard {
     pending: Vec<RawEvent>,
     /// Campaigns dropped from memory.
     evicted: Evicted,
-    /// Headers of campaigns dropped since the last snapshot, to be written
-    /// marked evicted.
-    evicted_marks: Vec<CampaignHeader>,
     /// Campaigns of raw events found beyond the checkpoint at restore:
     /// named in every intent until a checkpoint covers them.
     tail_campaigns: BTreeSet<(String, String)>,
@@ -163,6 +167,8 @@ pub struct Engine<S: Store> {
     next_snapshot: Instant,
     /// When the state's size gauges are next refreshed after a snapshot.
     state_metrics_due: Instant,
+    /// When to look next for campaigns due a full write (retention).
+    refresh_due: Instant,
     /// Who this process is, in the partition claims.
     owner: String,
 }
@@ -218,6 +224,7 @@ impl<S: Store> Engine<S> {
             in_flight: None,
             next_snapshot,
             state_metrics_due: Instant::now(),
+            refresh_due: Instant::now(),
             owner: owner_name(),
         }
     }
@@ -450,7 +457,16 @@ impl<S: Store> Engine<S> {
                 // Everything taken before this snapshot is written now.
                 self.evict_idle();
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "snapshot abandoned"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "snapshot abandoned");
+                // Campaigns it was to write marked evicted stay in memory
+                // until a snapshot that lands has written them.
+                for p in &f.partitions {
+                    if let Some(shard) = self.shards.get_mut(p) {
+                        shard.state.retake_evictions();
+                    }
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "snapshot task cancelled"),
         }
         // Walking the whole state is O(state): not after every snapshot.
@@ -488,12 +504,24 @@ impl<S: Store> Engine<S> {
         let mut partitions = Vec::new();
         let mut oldest_event_ms: Option<i64> = None;
         let now = now_ms();
+        let refresh_older_than = self.refresh_cutoff(now);
         for (&p, shard) in &mut self.shards {
+            if let Some(cutoff) = refresh_older_than {
+                let n = shard.state.refresh(cutoff, now);
+                if n > 0 {
+                    self.metrics.campaigns_refreshed.inc_by(n as u64);
+                    tracing::debug!(
+                        partition = p,
+                        campaigns = n,
+                        "campaigns due a full write (retention)"
+                    );
+                }
+            }
+            shard.state.stamp_new(now);
             let changes = shard.state.take_changes();
             let moved = !shard.pending.is_empty()
                 || !changes.reports.is_empty()
                 || !changes.journeys.is_empty()
-                || !shard.evicted_marks.is_empty()
                 || shard.next != shard.checkpointed;
             if !moved && shard.version > 0 {
                 continue;
@@ -531,7 +559,7 @@ impl<S: Store> Engine<S> {
                 }));
             snapshot
                 .headers
-                .extend(shard.evicted_marks.drain(..).map(|header| HeaderRow {
+                .extend(changes.evicted_headers.into_iter().map(|header| HeaderRow {
                     partition: p,
                     version,
                     evicted: true,
@@ -549,6 +577,7 @@ impl<S: Store> Engine<S> {
                 version,
                 offsets: shard.next,
                 format: STATE_FORMAT,
+                retained_from_ms: shard.state.retained_from(now),
             });
             for (t, next) in shard.next.iter().enumerate() {
                 if let Some(o) = next {
@@ -580,6 +609,19 @@ impl<S: Store> Engine<S> {
             oldest_event_ms,
             started: Instant::now(),
         });
+    }
+
+    /// With retention, once every [`REFRESH_EVERY`]: campaigns whose latest
+    /// full write is older than this are written in full again (a quarter
+    /// of the horizon: a row is rewritten long before retention may drop
+    /// it).
+    fn refresh_cutoff(&mut self, now: i64) -> Option<i64> {
+        let horizon = self.cfg.retention_ms?;
+        if Instant::now() < self.refresh_due {
+            return None;
+        }
+        self.refresh_due = Instant::now() + REFRESH_EVERY;
+        Some(now - horizon / 4)
     }
 
     /// Write everything applied so far and wait until it is durable.
@@ -737,6 +779,11 @@ impl<S: Store> Engine<S> {
     }
 
     /// Change the budget of retained state (tests).
+    pub fn set_retention_ms(&mut self, horizon: Option<i64>) {
+        self.cfg.retention_ms = horizon;
+        self.refresh_due = Instant::now();
+    }
+
     pub fn set_max_retained_bytes(&mut self, bytes: usize) {
         self.cfg.max_retained_bytes = bytes;
         self.bound_retained();

@@ -22,6 +22,8 @@
 //! The storage contract (ClickHouse settings, migrations, row types,
 //! versions) is the `storage` crate; logging, the shutdown signal and
 //! tenant time zones are the `runtime` crate, both shared with the API.
+//! - [`retention`]: which months of raw events and snapshot rows may be
+//!   dropped (`--retention-days`, `processor retention`).
 //! - [`replay`]: `processor dlq replay` (what to replay and the reports;
 //!   the Kafka side is [`kafka::replay`]).
 pub mod checkpoint_reset;
@@ -31,6 +33,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod replay;
+pub mod retention;
 pub mod run;
 pub mod schema_source;
 pub mod state;

@@ -41,6 +41,22 @@ enum Command {
         #[command(subcommand)]
         command: CheckpointCommand,
     },
+    /// Drop the months of raw events and snapshot rows past the retention
+    /// horizon, as `processor run --retention-days` does hourly. Prints what
+    /// it drops and which months past the horizon it keeps, and why. A
+    /// month of snapshot rows is dropped only once no processor holds a
+    /// campaign with rows in it (processors must run with --retention-days
+    /// too); rollups are never dropped.
+    Retention {
+        #[command(flatten)]
+        clickhouse: ClickHouseConfig,
+        /// Keep this many days.
+        #[arg(long, env = "RETENTION_DAYS")]
+        retention_days: u32,
+        /// Print the plan, drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The dead-letter topic.
     Dlq {
         #[command(subcommand)]
@@ -102,6 +118,23 @@ async fn main() -> anyhow::Result<()> {
             migrate(&clickhouse).await?;
             let report = processor::checkpoint_reset::reset(&args, clickhouse.client()).await?;
             println!("{report}");
+        }
+        Command::Retention {
+            clickhouse,
+            retention_days,
+            dry_run,
+        } => {
+            let Some(horizon) = processor::run::retention_ms(retention_days) else {
+                anyhow::bail!("--retention-days must be at least 1");
+            };
+            migrate(&clickhouse).await?;
+            let plan =
+                processor::clickhouse::retention::run_once(&clickhouse.client(), horizon, dry_run)
+                    .await?;
+            print!("{plan}");
+            if dry_run && !plan.drops.is_empty() {
+                println!("(dry run: nothing dropped)");
+            }
         }
         Command::Dlq {
             command: DlqCommand::Replay(args),

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub restore_duration: HistogramVec,
     pub campaigns_evicted: IntCounter,
     pub campaigns_reloaded: IntCounter,
+    pub campaigns_refreshed: IntCounter,
+    pub campaigns_expired: IntCounter,
 }
 
 /// One counter of a `kind`-labelled vector per event kind, resolved once:
@@ -266,6 +268,16 @@ impl Metrics {
                 &r,
                 "processor_campaigns_reloaded_total",
                 "Evicted campaigns reloaded from ClickHouse for a late event.",
+            ),
+            campaigns_refreshed: counter(
+                &r,
+                "processor_campaigns_refreshed_total",
+                "Campaigns written in full again so that retention drops none of their rows.",
+            ),
+            campaigns_expired: counter(
+                &r,
+                "processor_campaigns_expired_total",
+                "Evicted campaigns older than the retention whose late events started them again.",
             ),
             registry: r,
         }

@@ -73,6 +73,13 @@ pub struct RunConfig {
     /// none.
     #[arg(long, env = "MAX_RETAINED_STATE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_retained_state_bytes: usize,
+    /// Keep raw events and snapshot rows for this many days, then drop them
+    /// by whole months (checked hourly; safe with several processors). A
+    /// campaign idle and evicted longer than this is forgotten: a late
+    /// event starts it again. Rollups are kept. 0 (default) keeps
+    /// everything. See `processor retention --help`.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 0)]
+    pub retention_days: u32,
 
     /// Address of the /metrics and /healthz HTTP port.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
@@ -87,6 +94,14 @@ impl DeadLetterSink for DeadLetters<Attempt> {
     fn enqueue(&self, rejected: &Rejected, attempt: Attempt) {
         DeadLetters::enqueue(self, rejected, attempt);
     }
+}
+
+/// How often a processor with `--retention-days` runs the retention job.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// `--retention-days` in milliseconds; `None` for 0.
+pub fn retention_ms(days: u32) -> Option<i64> {
+    (days > 0).then(|| i64::from(days) * 86_400_000)
 }
 
 /// Run until `shutdown` resolves: consume, apply, snapshot; then write a
@@ -133,8 +148,9 @@ pub async fn run(
             evict_completed_after_ms: (cfg.evict_completed_after_seconds > 0)
                 .then(|| cfg.evict_completed_after_seconds.saturating_mul(1000)),
             max_retained_bytes: cfg.max_retained_state_bytes,
+            retention_ms: retention_ms(cfg.retention_days),
         },
-        Arc::new(ClickHouseStore::new(client)),
+        Arc::new(ClickHouseStore::new(client.clone())),
         Codec::new()?,
         zones,
         metrics,
@@ -143,6 +159,13 @@ pub async fn run(
         source.control.clone(),
     )
     .with_schema_ids(schema_ids);
+    let retention = retention_ms(cfg.retention_days).map(|horizon| {
+        tokio::spawn(crate::clickhouse::retention::every(
+            client,
+            horizon,
+            RETENTION_EVERY,
+        ))
+    });
     let engine_done = healthy.clone();
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
@@ -166,6 +189,9 @@ pub async fn run(
     })
     .await?;
     dead_letters.flush();
+    if let Some(r) = retention {
+        r.abort();
+    }
     let _ = stop_http.send(());
     if let Ok(Err(e)) = http.await {
         tracing::warn!(error = %e, "metrics port failed");

@@ -31,6 +31,9 @@ pub struct Checkpoint {
     /// [`STATE_FORMAT`], or 0: written by a release without state rows
     /// (the partition is restored once from its raw events).
     pub format: u8,
+    /// Wall time (ms): no row of a campaign the partition holds in memory
+    /// is older (ARCHITECTURE.md, "Retention"); 0: unknown.
+    pub retained_from_ms: i64,
 }
 
 /// Where [`Store::raw_events`] sends its batches.

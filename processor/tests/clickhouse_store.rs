@@ -40,11 +40,9 @@ async fn database(name: &str) -> clickhouse::Client {
             )
         });
     let client = root.with_database(&db);
-    for m in schemas::migrations::MIGRATIONS {
-        for stmt in m.statements() {
-            client.query(&stmt).execute().await.unwrap();
-        }
-    }
+    storage::migrate::migrate_client(&client, schemas::migrations::MIGRATIONS)
+        .await
+        .unwrap();
     // Partition 0's first owner: the scratch engines that record snapshots
     // claim epoch 1 of their memory store, so their rows are taken here.
     client

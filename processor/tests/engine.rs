@@ -401,6 +401,9 @@ fn idle_completed_campaigns_are_evicted_and_reloaded_for_a_late_event() {
     for r in before.iter().cloned() {
         engine.on_record(r);
     }
+    // Written; idle for a snapshot, so its eviction is requested; written
+    // in full marked evicted, then dropped.
+    engine.flush();
     engine.flush();
     engine.flush();
     assert_eq!(metrics_before(&engine), 1);
@@ -933,4 +936,77 @@ fn a_zombie_owner_adds_no_row_once_the_partition_is_claimed_again() {
         );
     });
     assert_store_matches(&a.store, &reference(&traffic));
+}
+
+#[test]
+fn with_retention_every_campaign_is_written_in_full_before_its_rows_age() {
+    // A first life writes the state; its checkpoint says no row it holds
+    // is older than its first snapshot. The stored headers are then made
+    // to look written before retention existed (unknown full write): a
+    // life with retention writes every campaign in full at its first
+    // snapshot, and its checkpoint moves to that snapshot.
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(12);
+    let recs = records(&codec, &traffic);
+    let h = Harness::new();
+    let started = chrono::Utc::now().timestamp_millis();
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs.iter().cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    drop(engine);
+    let first = h.store.with(|s| s.checkpoints[&0].retained_from_ms);
+    assert!(first >= started, "new campaigns: written in full at once");
+    let users = h.store.with(|s| s.log[0].journeys.len());
+
+    h.store.with(|s| {
+        for row in s.headers.values_mut() {
+            row.header.rewritten_at = 0;
+        }
+    });
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([0]));
+    let log_len = h.store.with(|s| s.log.len());
+    engine.flush();
+    assert_eq!(
+        h.store.with(|s| s.log.len()),
+        log_len,
+        "nothing to write without retention"
+    );
+    engine.set_retention_ms(Some(30 * 86_400_000));
+    // A snapshot is taken once something moves: one more event.
+    let extra = vec![(
+        1,
+        schemas::Event::Notification(schemas::NotificationSent {
+            event_id: "n-extra".into(),
+            tenant_id: "t".into(),
+            campaign_id: "c0".into(),
+            job_id: "j".into(),
+            occurred_at: 5_000,
+            user_id: "u-extra".into(),
+            node_id: Some("start".into()),
+            first_message: true,
+            warning_message: false,
+        }),
+    )];
+    let mut new_one = records(&codec, &extra).remove(0);
+    new_one.offset = recs.iter().filter(|o| o.topic == 1).count() as i64;
+    engine.on_record(new_one);
+    engine.flush();
+    let (written, checkpoint) = h.store.with(|s| {
+        let last = s.log.last().expect("a snapshot");
+        (last.journeys.len(), s.checkpoints[&0].retained_from_ms)
+    });
+    assert!(
+        written >= users,
+        "every user written again ({written} of {users})"
+    );
+    assert!(checkpoint >= started, "{checkpoint}");
+    assert!(
+        h.store
+            .with(|s| s.headers.values().all(|r| r.header.rewritten_at >= started)),
+        "every header says when"
+    );
 }

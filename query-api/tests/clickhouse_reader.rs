@@ -196,6 +196,7 @@ async fn seed(db: &Db) {
                 notifications_offset: 1,
                 interactions_offset: 1,
                 state_format: 1,
+                retained_from_ms: 0,
             },
             CheckpointRow {
                 partition: 0,
@@ -204,6 +205,7 @@ async fn seed(db: &Db) {
                 notifications_offset: 2,
                 interactions_offset: 2,
                 state_format: 1,
+                retained_from_ms: 0,
             },
             CheckpointRow {
                 partition: 1,
@@ -212,6 +214,7 @@ async fn seed(db: &Db) {
                 notifications_offset: 1,
                 interactions_offset: 1,
                 state_format: 1,
+                retained_from_ms: 0,
             },
         ],
     )

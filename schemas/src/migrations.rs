@@ -70,4 +70,5 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_topology.sql"),
     migration!(5, "0005_state_rows.sql"),
     migration!(6, "0006_fencing.sql"),
+    migration!(7, "0007_retention.sql"),
 ];

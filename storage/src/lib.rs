@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod migrate;
+pub mod repartition;
 pub mod rows;
 pub mod version;
 

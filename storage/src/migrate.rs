@@ -4,7 +4,8 @@
 //!
 //! A migration is recorded only after all of its statements succeeded. Every
 //! statement is `IF NOT EXISTS`, so a run that died half-way through a file
-//! simply runs the whole file again. Two processors migrating at once may
+//! simply runs the whole file again. (`REPARTITION TABLE`, not ClickHouse
+//! SQL, is a table rebuild done by [`crate::repartition`], resumable too.) Two processors migrating at once may
 //! both record a file; the duplicate rows are identical and harmless.
 
 use std::collections::BTreeSet;
@@ -14,6 +15,7 @@ use schemas::migrations::{Migration, MIGRATIONS};
 use serde::Deserialize;
 
 use super::config::ClickHouseConfig;
+use super::repartition::{self, Repartition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -161,6 +163,16 @@ pub async fn migrate_client(
         tracing::info!(file = m.file_name, "applying migration");
         for statement in m.statements() {
             tracing::debug!(file = m.file_name, statement = %first_line(&statement), "executing");
+            if let Some(r) = Repartition::parse(&statement) {
+                repartition::run(client, &r)
+                    .await
+                    .map_err(|source| MigrateError::Statement {
+                        file: m.file_name,
+                        statement: first_line(&statement),
+                        source,
+                    })?;
+                continue;
+            }
             let result = client.query(&statement).execute().await;
             if let Err(source) = result {
                 if already_added(&statement, &source) {

@@ -151,4 +151,5 @@ pub struct CheckpointRow {
     pub notifications_offset: i64,
     pub interactions_offset: i64,
     pub state_format: u8,
+    pub retained_from_ms: i64,
 }

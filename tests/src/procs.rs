@@ -219,12 +219,14 @@ pub async fn latest_checkpoints(
     client
         .query(
             "SELECT partition, v AS version, l AS lifecycle_offset, \
-                    n AS notifications_offset, i AS interactions_offset, f AS state_format \
+                    n AS notifications_offset, i AS interactions_offset, f AS state_format, \
+                    r AS retained_from_ms \
              FROM (SELECT partition, max(version) AS v, \
                           argMax(lifecycle_offset, version) AS l, \
                           argMax(notifications_offset, version) AS n, \
                           argMax(interactions_offset, version) AS i, \
-                          argMax(state_format, version) AS f \
+                          argMax(state_format, version) AS f, \
+                          argMax(retained_from_ms, version) AS r \
                    FROM checkpoints GROUP BY partition) ORDER BY partition",
         )
         .fetch_all()

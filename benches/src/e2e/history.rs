@@ -161,6 +161,7 @@ pub fn header_template() -> anyhow::Result<String> {
             first_at: RUNNING_AT,
             last_at: LAST_USER_AT,
         }],
+        rewritten_at: COMPLETED_AT,
     };
     serde_json::to_string(&header).context("serialize the history header")
 }

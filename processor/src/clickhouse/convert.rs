@@ -383,6 +383,7 @@ impl From<&Checkpoint> for CheckpointRow {
             notifications_offset: o(1),
             interactions_offset: o(2),
             state_format: c.format,
+            retained_from_ms: c.retained_from_ms,
         }
     }
 }
@@ -399,6 +400,7 @@ impl From<CheckpointRow> for Checkpoint {
                 o(r.interactions_offset),
             ],
             format: r.state_format,
+            retained_from_ms: r.retained_from_ms,
         }
     }
 }

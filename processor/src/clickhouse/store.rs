@@ -363,7 +363,7 @@ impl Store for ClickHouseStore {
             .client
             .query(
                 "SELECT partition, version, lifecycle_offset, notifications_offset, \
-                 interactions_offset, state_format \
+                 interactions_offset, state_format, retained_from_ms \
                  FROM checkpoints WHERE partition = ? ORDER BY version DESC LIMIT 1",
             )
             .bind(partition)

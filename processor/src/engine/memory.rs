@@ -1,11 +1,13 @@
 //! What the engine keeps in memory, and for how long: idle completed
-//! campaigns are dropped (and marked evicted in the store) and reloaded
-//! from their rows when a late event arrives; the state of revoked
+//! campaigns are written in full marked evicted, then dropped, and reloaded
+//! from their rows when a late event arrives (unless retention expired
+//! them); the state of revoked
 //! partitions is kept within a byte budget.
 
 use std::collections::{HashMap, HashSet};
 
 use super::{now_ms, Engine};
+use crate::state::Eviction;
 use crate::store::Store;
 
 /// The campaigns of a partition dropped from memory, by tenant then
@@ -48,25 +50,39 @@ impl<S: Store> Engine<S> {
         let Some(shard) = self.shards.get_mut(&partition) else {
             return;
         };
+        let horizon = self.cfg.retention_ms;
+        let expired = |c: &crate::store::StoredCampaign| {
+            horizon.is_some_and(|h| {
+                c.header.rewritten_at > 0 && c.header.rewritten_at < now_ms().saturating_sub(h)
+            })
+        };
         match stored {
+            Some(c) if expired(&c) => {
+                // Retention may have dropped some of its rows already: its
+                // late events start it again, as if it were new.
+                self.metrics.campaigns_expired.inc();
+                tracing::info!(
+                    tenant = %key.0,
+                    campaign = %key.1,
+                    partition,
+                    "a late event for a campaign evicted before the retention horizon: it starts again"
+                );
+            }
             Some(c) => {
                 let users = c.users.len();
                 // Its rows in the store already show all of this.
                 shard.state.restore_campaign(c.header, c.users);
                 tracing::debug!(tenant = %key.0, campaign = %key.1, users, "evicted campaign reloaded");
             }
-            None => tracing::error!(
+            None => tracing::warn!(
                 tenant = %key.0,
                 campaign = %key.1,
                 partition,
-                "an evicted campaign has no state rows; it starts again from its late events \
-                 (its earlier figures are missing from its report until it is rebuilt)"
+                "an evicted campaign has no state rows (dropped by retention?); it starts again \
+                 from its late events"
             ),
         }
         shard.evicted.remove(&key.0, &key.1);
-        shard
-            .evicted_marks
-            .retain(|h| (&h.tenant_id, &h.campaign_id) != (&key.0, &key.1));
         self.metrics.campaigns_reloaded.inc();
     }
 
@@ -97,10 +113,17 @@ impl<S: Store> Engine<S> {
                 .filter(|(t, c)| !unwritten.contains(&(t.as_str(), c.as_str())))
                 .collect();
             for key in candidates {
-                if let Some(header) = shard.state.evict(&key.0, &key.1) {
-                    shard.evicted.insert(key.0, key.1);
-                    shard.evicted_marks.push(header);
-                    evicted += 1;
+                match shard.state.eviction(&key.0, &key.1) {
+                    // Its full write, marked evicted, is durable: drop it.
+                    Some(Eviction::Taken) => {
+                        if shard.state.evict(&key.0, &key.1) {
+                            shard.evicted.insert(key.0, key.1);
+                            evicted += 1;
+                        }
+                    }
+                    // First have the next snapshot write all its rows.
+                    Some(Eviction::None) => shard.state.request_eviction(&key.0, &key.1, now),
+                    Some(Eviction::Requested) | None => {}
                 }
             }
         }

@@ -128,6 +128,32 @@ pub struct Campaign {
     /// The script changed since the last snapshot: every journey's
     /// completion may have changed.
     pub script_changed: bool,
+    /// Wall time (ms) at which the latest full write of the campaign was
+    /// requested: every row of it in the store has a version at least this
+    /// late (0: unknown; [`UNSTAMPED`]: new, all of it is written by its
+    /// first snapshot). Retention drops no row of a campaign in memory
+    /// (ARCHITECTURE.md, "Retention").
+    pub rewritten_at: i64,
+    /// Where the campaign stands on its way out of memory.
+    pub eviction: Eviction,
+}
+
+/// `rewritten_at` of a campaign created since the last snapshot: the next
+/// one writes all of it.
+pub const UNSTAMPED: i64 = -1;
+
+/// An idle completed campaign leaves memory in two steps: a full write of
+/// all its rows, its header marked evicted (so that all its rows lie in one
+/// version and expire together), then, once that write is durable, the
+/// drop. An event in between cancels it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Eviction {
+    #[default]
+    None,
+    /// The next snapshot writes all of it, marked evicted.
+    Requested,
+    /// A snapshot took that write; evictable once it is durable.
+    Taken,
 }
 
 impl Campaign {
@@ -147,7 +173,17 @@ impl Campaign {
             dirty: true,
             changed_in: Some(0),
             script_changed: false,
+            rewritten_at: UNSTAMPED,
+            eviction: Eviction::None,
         }
+    }
+
+    /// Have the next snapshot write every row of the campaign (header,
+    /// reports, every user), as of wall time `now_ms`.
+    pub fn request_full_write(&mut self, now_ms: i64) {
+        self.dirty = true;
+        self.script_changed = true;
+        self.rewritten_at = now_ms;
     }
 
     fn touch(&mut self, at: i64) {

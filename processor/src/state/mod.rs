@@ -23,7 +23,7 @@ use foldhash::fast::{FixedState, RandomState};
 
 use schemas::{CampaignStatus, Event};
 
-pub use campaign::{Campaign, Job, Step, UserEntry};
+pub use campaign::{Campaign, Eviction, Job, Step, UserEntry};
 pub use interner::{Interner, Sym};
 pub use persist::{CampaignHeader, JobHeader, Stamped, UserRecord};
 pub use report::{percent, FunnelStep, Journey, JourneyStep, NodeStats, Report};
@@ -45,6 +45,9 @@ pub struct Changes {
     pub journeys: Vec<Journey>,
     /// The header of every changed campaign.
     pub headers: Vec<CampaignHeader>,
+    /// Headers of campaigns written in full on their way out of memory, to
+    /// be written marked evicted (their reports and journeys are above).
+    pub evicted_headers: Vec<CampaignHeader>,
 }
 
 /// Hash maps and sets of the state: foldhash (fast), seeded per process.
@@ -123,6 +126,8 @@ pub struct PartitionState {
     /// How many times [`PartitionState::take_changes`] ran: a clock in
     /// snapshots, with no wall clock in the pure state.
     generation: u64,
+    /// Campaigns created since [`PartitionState::stamp_new`] last ran.
+    unstamped: usize,
 }
 
 impl PartitionState {
@@ -132,16 +137,20 @@ impl PartitionState {
 
     /// Fold one event into the state.
     pub fn apply(&mut self, event: &Event) -> Applied {
+        let mut created = false;
         let campaign = self
             .campaigns
             .get_or_insert(event.tenant_id(), event.campaign_id(), || {
+                created = true;
                 Campaign::new(event.tenant_id(), event.campaign_id(), event.occurred_at())
             });
+        self.unstamped += usize::from(created);
         let key = event_key(event.event_id());
         if !campaign.seen.insert(key) {
             return Applied::Duplicate;
         }
         campaign.changed_in = Some(self.generation);
+        campaign.eviction = Eviction::None;
         match event {
             Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e, key),
             Event::Notification(e) => campaign.apply_notification(&mut self.interner, e, key),
@@ -169,6 +178,7 @@ impl PartitionState {
                     c.touch_times(job, event.occurred_at());
                 }
                 c.changed_in = Some(self.generation);
+                c.eviction = Eviction::None;
             }
         }
         applied
@@ -184,7 +194,12 @@ impl PartitionState {
                 continue;
             }
             out.reports.push(campaign.campaign_report(&self.interner));
-            out.headers.push(campaign.header(&self.interner));
+            if campaign.eviction == Eviction::Requested {
+                campaign.eviction = Eviction::Taken;
+                out.evicted_headers.push(campaign.header(&self.interner));
+            } else {
+                out.headers.push(campaign.header(&self.interner));
+            }
             let all_users = campaign.script_changed;
             let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
             for job_sym in jobs {
@@ -295,11 +310,80 @@ impl PartitionState {
             .collect()
     }
 
-    /// Drop a campaign from memory (its rows stay in the store); returns
-    /// its header, to be written marked evicted.
-    pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> Option<CampaignHeader> {
-        let c = self.campaigns.remove(tenant_id, campaign_id)?;
-        Some(c.header(&self.interner))
+    /// Where a campaign stands on its way out of memory (`None` if it is
+    /// not held).
+    pub fn eviction(&self, tenant_id: &str, campaign_id: &str) -> Option<Eviction> {
+        Some(self.campaigns.get(tenant_id, campaign_id)?.eviction)
+    }
+
+    /// First step out of memory: the next snapshot writes every row of the
+    /// campaign, its header marked evicted.
+    pub fn request_eviction(&mut self, tenant_id: &str, campaign_id: &str, now_ms: i64) {
+        if let Some(c) = self.campaigns.get_mut(tenant_id, campaign_id) {
+            c.request_full_write(now_ms);
+            c.eviction = Eviction::Requested;
+        }
+    }
+
+    /// A snapshot that took eviction writes was not written: take them
+    /// again in the next one.
+    pub fn retake_evictions(&mut self) {
+        for c in self.campaigns.values_mut() {
+            if c.eviction == Eviction::Taken {
+                c.eviction = Eviction::Requested;
+                c.dirty = true;
+                c.script_changed = true;
+            }
+        }
+    }
+
+    /// Drop a campaign from memory once its eviction write is durable (its
+    /// rows stay in the store); false if it is not held or not written
+    /// marked evicted.
+    pub fn evict(&mut self, tenant_id: &str, campaign_id: &str) -> bool {
+        if self.eviction(tenant_id, campaign_id) != Some(Eviction::Taken) {
+            return false;
+        }
+        self.campaigns.remove(tenant_id, campaign_id).is_some()
+    }
+
+    /// Have the next snapshot write in full every campaign whose latest
+    /// full write was requested before `older_than_ms` (wall time), so that
+    /// no row of a campaign in memory grows older than the retention lets
+    /// live. Returns how many.
+    pub fn refresh(&mut self, older_than_ms: i64, now_ms: i64) -> usize {
+        let mut n = 0;
+        for c in self.campaigns.values_mut() {
+            if c.rewritten_at < older_than_ms {
+                c.request_full_write(now_ms);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Before a snapshot, at wall time `now_ms`: campaigns created since the
+    /// last one are written in full by it (every user of theirs is new).
+    pub fn stamp_new(&mut self, now_ms: i64) {
+        if self.unstamped == 0 {
+            return;
+        }
+        for c in self.campaigns.values_mut() {
+            if c.rewritten_at == campaign::UNSTAMPED {
+                c.rewritten_at = now_ms;
+            }
+        }
+        self.unstamped = 0;
+    }
+
+    /// The oldest full write of the campaigns held: no row of theirs in
+    /// the store is older (`now_ms` when none is held).
+    pub fn retained_from(&self, now_ms: i64) -> i64 {
+        self.campaigns
+            .values()
+            .map(|c| c.rewritten_at)
+            .min()
+            .unwrap_or(now_ms)
     }
 
     /// Put a campaign back from its persisted header and user rows (the

@@ -58,6 +58,10 @@ pub struct CampaignHeader {
     pub last_at: i64,
     /// Every job the campaign has, in id order.
     pub jobs: Vec<JobHeader>,
+    /// Wall time (ms) of the campaign's latest full write: none of its
+    /// rows is older (0: unknown, written before retention existed).
+    #[serde(default)]
+    pub rewritten_at: i64,
 }
 
 /// What one user of one job holds: the persisted form of a journey.
@@ -116,6 +120,7 @@ impl Campaign {
                     last_at: job.last_at,
                 })
                 .collect(),
+            rewritten_at: self.rewritten_at,
         }
     }
 
@@ -134,6 +139,7 @@ impl Campaign {
         c.status_any = latest(header.status_any, |s| CampaignStatus::from_symbol(&s));
         c.status_wide = latest(header.status_wide, |s| CampaignStatus::from_symbol(&s));
         c.audience_wide = latest(header.audience_wide, Some);
+        c.rewritten_at = header.rewritten_at;
         let mut jobs: BTreeMap<_, Job> = BTreeMap::new();
         for j in header.jobs {
             let job = jobs.entry(interner.intern(&j.job_id)).or_default();

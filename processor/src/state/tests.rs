@@ -6,10 +6,11 @@ use schemas::{
     ScriptNode, UserInteraction,
 };
 
-use super::{Applied, PartitionState, Report};
+use super::{Applied, Eviction, PartitionState, Report};
 
 const T: &str = "acme";
 const C: &str = "spring";
+const C2: &str = "autumn";
 const MIN: i64 = 60_000;
 
 fn script(edges: &[(&str, &str)]) -> Script {
@@ -93,6 +94,17 @@ fn sent(id: &str, job: &str, user: &str, at: i64, first: bool, warning: bool) ->
 
 fn first(id: &str, job: &str, user: &str, at: i64) -> Event {
     sent(id, job, user, at, true, false)
+}
+
+/// [`first`] in another campaign.
+fn first_in(campaign: &str, id: &str, job: &str, user: &str, at: i64) -> Event {
+    match first(id, job, user, at) {
+        Event::Notification(mut n) => {
+            n.campaign_id = campaign.into();
+            Event::Notification(n)
+        }
+        other => other,
+    }
 }
 
 fn click(id: &str, job: &str, user: &str, at: i64, action: &str, target: &str) -> Event {
@@ -508,9 +520,83 @@ fn only_idle_completed_unchanged_campaigns_are_evictable() {
     s.apply(&status("l2", "", 3_000, CampaignStatus::Running));
     s.take_changes();
     assert!(s.evictable(10_000, 1_000, 0).is_empty(), "running again");
-    assert!(s.evict(T, C).is_some());
+}
+
+#[test]
+fn a_campaign_leaves_memory_after_a_full_write_marked_evicted() {
+    let mut s = state(&[
+        status("l1", "", 1_000, CampaignStatus::Completed),
+        first("n1", "j", "u1", 2_000),
+        first("n2", "j", "u2", 2_100),
+    ]);
+    s.take_changes();
+    assert!(!s.evict(T, C), "not before its eviction write is taken");
+    s.request_eviction(T, C, 50_000);
+    let c = s.take_changes();
+    assert!(c.headers.is_empty());
+    assert_eq!(c.evicted_headers.len(), 1);
+    assert_eq!(c.evicted_headers[0].rewritten_at, 50_000);
+    assert_eq!(c.journeys.len(), 2, "every user, changed or not");
+    assert_eq!(c.reports.len(), 2, "the campaign's report and its job's");
+    assert_eq!(s.eviction(T, C), Some(Eviction::Taken));
+    assert!(s.evict(T, C));
     assert_eq!(s.campaign_count(), 0);
-    assert!(s.evict(T, C).is_none());
+    assert!(!s.evict(T, C));
+}
+
+#[test]
+fn an_event_cancels_an_eviction_and_an_unwritten_one_is_taken_again() {
+    let mut s = state(&[status("l1", "", 1_000, CampaignStatus::Completed)]);
+    s.take_changes();
+    s.request_eviction(T, C, 50_000);
+    s.take_changes();
+    s.retake_evictions();
+    assert_eq!(s.eviction(T, C), Some(Eviction::Requested));
+    assert_eq!(s.take_changes().evicted_headers.len(), 1);
+    s.apply(&first("n1", "j", "u1", 2_000));
+    assert_eq!(s.eviction(T, C), Some(Eviction::None));
+    assert!(!s.evict(T, C));
+    let c = s.take_changes();
+    assert!(c.evicted_headers.is_empty());
+    assert_eq!(c.headers.len(), 1);
+}
+
+#[test]
+fn refresh_writes_in_full_the_campaigns_last_written_before_the_cutoff() {
+    let mut s = state(&[
+        first("n1", "j", "u1", 1_000),
+        first("n2", "j", "u2", 1_000),
+        first_in(C2, "n3", "j", "u3", 1_000),
+    ]);
+    s.stamp_new(3_000);
+    assert_eq!(
+        s.retained_from(9_999),
+        3_000,
+        "new: written in full by its first snapshot"
+    );
+    assert_eq!(s.refresh(100, 4_000), 0);
+    s.take_changes();
+    assert_eq!(s.refresh(3_001, 5_000), 2);
+    let c = s.take_changes();
+    assert_eq!(c.journeys.len(), 3);
+    assert!(c.headers.iter().all(|h| h.rewritten_at == 5_000));
+    assert_eq!(s.retained_from(9_999), 5_000);
+    s.apply(&first("n4", "j", "u4", 1_000));
+    assert_eq!(s.refresh(5_000, 6_000), 0, "written in full at the cutoff");
+    assert_eq!(s.take_changes().journeys.len(), 1, "only what changed");
+    assert_eq!(s.refresh(5_001, 7_000), 2);
+    assert_eq!(s.take_changes().journeys.len(), 4);
+    assert_eq!(PartitionState::new().retained_from(42), 42);
+}
+
+#[test]
+fn the_full_write_time_survives_a_restore() {
+    let mut s = state(&[first("n1", "j", "u1", 1_000)]);
+    s.refresh(100, 5_000);
+    let header = s.take_changes().headers.remove(0);
+    let mut restored = PartitionState::new();
+    restored.restore_campaign(header, Vec::new());
+    assert_eq!(restored.retained_from(9_999), 5_000);
 }
 
 #[test]

@@ -133,6 +133,7 @@ pub fn test_engine_capped<S: Store>(
             max_skew_ms: 60_000,
             evict_completed_after_ms,
             max_retained_bytes: usize::MAX,
+            retention_ms: None,
         },
         store,
         Codec::new().unwrap(),

@@ -720,6 +720,70 @@ async fn the_api_serves_and_streams_from_clickhouse() {
     db.drop().await;
 }
 
+/// Statuses announced before the asked range count as of each period: the
+/// overview reads one latest change per campaign before the range, then
+/// the changes in it.
+#[tokio::test]
+async fn the_overview_counts_statuses_announced_before_its_range() {
+    let db = Db::new().await;
+    db.client()
+        .query("INSERT INTO partition_epochs (partition, epoch, owner) VALUES (0, 1, 'test')")
+        .execute()
+        .await
+        .unwrap();
+    let day = |n: u16, row: RawRow| RawRow {
+        local_date: n,
+        occurred_at: T0 + u32::from(n) * 60,
+        occurred_at_ms: T0_MS + i64::from(n) * 60_000,
+        ..row
+    };
+    // 2026-10-01 is day 20 727, 2026-11-10 day 20 767.
+    db.insert(
+        "events_incoming",
+        &[
+            day(20_727, raw("t3", "x", "", 1, "x-run", "RUNNING")),
+            day(20_731, raw("t3", "x", "", 1, "x-done", "COMPLETED")),
+            day(20_727, raw("t3", "y", "", 1, "y-run", "RUNNING")),
+            day(20_767, raw("t3", "x", "u1", 2, "x-n1", "")),
+            day(20_767, raw("t3", "y", "u2", 2, "y-n1", "")),
+            day(20_768, raw("t3", "y", "", 1, "y-err", "ERROR")),
+            day(20_769, raw("t3", "y", "u3", 2, "y-n2", "")),
+        ],
+    )
+    .await;
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let got = read::overview(
+        &db.client(),
+        Some("t3"),
+        Granularity::Day,
+        d("2026-11-01"),
+        d("2026-11-30"),
+    )
+    .await
+    .unwrap();
+    let counts: Vec<(NaiveDate, u64, u64, u64)> = got
+        .iter()
+        .map(|p| {
+            (
+                p.period_start,
+                p.campaigns_running,
+                p.campaigns_completed,
+                p.campaigns_error,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (d("2026-11-10"), 1, 1, 0),
+            // y's ERROR (a lifecycle event is activity of its day).
+            (d("2026-11-11"), 0, 1, 1),
+            (d("2026-11-12"), 0, 1, 1),
+        ]
+    );
+    db.drop().await;
+}
+
 /// A server that does not answer: every read fails, and the API says 503.
 #[tokio::test]
 async fn an_unreachable_server_fails_reads() {

@@ -103,7 +103,7 @@ pub struct RestoreRead {
     /// `checkpoint` and `version_floor` of every partition, one after
     /// another.
     pub checkpoints_seconds: f64,
-    /// `partition_rows` of all partitions (one call).
+    /// `partition_rows` of each partition, one after another.
     pub rows_seconds: f64,
     pub live_campaigns: usize,
     pub users: u64,
@@ -409,16 +409,20 @@ async fn read_like_restore(
     }
     read.checkpoints_seconds = started.elapsed().as_secs_f64();
 
+    // One partition at a time, each with a query id of its own (the
+    // processor reads groups of partitions concurrently; ClickHouse wants
+    // the ids of concurrent queries distinct).
     let started = Instant::now();
-    let rows = ClickHouseStore::new(client("partition-rows"))
-        .partition_rows(&all)
-        .await
-        .context("read the state rows")?;
+    for &p in &all {
+        let rows = ClickHouseStore::new(client(&format!("partition-rows-{p}")))
+            .partition_rows(&[p])
+            .await
+            .with_context(|| format!("read the state rows of partition {p}"))?;
+        read.live_campaigns += rows.live.len();
+        read.users += rows.live.iter().map(|c| c.users.len() as u64).sum::<u64>();
+        read.evicted += rows.evicted.len();
+    }
     read.rows_seconds = started.elapsed().as_secs_f64();
-    read.live_campaigns = rows.live.len();
-    read.users = rows.live.iter().map(|c| c.users.len() as u64).sum();
-    read.evicted = rows.evicted.len();
-    drop(rows);
 
     let names = [
         topics.lifecycle.clone(),

@@ -386,7 +386,7 @@ fn recovery_markdown(s: &mut String, r: &Recovery) {
             .read
             .queries
             .iter()
-            .filter(|q| phase(&q.query_id) == "partition-rows")
+            .filter(|q| phase(&q.query_id).starts_with("partition-rows"))
             .collect();
         queries.sort_by_key(|q| std::cmp::Reverse(q.query_duration_ms));
         if !queries.is_empty() {

@@ -30,6 +30,15 @@ fn raw_events_query(partitions: &[i32]) -> String {
     )
 }
 
+/// A 128-bit key of two strings (two 64-bit hashes with fixed seeds; a
+/// collision among a partition's keys is as unlikely as one of event ids).
+fn pair_key(a: &str, b: &str) -> u128 {
+    use std::hash::BuildHasher;
+    let x = foldhash::fast::FixedState::with_seed(0x5eed_0101).hash_one((a, b));
+    let y = foldhash::fast::FixedState::with_seed(0x5eed_0102).hash_one((a, b));
+    (u128::from(x) << 64) | u128::from(y)
+}
+
 /// The processor's tables in one ClickHouse database.
 #[derive(Clone)]
 pub struct ClickHouseStore {
@@ -412,51 +421,30 @@ impl Store for ClickHouseStore {
     }
 
     async fn partition_rows(&self, partitions: &[i32]) -> Result<PartitionRows, StoreError> {
-        if partitions.is_empty() {
-            return Ok(PartitionRows::default());
+        // Partitions in groups read and decoded concurrently, one task per
+        // core (decoding a million user rows is most of a restore).
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(partitions.len())
+            .max(1);
+        let mut groups: Vec<Vec<i32>> = vec![Vec::new(); workers];
+        for (i, p) in partitions.iter().enumerate() {
+            groups[i % workers].push(*p);
         }
-        let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
-        let list = list.join(", ");
-        // The latest header of every campaign of the partitions (a scan of
-        // their keys and versions), the state of the live ones only.
-        let latest = format!(
-            "SELECT partition, tenant_id, campaign_id, max(version) FROM campaign_state \
-             WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id"
-        );
-        let headers: Vec<HeaderStateRow> = self
-            .client
-            .query(&format!(
-                "SELECT ?fields FROM campaign_state \
-                 PREWHERE partition IN ({list}) \
-                   AND (partition, tenant_id, campaign_id, version) IN ({latest}) \
-                   AND evicted = 0"
-            ))
-            .fetch_all()
-            .await
-            .map_err(err("read campaign_state"))?;
-        let evicted: Vec<(i32, String, String)> = self
-            .client
-            .query(&format!(
-                "SELECT partition, tenant_id, campaign_id FROM campaign_state \
-                 WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id \
-                 HAVING argMax(evicted, version) = 1"
-            ))
-            .fetch_all()
-            .await
-            .map_err(err("read campaign_state"))?;
-        let live = format!(
-            "SELECT tenant_id, campaign_id FROM campaign_state \
-             WHERE partition IN ({list}) GROUP BY tenant_id, campaign_id \
-             HAVING argMax(evicted, version) = 0"
-        );
-        let query = self.client.query(&format!(
-            "SELECT {USER_STATE_COLUMNS} FROM journeys \
-             WHERE (tenant_id, campaign_id) IN ({live})"
-        ));
-        Ok(PartitionRows {
-            live: self.assemble(headers, query).await?,
-            evicted,
-        })
+        let tasks: Vec<_> = groups
+            .into_iter()
+            .map(|group| tokio::spawn(read_partition_rows(self.client.clone(), group)))
+            .collect();
+        let mut out = PartitionRows::default();
+        for task in tasks {
+            let rows = task.await.map_err(|e| StoreError {
+                operation: "read state rows",
+                message: e.to_string(),
+            })??;
+            out.live.extend(rows.live);
+            out.evicted.extend(rows.evicted);
+        }
+        Ok(out)
     }
 
     async fn campaign(
@@ -489,7 +477,7 @@ impl Store for ClickHouseStore {
             ))
             .bind(tenant_id)
             .bind(campaign_id);
-        Ok(self.assemble(vec![header], query).await?.pop())
+        Ok(assemble(vec![header], query).await?.pop())
     }
 
     async fn tail(
@@ -554,56 +542,6 @@ impl Store for ClickHouseStore {
 }
 
 impl ClickHouseStore {
-    /// Campaigns from their headers and the user rows a query reads (the
-    /// greatest version of each user; the rows come in any order).
-    async fn assemble(
-        &self,
-        headers: Vec<HeaderStateRow>,
-        query: clickhouse::query::Query,
-    ) -> Result<Vec<StoredCampaign>, StoreError> {
-        type UserKey = (String, String);
-        let mut users: HashMap<(String, String), HashMap<UserKey, (u64, UserStateRow)>> =
-            HashMap::new();
-        let mut cursor = query
-            .fetch::<UserStateRow>()
-            .map_err(err("read journeys"))?;
-        while let Some(row) = cursor.next().await.map_err(err("read journeys"))? {
-            let per = users
-                .entry((row.tenant_id.clone(), row.campaign_id.clone()))
-                .or_default();
-            let key = (row.job_id.clone(), row.user_id.clone());
-            match per.get(&key) {
-                Some((v, _)) if *v >= row.version => {}
-                _ => {
-                    per.insert(key, (row.version, row));
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(headers.len());
-        for h in headers {
-            let header = convert::header_of(&h).map_err(|e| StoreError {
-                operation: "decode campaign_state",
-                message: format!(
-                    "the state of campaign {}/{} (partition {}, version {}) is not readable: {e}; \
-                     this binary is older than the one that wrote it, or the row was edited",
-                    h.tenant_id, h.campaign_id, h.partition, h.version
-                ),
-            })?;
-            let rows = users
-                .remove(&(h.tenant_id.clone(), h.campaign_id.clone()))
-                .unwrap_or_default();
-            out.push(StoredCampaign {
-                partition: h.partition,
-                header,
-                users: rows
-                    .into_values()
-                    .map(|(_, r)| convert::user_record(r))
-                    .collect(),
-            });
-        }
-        Ok(out)
-    }
-
     /// Raw rows of a query (of `partitions`), as events, sent to `out` in
     /// batches. Stops early, without error, when `out` is closed. A row
     /// that is not an event the processor could have written is an error
@@ -645,4 +583,107 @@ impl ClickHouseStore {
         }
         Ok(())
     }
+}
+
+/// The state rows of `partitions` (one task of [`Store::partition_rows`]).
+async fn read_partition_rows(
+    client: Client,
+    partitions: Vec<i32>,
+) -> Result<PartitionRows, StoreError> {
+    if partitions.is_empty() {
+        return Ok(PartitionRows::default());
+    }
+    let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    let list = list.join(", ");
+    // The latest header of every campaign of the partitions (a scan of
+    // their keys and versions), the state of the live ones only.
+    let latest = format!(
+        "SELECT partition, tenant_id, campaign_id, max(version) FROM campaign_state \
+         WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id"
+    );
+    let headers: Vec<HeaderStateRow> = client
+        .query(&format!(
+            "SELECT ?fields FROM campaign_state \
+             PREWHERE partition IN ({list}) \
+               AND (partition, tenant_id, campaign_id, version) IN ({latest}) \
+               AND evicted = 0"
+        ))
+        .fetch_all()
+        .await
+        .map_err(err("read campaign_state"))?;
+    let evicted: Vec<(i32, String, String)> = client
+        .query(&format!(
+            "SELECT partition, tenant_id, campaign_id FROM campaign_state \
+             WHERE partition IN ({list}) GROUP BY partition, tenant_id, campaign_id \
+             HAVING argMax(evicted, version) = 1"
+        ))
+        .fetch_all()
+        .await
+        .map_err(err("read campaign_state"))?;
+    let live = format!(
+        "SELECT tenant_id, campaign_id FROM campaign_state \
+         WHERE partition IN ({list}) GROUP BY tenant_id, campaign_id \
+         HAVING argMax(evicted, version) = 0"
+    );
+    let query = client.query(&format!(
+        "SELECT {USER_STATE_COLUMNS} FROM journeys \
+         WHERE (tenant_id, campaign_id) IN ({live})"
+    ));
+    Ok(PartitionRows {
+        live: assemble(headers, query).await?,
+        evicted,
+    })
+}
+
+/// Campaigns from their headers and the user rows a query reads (the
+/// greatest version of each user; the rows come in any order).
+async fn assemble(
+    headers: Vec<HeaderStateRow>,
+    query: clickhouse::query::Query,
+) -> Result<Vec<StoredCampaign>, StoreError> {
+    // Keyed by 128-bit hashes of (tenant, campaign) and (job, user):
+    // a row is moved in, never a key cloned out of it (a million rows
+    // restore in a few seconds, so every allocation per row counts).
+    let mut users: HashMap<u128, HashMap<u128, (u64, UserStateRow)>> = HashMap::new();
+    let mut cursor = query
+        .fetch::<UserStateRow>()
+        .map_err(err("read journeys"))?;
+    while let Some(row) = cursor.next().await.map_err(err("read journeys"))? {
+        let per = users
+            .entry(pair_key(&row.tenant_id, &row.campaign_id))
+            .or_default();
+        match per.entry(pair_key(&row.job_id, &row.user_id)) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if e.get().0 < row.version {
+                    e.insert((row.version, row));
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((row.version, row));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(headers.len());
+    for h in headers {
+        let header = convert::header_of(&h).map_err(|e| StoreError {
+            operation: "decode campaign_state",
+            message: format!(
+                "the state of campaign {}/{} (partition {}, version {}) is not readable: {e}; \
+                 this binary is older than the one that wrote it, or the row was edited",
+                h.tenant_id, h.campaign_id, h.partition, h.version
+            ),
+        })?;
+        let rows = users
+            .remove(&pair_key(&h.tenant_id, &h.campaign_id))
+            .unwrap_or_default();
+        out.push(StoredCampaign {
+            partition: h.partition,
+            header,
+            users: rows
+                .into_values()
+                .map(|(_, r)| convert::user_record(r))
+                .collect(),
+        });
+    }
+    Ok(out)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Engine, Shard};
-use crate::store::{Checkpoint, RawEvent, Store, STATE_FORMAT};
+use crate::store::{Checkpoint, RawEvent, Store, StoredCampaign, STATE_FORMAT};
 
 /// Batches of raw events read ahead of the restoring engine.
 const RESTORE_READ_AHEAD: usize = 8;
@@ -57,6 +57,37 @@ impl Restoring {
         self.shard.state.mark_all_changed();
         self.shard
     }
+}
+
+/// Put the live campaigns back into their partitions' states, partitions
+/// spread over the machine's cores (each partition's state is its own).
+fn restore_in_parallel(shards: &mut BTreeMap<i32, Shard>, live: Vec<StoredCampaign>) {
+    let mut by_partition: BTreeMap<i32, Vec<StoredCampaign>> = BTreeMap::new();
+    for c in live {
+        by_partition.entry(c.partition).or_default().push(c);
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(by_partition.len())
+        .max(1);
+    let mut groups: Vec<Vec<(&mut Shard, Vec<StoredCampaign>)>> =
+        (0..workers).map(|_| Vec::new()).collect();
+    for (i, (p, shard)) in shards.iter_mut().enumerate() {
+        if let Some(campaigns) = by_partition.remove(p) {
+            groups[i % workers].push((shard, campaigns));
+        }
+    }
+    std::thread::scope(|scope| {
+        for group in groups {
+            scope.spawn(move || {
+                for (shard, campaigns) in group {
+                    for c in campaigns {
+                        shard.state.restore_campaign(c.header, c.users);
+                    }
+                }
+            });
+        }
+    });
 }
 
 impl<S: Store> Engine<S> {
@@ -123,11 +154,7 @@ impl<S: Store> Engine<S> {
                 (*p, shard)
             })
             .collect();
-        for c in rows.live {
-            if let Some(shard) = shards.get_mut(&c.partition) {
-                shard.state.restore_campaign(c.header, c.users);
-            }
-        }
+        restore_in_parallel(&mut shards, rows.live);
         for (p, t, c) in rows.evicted {
             if let Some(shard) = shards.get_mut(&p) {
                 shard.evicted.insert(t, c);

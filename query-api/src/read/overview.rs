@@ -168,18 +168,39 @@ pub async fn overview(
         .fetch_all()
         .await?;
     let last_day = granularity.end_of(granularity.start_of(to)).min(last);
+    // The status of each campaign before the range (its latest change
+    // dated before `from`: one row per campaign, counted as of the day
+    // before), then the changes dated in the range.
     let sql = format!(
         "SELECT tenant_id, campaign_id, status, occurred_at_ms, event_id, \
                 toUInt16(local_date) AS day \
          FROM campaign_status_changes \
-         WHERE {filter} AND local_date <= toDate(?) \
-         ORDER BY tenant_id, local_date"
+         WHERE {filter} AND local_date < toDate(?) \
+         ORDER BY tenant_id, campaign_id, occurred_at_ms DESC, event_id DESC \
+         LIMIT 1 BY tenant_id, campaign_id"
     );
     let mut query = client.query(&sql);
     if let Some(t) = tenant {
         query = query.bind(t);
     }
-    let changes: Vec<StatusRow> = query.bind(last_day.to_string()).fetch_all().await?;
+    let mut changes: Vec<StatusRow> = query.bind(from.to_string()).fetch_all().await?;
+    let sql = format!(
+        "SELECT tenant_id, campaign_id, status, occurred_at_ms, event_id, \
+                toUInt16(local_date) AS day \
+         FROM campaign_status_changes \
+         WHERE {filter} AND local_date >= toDate(?) AND local_date <= toDate(?)"
+    );
+    let mut query = client.query(&sql);
+    if let Some(t) = tenant {
+        query = query.bind(t);
+    }
+    changes.extend(
+        query
+            .bind(from.to_string())
+            .bind(last_day.to_string())
+            .fetch_all::<StatusRow>()
+            .await?,
+    );
     let mut by_tenant: BTreeMap<&str, Vec<&StatusRow>> = BTreeMap::new();
     for c in &changes {
         by_tenant.entry(c.tenant_id.as_str()).or_default().push(c);

@@ -77,8 +77,7 @@ pub struct EngineConfig {
     pub max_retained_bytes: usize,
     /// Retention horizon of the stored rows (`--retention-days`): every
     /// campaign in memory is written in full at least every quarter of it,
-    /// so that retention drops none of its rows, and an evicted campaign
-    /// last written before it is expired. `None`: no retention.
+    /// so that retention drops none of its rows. `None`: no retention.
     pub retention_ms: Option<i64>,
 }
 

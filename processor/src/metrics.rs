@@ -39,7 +39,6 @@ pub struct Metrics {
     pub campaigns_evicted: IntCounter,
     pub campaigns_reloaded: IntCounter,
     pub campaigns_refreshed: IntCounter,
-    pub campaigns_expired: IntCounter,
 }
 
 /// One counter of a `kind`-labelled vector per event kind, resolved once:
@@ -273,11 +272,6 @@ impl Metrics {
                 &r,
                 "processor_campaigns_refreshed_total",
                 "Campaigns written in full again so that retention drops none of their rows.",
-            ),
-            campaigns_expired: counter(
-                &r,
-                "processor_campaigns_expired_total",
-                "Evicted campaigns older than the retention whose late events started them again.",
             ),
             registry: r,
         }

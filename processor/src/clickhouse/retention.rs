@@ -102,9 +102,24 @@ pub async fn inputs(
     })
 }
 
-/// Drop the months of `plan`.
+/// Drop the months of `plan`: of each month the headers first, so that a
+/// reload racing the job finds either a whole campaign or none (an evicted
+/// campaign's rows are all of one version, hence of one month).
 pub async fn apply(client: &Client, plan: &Plan) -> Result<(), clickhouse::error::Error> {
-    for d in &plan.drops {
+    let rank = |table: &str| {
+        [
+            "campaign_state",
+            "journeys",
+            "campaign_reports",
+            "events_raw",
+        ]
+        .iter()
+        .position(|t| *t == table)
+        .unwrap_or(usize::MAX)
+    };
+    let mut drops: Vec<_> = plan.drops.iter().collect();
+    drops.sort_by(|a, b| (&a.partition, rank(&a.table)).cmp(&(&b.partition, rank(&b.table))));
+    for d in drops {
         // Partition ids of a toYYYYMM key are the month's number.
         let Ok(month) = d.partition.parse::<u32>() else {
             continue;

@@ -1,8 +1,7 @@
 //! What the engine keeps in memory, and for how long: idle completed
 //! campaigns are written in full marked evicted, then dropped, and reloaded
-//! from their rows when a late event arrives (unless retention expired
-//! them); the state of revoked
-//! partitions is kept within a byte budget.
+//! from their rows when a late event arrives (unless retention dropped
+//! them); the state of revoked partitions is kept within a byte budget.
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,24 +49,7 @@ impl<S: Store> Engine<S> {
         let Some(shard) = self.shards.get_mut(&partition) else {
             return;
         };
-        let horizon = self.cfg.retention_ms;
-        let expired = |c: &crate::store::StoredCampaign| {
-            horizon.is_some_and(|h| {
-                c.header.rewritten_at > 0 && c.header.rewritten_at < now_ms().saturating_sub(h)
-            })
-        };
         match stored {
-            Some(c) if expired(&c) => {
-                // Retention may have dropped some of its rows already: its
-                // late events start it again, as if it were new.
-                self.metrics.campaigns_expired.inc();
-                tracing::info!(
-                    tenant = %key.0,
-                    campaign = %key.1,
-                    partition,
-                    "a late event for a campaign evicted before the retention horizon: it starts again"
-                );
-            }
             Some(c) => {
                 let users = c.users.len();
                 // Its rows in the store already show all of this.

@@ -720,6 +720,90 @@ async fn the_api_serves_and_streams_from_clickhouse() {
     db.drop().await;
 }
 
+/// Filtered pages read in rounds of keys: whatever the round size, the
+/// pages walked with the cursor are the filtered list, in order, each at
+/// most the limit (superseded versions never match).
+#[tokio::test]
+async fn filtered_pages_in_rounds_walk_the_filtered_list() {
+    let (db, reader) = fixture().await;
+    let client = db.client();
+    let filters: [fn(&mut CampaignQuery); 4] = [
+        |q| q.status = Some("RUNNING".into()),
+        |q| q.status = Some("COMPLETED".into()),
+        |q| q.updated_since = Some(T0 + 3 * 3600),
+        |q| {
+            q.updated_since = Some(T0 + 2 * 3600);
+            q.status = Some("RUNNING".into());
+        },
+    ];
+    for filter in filters {
+        let mut base = CampaignQuery {
+            tenant: "t1".into(),
+            ..CampaignQuery::default()
+        };
+        filter(&mut base);
+        let want: Vec<String> = campaigns(&reader, base.clone())
+            .await
+            .iter()
+            .map(|r| r.campaign_id.clone())
+            .collect();
+        assert!(!want.is_empty());
+        for chunk in [1, 2, 3, read::snapshots::FILTER_CHUNK] {
+            for limit in 1..=3 {
+                let mut walked = Vec::new();
+                let mut after: Option<Vec<u8>> = None;
+                loop {
+                    let q = CampaignQuery {
+                        after: after.clone(),
+                        ..base.clone()
+                    };
+                    let page = read::snapshots::campaigns_page(&client, &q, limit, chunk)
+                        .await
+                        .unwrap();
+                    assert!(page.len() as u64 <= limit);
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.campaign_id.as_bytes().to_vec());
+                    walked.extend(page.iter().map(|r| r.campaign_id.clone()));
+                }
+                assert_eq!(walked, want, "chunk {chunk}, limit {limit}, {base:?}");
+            }
+        }
+    }
+    for completed in [true, false] {
+        let base = JourneyQuery {
+            tenant: "t1".into(),
+            campaign: "c01".into(),
+            job: "j1".into(),
+            completed: Some(completed),
+            ..JourneyQuery::default()
+        };
+        let want: Vec<String> = journeys(&reader, base.clone())
+            .await
+            .iter()
+            .map(|r| r.user_id.clone())
+            .collect();
+        assert!(!want.is_empty());
+        for chunk in [1, 2, read::snapshots::FILTER_CHUNK] {
+            let mut walked = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let q = JourneyQuery {
+                    after: after.clone(),
+                    ..base.clone()
+                };
+                let page = read::snapshots::journeys_page(&client, &q, 2, chunk)
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(last.user_id.as_bytes().to_vec());
+                walked.extend(page.iter().map(|r| r.user_id.clone()));
+            }
+            assert_eq!(walked, want, "chunk {chunk}, completed {completed}");
+        }
+    }
+    db.drop().await;
+}
+
 /// Statuses announced before the asked range count as of each period: the
 /// overview reads one latest change per campaign before the range, then
 /// the changes in it.

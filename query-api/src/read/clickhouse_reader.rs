@@ -51,11 +51,24 @@ impl Reader for ClickHouseReader {
     }
 
     async fn campaigns(&self, query: CampaignQuery) -> Result<RowStream<ReportRow>, ReadError> {
+        let filtered = query.status.is_some() || query.updated_since.is_some();
+        if let (true, Some(limit)) = (filtered, query.limit) {
+            let rows =
+                snapshots::campaigns_page(&self.client, &query, limit, snapshots::FILTER_CHUNK)
+                    .await?;
+            return Ok(futures_util::stream::iter(rows.into_iter().map(Ok)).boxed());
+        }
         let cursor = snapshots::campaigns(&self.client, &query)?;
         Ok(cursor.map_err(ReadError::from).boxed())
     }
 
     async fn journeys(&self, query: JourneyQuery) -> Result<RowStream<JourneyRow>, ReadError> {
+        if let (true, Some(limit)) = (query.completed.is_some(), query.limit) {
+            let rows =
+                snapshots::journeys_page(&self.client, &query, limit, snapshots::FILTER_CHUNK)
+                    .await?;
+            return Ok(futures_util::stream::iter(rows.into_iter().map(Ok)).boxed());
+        }
         let cursor = snapshots::journeys(&self.client, &query)?;
         Ok(cursor.map_err(ReadError::from).boxed())
     }

@@ -174,7 +174,8 @@ pub async fn jobs(
 /// `updated_since` filter the page limit also bounds the inner subquery
 /// (each campaign there has exactly one visible all-jobs row), so the
 /// outer level reads the wide columns of the page's granules only, not of
-/// every campaign after the cursor.
+/// every campaign after the cursor. (A filtered page goes through
+/// [`campaigns_page`] instead.)
 pub fn campaigns(
     client: &clickhouse::Client,
     query: &CampaignQuery,
@@ -217,6 +218,145 @@ pub fn campaigns(
         q = q.bind(limit);
     }
     Ok(q.fetch()?)
+}
+
+/// Keys a filtered page reads per round (key columns only) before it reads
+/// the matching rows.
+pub const FILTER_CHUNK: u64 = 10_000;
+
+/// `hex(key)` of the key `offset` places after the cursor (0: the first),
+/// among the list's keys (any version): where a round of a filtered page
+/// ends. Binds: the prefix's, then the offset.
+fn chunk_end_sql(prefix: Prefix, key: &str) -> String {
+    format!(
+        "SELECT hex({key}) FROM {} WHERE {} GROUP BY {key} ORDER BY {key} LIMIT ?, 1",
+        prefix.table(),
+        prefix.filter()
+    )
+}
+
+/// A page of a filtered list in rounds of `chunk` keys: each round finds
+/// where its keys end (key columns only), then reads the visible rows of
+/// those keys that pass the filter; rounds go on until the page is full or
+/// the keys run out. A page costs the keys it passes over plus the rows it
+/// returns, not every key after the cursor. `binds` adds the prefix's
+/// binds (without the cursor), `filters` those of `extra`.
+#[allow(clippy::too_many_arguments)]
+async fn filtered_page<T>(
+    client: &clickhouse::Client,
+    prefix: Prefix,
+    key: &str,
+    after: &str,
+    extra: &str,
+    limit: u64,
+    chunk: u64,
+    binds: impl Fn(clickhouse::query::Query) -> clickhouse::query::Query,
+    filters: impl Fn(clickhouse::query::Query) -> clickhouse::query::Query,
+) -> Result<Vec<T>, ReadError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    let chunk = chunk.max(1);
+    let mut after = after.to_string();
+    let mut out: Vec<T> = Vec::new();
+    while (out.len() as u64) < limit {
+        let end: Option<String> = binds(client.query(&chunk_end_sql(prefix, key)))
+            .bind(after.as_str())
+            .bind(chunk - 1)
+            .fetch_optional()
+            .await?;
+        let having = format!(" HAVING {key} <= unhex(?)");
+        let inner_tail = if end.is_some() { having.as_str() } else { "" };
+        let tail = format!("ORDER BY {key} LIMIT 1 BY {key} LIMIT ?");
+        let sql = visible_sql(prefix, inner_tail, extra, &tail);
+        let mut q = client.query(&sql);
+        for _ in 0..2 {
+            q = binds(q).bind(after.as_str());
+        }
+        if let Some(end) = &end {
+            q = q.bind(end.as_str());
+        }
+        q = filters(q).bind(limit - out.len() as u64);
+        out.extend(q.fetch_all::<T>().await?);
+        match end {
+            Some(end) => after = end,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A page of a tenant's all-jobs reports with a status or `updated_since`
+/// filter (see [`filtered_page`]).
+pub async fn campaigns_page(
+    client: &clickhouse::Client,
+    query: &CampaignQuery,
+    limit: u64,
+    chunk: u64,
+) -> Result<Vec<ReportRow>, ReadError> {
+    let after = hex::encode(query.after.as_deref().unwrap_or_default());
+    let mut extra = String::new();
+    if query.status.is_some() {
+        extra.push_str(" AND status = ?");
+    }
+    if query.updated_since.is_some() {
+        extra.push_str(" AND snapshot_at >= toDateTime(?)");
+    }
+    filtered_page(
+        client,
+        Prefix::Campaigns,
+        "campaign_id",
+        &after,
+        &extra,
+        limit,
+        chunk,
+        |q| q.bind(query.tenant.as_str()),
+        |mut q| {
+            if let Some(status) = &query.status {
+                q = q.bind(status.as_str());
+            }
+            if let Some(since) = query.updated_since {
+                q = q.bind(since);
+            }
+            q
+        },
+    )
+    .await
+}
+
+/// A page of a job's journeys with a `completed` filter (see
+/// [`filtered_page`]).
+pub async fn journeys_page(
+    client: &clickhouse::Client,
+    query: &JourneyQuery,
+    limit: u64,
+    chunk: u64,
+) -> Result<Vec<JourneyRow>, ReadError> {
+    let after = hex::encode(query.after.as_deref().unwrap_or_default());
+    let completed = query.completed.map(u8::from);
+    filtered_page(
+        client,
+        Prefix::Journeys,
+        "user_id",
+        &after,
+        if completed.is_some() {
+            " AND completed = ?"
+        } else {
+            ""
+        },
+        limit,
+        chunk,
+        |q| {
+            q.bind(query.tenant.as_str())
+                .bind(query.campaign.as_str())
+                .bind(query.job.as_str())
+        },
+        |q| match completed {
+            Some(c) => q.bind(c),
+            None => q,
+        },
+    )
+    .await
 }
 
 /// The query of a page (or all) of a job's visible journeys, ordered by

@@ -457,11 +457,17 @@ impl<S: Store> Engine<S> {
                 self.evict_idle();
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "snapshot abandoned");
-                // Campaigns it was to write marked evicted stay in memory
-                // until a snapshot that lands has written them.
+                tracing::error!(
+                    error = %e,
+                    "snapshot abandoned; its partitions are written in full by the next one"
+                );
+                // What it took is not in the store: the next snapshot
+                // writes every campaign of its partitions (which also makes
+                // their full-write times true), and campaigns it was to
+                // write marked evicted stay in memory until then.
                 for p in &f.partitions {
                     if let Some(shard) = self.shards.get_mut(p) {
+                        shard.state.mark_all_changed();
                         shard.state.retake_evictions();
                     }
                 }
@@ -777,12 +783,14 @@ impl<S: Store> Engine<S> {
         v.into_iter().map(|(_, p, b)| (p, b)).collect()
     }
 
-    /// Change the budget of retained state (tests).
+    /// Change the retention horizon (tests); the next snapshot looks for
+    /// campaigns due a full write.
     pub fn set_retention_ms(&mut self, horizon: Option<i64>) {
         self.cfg.retention_ms = horizon;
         self.refresh_due = Instant::now();
     }
 
+    /// Change the budget of retained state (tests).
     pub fn set_max_retained_bytes(&mut self, bytes: usize) {
         self.cfg.max_retained_bytes = bytes;
         self.bound_retained();

@@ -6,15 +6,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use processor::engine::Engine;
+use processor::engine::{Attempt, DeadLetterSink, Engine};
+use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::store::MemoryStore;
 use schemas::Codec;
 
 mod common;
 use common::{
-    distinct_events, records, reference, replay, spread, test_engine, test_engine_capped, traffic,
-    Collect,
+    distinct_events, engine_with_sink, records, reference, replay, spread, test_engine,
+    test_engine_capped, traffic, Collect,
 };
 use processor::state::PartitionState;
 
@@ -1009,4 +1010,44 @@ fn with_retention_every_campaign_is_written_in_full_before_its_rows_age() {
             .with(|s| s.headers.values().all(|r| r.header.rewritten_at >= started)),
         "every header says when"
     );
+}
+
+/// Loses every dead letter: the attempt is dropped without a report.
+struct Dropper;
+
+impl DeadLetterSink for Dropper {
+    fn enqueue(&self, _rejected: &Rejected, attempt: Attempt) {
+        drop(attempt);
+    }
+}
+
+#[test]
+fn an_abandoned_snapshot_is_written_in_full_by_the_next_one() {
+    // A dead letter that is never acknowledged abandons its snapshot:
+    // nothing of it reaches the store. The next snapshot writes the
+    // partition in full, so the store ends exact all the same.
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(9);
+    let (recs, _) = with_poison(records(&codec, &traffic), 7);
+    let h = Harness::new();
+    let mut engine = engine_with_sink(
+        &h.rt,
+        h.store.clone(),
+        1_000_000,
+        None,
+        Arc::new(Dropper),
+        h.control.clone(),
+        10_000,
+    );
+    engine.assign(&BTreeSet::from([0]));
+    for r in recs.iter().cloned() {
+        engine.on_record(r);
+    }
+    engine.flush();
+    assert!(
+        h.store.with(|s| !s.checkpoints.contains_key(&0)),
+        "the snapshot with the lost dead letters was abandoned"
+    );
+    engine.flush();
+    assert_store_matches(&h.store, &reference(&traffic));
 }

@@ -124,6 +124,27 @@ pub fn test_engine_capped<S: Store>(
     control: Arc<SourceControl>,
     max_dead_letters_in_flight: usize,
 ) -> Engine<S> {
+    engine_with_sink(
+        rt,
+        store,
+        max_buffered_rows,
+        evict_completed_after_ms,
+        dead_letters,
+        control,
+        max_dead_letters_in_flight,
+    )
+}
+
+/// [`test_engine_capped`] with any dead-letter sink.
+pub fn engine_with_sink<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    max_buffered_rows: usize,
+    evict_completed_after_ms: Option<i64>,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    control: Arc<SourceControl>,
+    max_dead_letters_in_flight: usize,
+) -> Engine<S> {
     Engine::new(
         EngineConfig {
             topics: ["l".into(), "n".into(), "i".into()],

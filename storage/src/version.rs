@@ -14,12 +14,20 @@ pub fn epoch_of(version: u64) -> u64 {
     version >> EPOCH_SHIFT
 }
 
+/// The wall-clock milliseconds a version carries below its epoch (what the
+/// snapshot tables are partitioned by, month by month).
+pub fn clock_of(version: u64) -> i64 {
+    i64::try_from(version & CLOCK_MASK).unwrap_or(i64::MAX)
+}
+
+const CLOCK_MASK: u64 = (1 << EPOCH_SHIFT) - 1;
+
 /// The next version of a partition owned in `epoch`: greater than `prev`,
 /// and at least the epoch's base plus the wall clock (so versions also
 /// order by time within an epoch).
 pub fn next_version(epoch: u64, prev: u64, now_ms: i64) -> u64 {
     let base = epoch << EPOCH_SHIFT;
-    let clock = u64::try_from(now_ms).unwrap_or(0) & ((1 << EPOCH_SHIFT) - 1);
+    let clock = u64::try_from(now_ms).unwrap_or(0) & CLOCK_MASK;
     (prev + 1).max(base + clock)
 }
 
@@ -35,6 +43,8 @@ mod tests {
         assert!(v2 > v1);
         assert_eq!(epoch_of(v1), 1);
         assert_eq!(epoch_of(v2), 2);
+        assert_eq!(clock_of(v1), late_clock);
+        assert_eq!(clock_of(v2), 0);
     }
 
     #[test]

@@ -7,15 +7,11 @@ use clickhouse::Client;
 use serde::Deserialize;
 
 use crate::retention::{Inputs, Plan, RAW_TABLES, SNAPSHOT_TABLES};
-use storage::version::EPOCH_SHIFT;
+use storage::version::clock_of;
 
 /// An intent this much older than its partition's checkpoint is not a
 /// snapshot in flight but one a crash interrupted.
 const STALE_TAIL_MS: i64 = 10 * 60 * 1000;
-
-fn clock_ms(version: u64) -> i64 {
-    i64::try_from(version & ((1 << EPOCH_SHIFT) - 1)).unwrap_or(i64::MAX)
-}
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct PartRow {
@@ -81,7 +77,7 @@ pub async fn inputs(
         .iter()
         .filter(|i| {
             i.version > checkpointed.get(&i.partition).copied().unwrap_or(0)
-                && clock_ms(i.version) < now_ms - STALE_TAIL_MS
+                && clock_of(i.version) < now_ms - STALE_TAIL_MS
         })
         .map(|i| i.partition)
         .collect();
@@ -97,7 +93,7 @@ pub async fn inputs(
             .map(|c| (c.partition, c.retained_from_ms))
             .collect(),
         // max() of no rows is 0.
-        newest_legacy_eviction_ms: legacy.first().copied().filter(|v| *v > 0).map(clock_ms),
+        newest_legacy_eviction_ms: legacy.first().copied().filter(|v| *v > 0).map(clock_of),
         stale_tails,
     })
 }

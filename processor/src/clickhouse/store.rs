@@ -30,13 +30,10 @@ fn raw_events_query(partitions: &[i32]) -> String {
     )
 }
 
-/// A 128-bit key of two strings (two 64-bit hashes with fixed seeds; a
-/// collision among a partition's keys is as unlikely as one of event ids).
+/// A 128-bit key of two strings (a collision among a partition's keys is
+/// as unlikely as one of event ids).
 fn pair_key(a: &str, b: &str) -> u128 {
-    use std::hash::BuildHasher;
-    let x = foldhash::fast::FixedState::with_seed(0x5eed_0101).hash_one((a, b));
-    let y = foldhash::fast::FixedState::with_seed(0x5eed_0102).hash_one((a, b));
-    (u128::from(x) << 64) | u128::from(y)
+    crate::state::key128((a, b))
 }
 
 /// The processor's tables in one ClickHouse database.

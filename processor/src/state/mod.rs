@@ -54,11 +54,17 @@ pub struct Changes {
 pub type Map<K, V> = std::collections::HashMap<K, V, RandomState>;
 pub type Set<K> = std::collections::HashSet<K, RandomState>;
 
-/// 128-bit hash of an event id, for duplicate detection: two 64-bit hashes
-/// with different seeds.
+/// 128-bit hash of an event id, for duplicate detection (persisted: the
+/// notification keys of the user rows).
 pub fn event_key(event_id: &str) -> u128 {
-    let a = FixedState::with_seed(0x5eed_0001).hash_one(event_id);
-    let b = FixedState::with_seed(0x5eed_0002).hash_one(event_id);
+    key128(event_id)
+}
+
+/// 128-bit hash of a value: two 64-bit hashes with fixed, different seeds
+/// (the same in every process).
+pub fn key128<T: std::hash::Hash>(value: T) -> u128 {
+    let a = FixedState::with_seed(0x5eed_0001).hash_one(&value);
+    let b = FixedState::with_seed(0x5eed_0002).hash_one(&value);
     (u128::from(a) << 64) | u128::from(b)
 }
 

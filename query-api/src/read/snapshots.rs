@@ -169,6 +169,52 @@ pub async fn jobs(
     Ok(q.fetch_all().await?)
 }
 
+/// The conditions of a campaign list's filters on the visible row (`extra`
+/// of [`visible_sql`]), bound by [`bind_campaign_filters`].
+fn campaign_filters(query: &CampaignQuery) -> String {
+    let mut extra = String::new();
+    if query.status.is_some() {
+        extra.push_str(" AND status = ?");
+    }
+    if query.updated_since.is_some() {
+        extra.push_str(" AND snapshot_at >= toDateTime(?)");
+    }
+    extra
+}
+
+fn bind_campaign_filters(
+    mut q: clickhouse::query::Query,
+    query: &CampaignQuery,
+) -> clickhouse::query::Query {
+    if let Some(status) = &query.status {
+        q = q.bind(status.as_str());
+    }
+    if let Some(since) = query.updated_since {
+        q = q.bind(since);
+    }
+    q
+}
+
+/// The condition of a journey list's `completed` filter, bound by
+/// [`bind_journey_filter`].
+fn journey_filter(query: &JourneyQuery) -> &'static str {
+    if query.completed.is_some() {
+        " AND completed = ?"
+    } else {
+        ""
+    }
+}
+
+fn bind_journey_filter(
+    q: clickhouse::query::Query,
+    query: &JourneyQuery,
+) -> clickhouse::query::Query {
+    match query.completed {
+        Some(c) => q.bind(u8::from(c)),
+        None => q,
+    }
+}
+
 /// The query of a page (or, without a limit, all) of a tenant's visible
 /// all-jobs reports, ordered by campaign id. Without a status or
 /// `updated_since` filter the page limit also bounds the inner subquery
@@ -181,13 +227,7 @@ pub fn campaigns(
     query: &CampaignQuery,
 ) -> Result<clickhouse::query::RowCursor<ReportRow>, ReadError> {
     let after = hex::encode(query.after.as_deref().unwrap_or_default());
-    let mut extra = String::new();
-    if query.status.is_some() {
-        extra.push_str(" AND status = ?");
-    }
-    if query.updated_since.is_some() {
-        extra.push_str(" AND snapshot_at >= toDateTime(?)");
-    }
+    let extra = campaign_filters(query);
     let tail = match query.limit {
         Some(_) => "ORDER BY campaign_id LIMIT 1 BY campaign_id LIMIT ?",
         None => "ORDER BY campaign_id LIMIT 1 BY campaign_id",
@@ -208,12 +248,7 @@ pub fn campaigns(
     if let Some(limit) = inner_limit {
         q = q.bind(limit);
     }
-    if let Some(status) = &query.status {
-        q = q.bind(status.as_str());
-    }
-    if let Some(since) = query.updated_since {
-        q = q.bind(since);
-    }
+    q = bind_campaign_filters(q, query);
     if let Some(limit) = query.limit {
         q = q.bind(limit);
     }
@@ -295,31 +330,16 @@ pub async fn campaigns_page(
     chunk: u64,
 ) -> Result<Vec<ReportRow>, ReadError> {
     let after = hex::encode(query.after.as_deref().unwrap_or_default());
-    let mut extra = String::new();
-    if query.status.is_some() {
-        extra.push_str(" AND status = ?");
-    }
-    if query.updated_since.is_some() {
-        extra.push_str(" AND snapshot_at >= toDateTime(?)");
-    }
     filtered_page(
         client,
         Prefix::Campaigns,
         "campaign_id",
         &after,
-        &extra,
+        &campaign_filters(query),
         limit,
         chunk,
         |q| q.bind(query.tenant.as_str()),
-        |mut q| {
-            if let Some(status) = &query.status {
-                q = q.bind(status.as_str());
-            }
-            if let Some(since) = query.updated_since {
-                q = q.bind(since);
-            }
-            q
-        },
+        |q| bind_campaign_filters(q, query),
     )
     .await
 }
@@ -333,17 +353,12 @@ pub async fn journeys_page(
     chunk: u64,
 ) -> Result<Vec<JourneyRow>, ReadError> {
     let after = hex::encode(query.after.as_deref().unwrap_or_default());
-    let completed = query.completed.map(u8::from);
     filtered_page(
         client,
         Prefix::Journeys,
         "user_id",
         &after,
-        if completed.is_some() {
-            " AND completed = ?"
-        } else {
-            ""
-        },
+        journey_filter(query),
         limit,
         chunk,
         |q| {
@@ -351,10 +366,7 @@ pub async fn journeys_page(
                 .bind(query.campaign.as_str())
                 .bind(query.job.as_str())
         },
-        |q| match completed {
-            Some(c) => q.bind(c),
-            None => q,
-        },
+        |q| bind_journey_filter(q, query),
     )
     .await
 }
@@ -373,11 +385,7 @@ pub fn journeys(
     } else {
         ""
     };
-    let extra = if query.completed.is_some() {
-        " AND completed = ?"
-    } else {
-        ""
-    };
+    let extra = journey_filter(query);
     let tail = match query.limit {
         Some(_) => "ORDER BY user_id LIMIT 1 BY user_id LIMIT ?",
         None => "ORDER BY user_id LIMIT 1 BY user_id",
@@ -394,9 +402,7 @@ pub fn journeys(
     if let Some(limit) = inner_limit {
         q = q.bind(limit);
     }
-    if let Some(completed) = query.completed {
-        q = q.bind(u8::from(completed));
-    }
+    q = bind_journey_filter(q, query);
     if let Some(limit) = query.limit {
         q = q.bind(limit);
     }

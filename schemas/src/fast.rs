@@ -117,7 +117,14 @@ impl<'a> Reader<'a> {
                 count = count
                     .checked_neg()
                     .ok_or_else(|| self.malformed("block count out of range".into()))?;
-                self.long("block size")?;
+                // Checked like the strict walk of the generic path does: a
+                // size in bytes, never negative, never past the body.
+                let size = self.long("block size")?;
+                let size = usize::try_from(size)
+                    .map_err(|_| self.malformed(format!("block size: negative length {size}")))?;
+                if size > self.buf.len() {
+                    return Err(self.truncated("block size"));
+                }
             }
             if count as u64 > (self.buf.len() as u64 + 1) * 1024 {
                 return Err(self.malformed(format!("block count {count} is implausible")));

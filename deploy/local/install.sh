@@ -17,6 +17,8 @@ APT_PACKAGES=(
   "clickhouse-client=18.16.1+ds-7.3+b2"
   "clickhouse-common=18.16.1+ds-7.3+b2"
   "wrk=4.1.0-3+b2"
+  "postgresql-15=15.18-0+deb12u1"
+  "postgresql-client-15=15.18-0+deb12u1"
   curl
   python3-venv
 )

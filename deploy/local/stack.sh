@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack as a whole: tansu broker, ClickHouse, topics.
+# The local stack as a whole: tansu broker, ClickHouse, PostgreSQL, topics.
 #   stack.sh up [TAG]    install check (fast when done), start the broker and
 #                        ClickHouse unless they run, wait until healthy, create
 #                        the topics. With TAG, $LOCAL_DIR/started-by-TAG lists
@@ -28,7 +28,7 @@ up() {
     record=$LOCAL_DIR/started-by-$tag
     : >"$record"
   fi
-  for what in tansu clickhouse; do
+  for what in tansu clickhouse postgres; do
     if "$here/$what.sh" status >/dev/null 2>&1; then
       "$here/$what.sh" start # already ours: waits until healthy
     else
@@ -52,12 +52,13 @@ down() {
       return 0
     fi
     [ -s "$record" ] || log "'$tag' started nothing: nothing to stop"
-    # ClickHouse first, the reverse of up.
-    for what in clickhouse tansu; do
+    # The reverse of up.
+    for what in postgres clickhouse tansu; do
       if grep -qx "$what" "$record"; then "$here/$what.sh" stop || rc=1; fi
     done
     rm -f "$record"
   else
+    "$here/postgres.sh" stop || rc=1
     "$here/clickhouse.sh" stop || rc=1
     "$here/tansu.sh" stop || rc=1
   fi
@@ -68,6 +69,7 @@ status() {
   local rc=0
   "$here/tansu.sh" status || rc=1
   "$here/clickhouse.sh" status || rc=1
+  "$here/postgres.sh" status || rc=1
   if "$here/tansu.sh" status >/dev/null 2>&1; then
     "$here/topics.sh" describe || rc=1
   fi

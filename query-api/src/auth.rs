@@ -20,15 +20,32 @@ use axum::http::HeaderMap;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::keys::{ApiKey, Role};
+use crate::keys::{Access, ApiKey, Role};
 use crate::params::{validate_id, TenantParam};
 use crate::read::Reader;
 
-/// The tenant a request reads, and the index of the key it came with.
+/// The tenant a request reads, the index of the key it came with, what
+/// the key may change and whom it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub tenant: String,
     pub key: usize,
+    pub access: Access,
+    pub principal: String,
+}
+
+impl Scope {
+    /// 403 unless the key may change alert rules, channels and silences.
+    pub fn require_editor(&self) -> Result<(), ApiError> {
+        if self.access >= Access::Editor {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this key is a viewer: changing rules, channels and silences needs a key with \
+                 role = \"editor\" (or an admin key)",
+            ))
+        }
+    }
 }
 
 /// The tenant whose events a request may post (a producer key's), and the
@@ -147,7 +164,12 @@ impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
             }
         };
         caller.update(|c| c.tenant = Some(tenant.clone()));
-        Ok(Scope { tenant, key: index })
+        Ok(Scope {
+            tenant,
+            key: index,
+            access: key.access,
+            principal: key.principal.clone(),
+        })
     }
 }
 

@@ -6,8 +6,15 @@
 //! tenant = "acme"                 # reads only tenant acme
 //! sha256 = "<query-api hash-key KEY>"
 //! name = "acme dashboard"         # optional, shown in logs instead of the key
+//! user = "maria@acme.example"     # optional: the principal whose alerts'
+//!                                 # read state it keeps (default: the name)
 //! rate_limit_per_second = 20      # optional, else --rate-limit-per-second
 //! burst = 40                      # optional, else --rate-limit-burst
+//!
+//! [[keys]]
+//! tenant = "acme"
+//! role = "editor"                 # also creates and changes alert rules,
+//! sha256 = "..."                  # channels and silences of acme
 //!
 //! [[keys]]
 //! role = "admin"                  # reads any tenant named by ?tenant_id=
@@ -19,9 +26,12 @@
 //! sha256 = "..."
 //! ```
 //!
-//! A key has one role: `tenant` (the default when `role` is absent) and
-//! `admin` keys read reports, `producer` keys only post events (HTTP
-//! ingestion) of their tenant; a key of the wrong role answers 403.
+//! A key has one role: `viewer` (the default when `role` is absent; also
+//! spelled `tenant`) and `editor` keys read their tenant's reports and
+//! alerts, and an editor also manages its alert rules, channels and
+//! silences; `admin` keys do all of that for any tenant; `producer` keys
+//! only post events (HTTP ingestion) of their tenant. A key of the wrong
+//! role answers 403.
 //!
 //! Only hashes are stored; a presented key is hashed and compared with
 //! every entry without an early exit, so the time taken does not depend
@@ -47,6 +57,17 @@ pub enum Role {
     Producer(String),
 }
 
+/// What a reading key may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Reads, and keeps its own read/dismissed state of alerts.
+    Viewer,
+    /// Also manages alert rules, channels and silences.
+    Editor,
+    /// Everything, for any tenant.
+    Admin,
+}
+
 /// A per-key rate limit that overrides the server default.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyLimit {
@@ -58,8 +79,12 @@ pub struct KeyLimit {
 #[derive(Clone)]
 pub struct ApiKey {
     pub role: Role,
+    pub access: Access,
     /// How logs name the key: its `name`, or `keys[N]` (never the key).
     pub label: String,
+    /// The principal of the key (alerts' read state, the audit log): its
+    /// `user`, else its label.
+    pub principal: String,
     pub limit: KeyLimit,
     hash: [u8; 32],
 }
@@ -68,7 +93,9 @@ impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiKey")
             .field("role", &self.role)
+            .field("access", &self.access)
             .field("label", &self.label)
+            .field("principal", &self.principal)
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -119,6 +146,7 @@ struct Entry {
     role: Option<String>,
     sha256: String,
     name: Option<String>,
+    user: Option<String>,
     rate_limit_per_second: Option<f64>,
     burst: Option<u32>,
 }
@@ -154,21 +182,28 @@ fn parse_hash(text: &str) -> Result<[u8; 32], String> {
 
 fn entry(e: Entry, index: usize) -> Result<ApiKey, String> {
     let hash = parse_hash(&e.sha256)?;
+    let mut access = Access::Viewer;
     let role = match (e.role.as_deref(), e.tenant) {
         (Some("admin"), Some(_)) => {
             return Err(
                 "an admin key reads every tenant and must not name one: remove `tenant`".into(),
             )
         }
-        (Some("admin"), None) => Role::Admin,
-        (None | Some("tenant"), None) => {
+        (Some("admin"), None) => {
+            access = Access::Admin;
+            Role::Admin
+        }
+        (None | Some("tenant" | "viewer" | "editor"), None) => {
             return Err(
                 "a tenant key needs `tenant = \"...\"` (or `role = \"admin\"` for an admin key)"
                     .into(),
             )
         }
-        (None | Some("tenant"), Some(t)) => {
+        (None | Some("tenant" | "viewer" | "editor"), Some(t)) => {
             validate_id("tenant", &t).map_err(|e| e.message)?;
+            if e.role.as_deref() == Some("editor") {
+                access = Access::Editor;
+            }
             Role::Tenant(t)
         }
         (Some("producer"), None) => {
@@ -182,7 +217,7 @@ fn entry(e: Entry, index: usize) -> Result<ApiKey, String> {
         }
         (Some(other), _) => {
             return Err(format!(
-                "unknown role {other:?}: use \"admin\", \"producer\", or omit it for a tenant key"
+                "unknown role {other:?}: use \"viewer\" (the default), \"editor\", \"admin\" or \"producer\""
             ))
         }
     };
@@ -196,9 +231,17 @@ fn entry(e: Entry, index: usize) -> Result<ApiKey, String> {
     if e.burst == Some(0) {
         return Err("burst must be at least 1".into());
     }
+    if let Some(user) = &e.user {
+        if user.trim().is_empty() || user.len() > 200 {
+            return Err("user must be 1 to 200 characters".into());
+        }
+    }
+    let label = e.name.unwrap_or_else(|| format!("keys[{index}]"));
     Ok(ApiKey {
         role,
-        label: e.name.unwrap_or_else(|| format!("keys[{index}]")),
+        access,
+        principal: e.user.unwrap_or_else(|| label.clone()),
+        label,
         limit: KeyLimit {
             per_second: e.rate_limit_per_second,
             burst: e.burst,

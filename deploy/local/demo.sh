@@ -109,9 +109,30 @@ else
   log "no loadgen binary in the workspace yet: no demo traffic"
 fi
 
+# The demo alert rules of a tenant, created unless a rule of that name exists.
+#   demo_rules API KEY
+demo_rules() {
+  local api=$1 key=$2 have name body
+  have=$(curl -fsS -H "Authorization: Bearer $key" "$api/v1/alert-rules" 2>/dev/null |
+    python3 -c 'import json, sys; print("\n".join(r["name"] for r in json.load(sys.stdin)["rules"]))' 2>/dev/null) || {
+    log "warning: the alert routes do not answer ($api/v1/alert-rules); no demo rules"
+    return 0
+  }
+  while IFS='|' read -r name body; do
+    grep -qxF "$name" <<<"$have" && continue
+    curl -fsS -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+      -X POST "$api/v1/alert-rules" --data-binary "$body" ||
+      log "warning: could not create the demo rule '$name'"
+  done <<'RULES'
+Low interaction rate|{"name": "Low interaction rate", "severity": "warning", "min_sent_users": 20, "condition": {"kind": "metric_threshold", "metric": "interaction_rate", "op": "<", "value": 75}, "message": "{{campaign_id}}: interaction rate {{value}}% is below {{threshold}}%"}
+Campaign in ERROR|{"name": "Campaign in ERROR", "severity": "critical", "condition": {"kind": "status", "status": "ERROR"}}
+RULES
+}
+
 # ── HOOK(query-api): the dashboards' HTTP API, with demo keys. ─────────────
 query_api_line="not started (no query-api binary)"
 curl_example=""
+alerts_example=""
 if has_bin query-api/query-api; then
   tenants=()
   campaign=""
@@ -132,8 +153,27 @@ print(c, min(weeks), max(weeks))' "$expected" "${tenants[0]}")
   query_api_line=$("$here/query-api.sh" status || true)
   if [ -n "$campaign" ]; then
     key=$("$here/query-api.sh" key "${tenants[0]}")
-    curl_example="  curl -s -H 'Authorization: Bearer $key' http://${LISTEN_ADDR:-127.0.0.1:8080}/v1/campaigns/$campaign/report
-  curl -s -H 'Authorization: Bearer $key' 'http://${LISTEN_ADDR:-127.0.0.1:8080}/v1/overview?granularity=week&from=$from&to=$to'"
+    api=http://${LISTEN_ADDR:-127.0.0.1:8080}
+    curl_example="  curl -s -H 'Authorization: Bearer $key' $api/v1/campaigns/$campaign/report
+  curl -s -H 'Authorization: Bearer $key' '$api/v1/overview?granularity=week&from=$from&to=$to'"
+    # ── Alerts: two rules per tenant (made once); the processor evaluates
+    # them on the reports it holds, the API stores what fires.
+    for t in "${tenants[@]}"; do
+      demo_rules "$api" "$("$here/query-api.sh" key "$t")"
+    done
+    log "waiting for the demo rules to fire (the processor evaluates them at its next snapshot)"
+    alerts_total=0
+    for _ in $(seq 60); do
+      alerts_total=$(curl -fsS -H "Authorization: Bearer $key" "$api/v1/alerts?limit=1" 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])' 2>/dev/null || echo 0)
+      [ "$alerts_total" -gt 0 ] && break
+      sleep 0.5
+    done
+    log "tenant ${tenants[0]} has $alerts_total alert(s)"
+    alerts_example="  curl -s -H 'Authorization: Bearer $key' '$api/v1/alerts?status=firing&limit=5'
+  curl -s -H 'Authorization: Bearer $key' $api/v1/alerts/stats
+  curl -s -H 'Authorization: Bearer $key' $api/v1/alert-rules
+  curl -N -H 'Authorization: Bearer $key' -H 'Last-Event-ID: 0' $api/v1/alerts/stream    # live pushes (SSE)"
   fi
 fi
 
@@ -141,6 +181,7 @@ echo
 echo "The local stack is running (make status; make down stops it all):"
 echo "  Kafka (tansu)  $KAFKA_BROKERS, storage $storage, log $TANSU_DIR/tansu.log"
 echo "  ClickHouse     $CLICKHOUSE_URL (native port $CLICKHOUSE_TCP_PORT), database $CLICKHOUSE_DATABASE, logs in $CLICKHOUSE_DATA"
+echo "  PostgreSQL     $POSTGRES_HOST:$POSTGRES_PORT, database $POSTGRES_DATABASE (deploy/local/postgres.sh psql), data in $POSTGRES_DATA"
 if [ "$processor_started" = 1 ]; then
   echo "  processor      metrics http://${METRICS_ADDR:-127.0.0.1:9464}/metrics, health http://${METRICS_ADDR:-127.0.0.1:9464}/healthz, log $LOCAL_DIR/processor.log"
 fi
@@ -153,6 +194,11 @@ if [ -n "$curl_example" ]; then
   echo
   echo "Ask the query API (the demo key of tenant ${tenants[0]}; keys: deploy/local/query-api.sh key TENANT):"
   echo "$curl_example"
+fi
+if [ -n "$alerts_example" ]; then
+  echo
+  echo "Alerts (rules evaluated by the processor as reports change; stored in PostgreSQL $DATABASE_URL):"
+  echo "$alerts_example"
 fi
 echo
 if q "EXISTS TABLE campaign_reports" 2>/dev/null | grep -qx 1; then

@@ -39,7 +39,8 @@ write_keys() {
       if [ "$who" = admin ]; then
         printf '[[keys]]\nrole = "admin"\nsha256 = "%s"\n\n' "$hash"
       else
-        printf '[[keys]]\ntenant = "%s"\nsha256 = "%s"\n\n' "$who" "$hash"
+        # Editors: the demo creates alert rules with them.
+        printf '[[keys]]\ntenant = "%s"\nrole = "editor"\nuser = "demo@%s"\nsha256 = "%s"\n\n' "$who" "$who" "$hash"
       fi
     done <"$KEYS"
   } >"$KEYS_TOML.tmp"

@@ -42,11 +42,12 @@ use schemas::{Codec, EventKind};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertSink, RuleBoard};
 use crate::kafka::dlq::Rejected;
 use crate::kafka::source::{SourceControl, SourceEvent, SourceRecord};
 use crate::metrics::{KindCounters, Metrics};
 use crate::schema_source::SchemaIds;
-use crate::state::{Applied, PartitionState};
+use crate::state::{AlertPass, Applied, PartitionState};
 use crate::store::{
     next_version, Checkpoint, HeaderRow, Intent, Offsets, RawEvent, Snapshot, Store, StoreError,
     STATE_FORMAT,
@@ -132,6 +133,9 @@ fn owner_name() -> String {
 struct InFlight {
     task: JoinHandle<Result<(), Unacknowledged>>,
     commits: Vec<(usize, i32, i64)>,
+    /// Alert transitions the snapshot carries, by partition: published
+    /// once it commits.
+    transitions: Vec<(i32, alerting::Transition)>,
     /// Partitions the snapshot checkpoints.
     partitions: Vec<i32>,
     oldest_event_ms: Option<i64>,
@@ -170,6 +174,17 @@ pub struct Engine<S: Store> {
     refresh_due: Instant,
     /// Who this process is, in the partition claims.
     owner: String,
+    /// Alert rules and where transitions go; `None`: no alerting.
+    alerts: Option<Alerting>,
+    /// Publications of committed transitions not yet acknowledged: the
+    /// next snapshot waits for them before it writes its checkpoints.
+    publishing: Vec<JoinHandle<()>>,
+}
+
+/// The engine's alerting: the rules it evaluates, where transitions go.
+struct Alerting {
+    board: Arc<RuleBoard>,
+    sink: Arc<dyn AlertSink>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -225,7 +240,16 @@ impl<S: Store> Engine<S> {
             state_metrics_due: Instant::now(),
             refresh_due: Instant::now(),
             owner: owner_name(),
+            alerts: None,
+            publishing: Vec::new(),
         }
+    }
+
+    /// Evaluate the rules of `board` at every snapshot and hand committed
+    /// transitions to `sink`.
+    pub fn with_alerts(mut self, board: Arc<RuleBoard>, sink: Arc<dyn AlertSink>) -> Self {
+        self.alerts = Some(Alerting { board, sink });
+        self
     }
 
     /// Where the writer schemas of Confluent-framed records come from (by
@@ -264,6 +288,7 @@ impl<S: Store> Engine<S> {
             self.tick();
         }
         self.flush();
+        self.wait_for_publications(Duration::from_secs(10));
         tracing::info!("engine stopped");
     }
 
@@ -448,6 +473,7 @@ impl<S: Store> Engine<S> {
                     self.metrics.event_to_snapshot_latency.observe(lag);
                 }
                 self.control.commit_later(f.commits);
+                self.publish(f.transitions);
                 for p in &f.partitions {
                     if let Some(shard) = self.shards.get_mut(p) {
                         shard.tail_campaigns.clear();
@@ -469,6 +495,13 @@ impl<S: Store> Engine<S> {
                     if let Some(shard) = self.shards.get_mut(p) {
                         shard.state.mark_all_changed();
                         shard.state.retake_evictions();
+                        let mine = f
+                            .transitions
+                            .iter()
+                            .filter(|(q, _)| q == p)
+                            .map(|(_, t)| t.clone())
+                            .collect();
+                        shard.state.requeue_transitions(mine);
                     }
                 }
             }
@@ -478,6 +511,43 @@ impl<S: Store> Engine<S> {
         if Instant::now() >= self.state_metrics_due {
             self.update_state_metrics();
         }
+    }
+
+    /// Wait (at most `limit`) until every committed transition is
+    /// published (at shutdown: what is not is published again after the
+    /// restart, from the headers).
+    pub fn wait_for_publications(&mut self, limit: Duration) {
+        let pending = std::mem::take(&mut self.publishing);
+        if pending.is_empty() {
+            return;
+        }
+        let all = futures_util::future::join_all(pending);
+        if self
+            .handle
+            .block_on(async { tokio::time::timeout(limit, all).await })
+            .is_err()
+        {
+            tracing::warn!("alert transitions not all published at shutdown; the next start publishes them again");
+        }
+    }
+
+    /// Hand a committed snapshot's transitions to the alert sink.
+    fn publish(&mut self, transitions: Vec<(i32, alerting::Transition)>) {
+        let Some(alerts) = &self.alerts else {
+            return;
+        };
+        self.publishing.retain(|h| !h.is_finished());
+        if transitions.is_empty() {
+            return;
+        }
+        for (_, t) in &transitions {
+            self.metrics
+                .alert_transitions
+                .with_label_values(&[t.kind.as_str()])
+                .inc();
+        }
+        let batch = transitions.into_iter().map(|(_, t)| t).collect();
+        self.publishing.push(alerts.sink.publish(batch));
     }
 
     fn update_state_metrics(&mut self) {
@@ -510,6 +580,11 @@ impl<S: Store> Engine<S> {
         let mut oldest_event_ms: Option<i64> = None;
         let now = now_ms();
         let refresh_older_than = self.refresh_cutoff(now);
+        let rules = self.alerts.as_ref().map(|a| a.board.take());
+        if let Some((index, _)) = &rules {
+            self.metrics.alert_rules.set(index.len() as i64);
+        }
+        let mut transitions = Vec::new();
         for (&p, shard) in &mut self.shards {
             if let Some(cutoff) = refresh_older_than {
                 let n = shard.state.refresh(cutoff, now);
@@ -523,7 +598,15 @@ impl<S: Store> Engine<S> {
                 }
             }
             shard.state.stamp_new(now);
-            let changes = shard.state.take_changes();
+            let mut changes = match &rules {
+                Some((index, changed)) => shard.state.take_changes_with(Some(&AlertPass {
+                    rules: index,
+                    changed_tenants: changed,
+                    now_ms: now,
+                })),
+                None => shard.state.take_changes(),
+            };
+            transitions.extend(changes.transitions.drain(..).map(|t| (p, t)));
             let moved = !shard.pending.is_empty()
                 || !changes.reports.is_empty()
                 || !changes.journeys.is_empty()
@@ -600,16 +683,24 @@ impl<S: Store> Engine<S> {
         }
         let store = self.store.clone();
         let metrics = self.metrics.clone();
+        let publishing = std::mem::take(&mut self.publishing);
         let task = self.handle.spawn(async move {
             // The checkpoints pass these records: not before the broker
             // has their dead-letter copies.
             acks.wait().await?;
+            // Nor before the transitions of the snapshots before it are
+            // published: a restore from these checkpoints would not
+            // publish them again.
+            for p in publishing {
+                let _ = p.await;
+            }
             write_with_retry(store.as_ref(), &snapshot, &metrics).await;
             Ok(())
         });
         self.in_flight = Some(InFlight {
             task,
             commits,
+            transitions,
             partitions,
             oldest_event_ms,
             started: Instant::now(),
@@ -678,6 +769,8 @@ impl<S: Store> Engine<S> {
                         "state kept in memory is current"
                     );
                     kept.epoch = epochs[&p];
+                    // Rules may have changed while it was away.
+                    kept.state.reevaluate_alerts();
                     out.insert(p, kept.next);
                     self.shards.insert(p, kept);
                     self.metrics
@@ -692,6 +785,8 @@ impl<S: Store> Engine<S> {
         if !to_restore.is_empty() {
             for (p, mut shard) in self.restore(to_restore) {
                 shard.epoch = epochs[&p];
+                // Rules may have changed since the state was written.
+                shard.state.reevaluate_alerts();
                 tracing::info!(
                     partition = p,
                     version = shard.version,

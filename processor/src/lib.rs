@@ -9,8 +9,11 @@
 //! - [`store`]: the storage seam the engine writes through (raw events,
 //!   versioned reports and journeys, checkpoints), with an in-memory store
 //!   for tests.
-//! - [`kafka`]: the consumer thread with our rebalance protocol, and the
-//!   dead-letter producer. Only this module knows rdkafka.
+//! - [`kafka`]: the consumer thread with our rebalance protocol, the
+//!   dead-letter producer, the alert rules reader and the alert
+//!   transitions producer. Only this module knows rdkafka.
+//! - [`alerts`]: the rules the engine evaluates (read from the rules
+//!   topic) and where committed transitions go.
 //! - [`schema_source`]: writer schemas of Confluent-framed records, from a
 //!   schema registry or a schema ids file.
 //! - [`checkpoint_reset`]: `processor checkpoint reset`, for a partition
@@ -26,6 +29,7 @@
 //!   dropped (`--retention-days`, `processor retention`).
 //! - [`replay`]: `processor dlq replay` (what to replay and the reports;
 //!   the Kafka side is [`kafka::replay`]).
+pub mod alerts;
 pub mod checkpoint_reset;
 pub mod clickhouse;
 pub mod engine;

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub campaigns_evicted: IntCounter,
     pub campaigns_reloaded: IntCounter,
     pub campaigns_refreshed: IntCounter,
+    pub alert_rules: IntGauge,
+    pub alert_transitions: IntCounterVec,
+    pub alert_transitions_published: IntCounter,
 }
 
 /// One counter of a `kind`-labelled vector per event kind, resolved once:
@@ -272,6 +275,22 @@ impl Metrics {
                 &r,
                 "processor_campaigns_refreshed_total",
                 "Campaigns written in full again so that retention drops none of their rows.",
+            ),
+            alert_rules: gauge(
+                &r,
+                "processor_alert_rules",
+                "Alert rules held (read from the rules topic).",
+            ),
+            alert_transitions: counter_vec(
+                &r,
+                "processor_alert_transitions_total",
+                "Alert transitions taken by snapshots, by kind (fired, resolved, repeated).",
+                &["kind"],
+            ),
+            alert_transitions_published: counter(
+                &r,
+                "processor_alert_transitions_published_total",
+                "Alert transitions acknowledged by the alerts topic (replays included).",
             ),
             registry: r,
         }

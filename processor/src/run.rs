@@ -9,9 +9,12 @@ use std::time::Duration;
 use schemas::Codec;
 use tokio::runtime::Handle;
 
+use crate::alerts::RuleBoard;
 use crate::clickhouse::ClickHouseStore;
 use crate::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
+use crate::kafka::alert_publisher::AlertPublisher;
 use crate::kafka::dlq::Rejected;
+use crate::kafka::rules_reader::RulesReader;
 use crate::kafka::source::check_topics;
 use crate::kafka::{DeadLetters, KafkaConfig, Source};
 use crate::metrics::Metrics;
@@ -88,6 +91,22 @@ pub struct RunConfig {
     /// Records read ahead of the engine.
     #[arg(long, env = "READ_AHEAD", default_value_t = 20_000)]
     pub read_ahead: usize,
+
+    /// Evaluate alert rules (alerts.md): read every rule from
+    /// --alert-rules-topic (written by the API), evaluate them at each
+    /// snapshot, and publish committed transitions to --alerts-topic.
+    #[arg(long, env = "ALERTING", default_value_t = false,
+          action = clap::ArgAction::Set, value_name = "true|false")]
+    pub alerting: bool,
+
+    /// Topic of alert rules (one partition, compacted; keyed by rule id).
+    #[arg(long, env = "TOPIC_ALERT_RULES", default_value = "alert-rules")]
+    pub alert_rules_topic: String,
+
+    /// Topic of alert transitions (keyed by alert id; read by the API's
+    /// alert store).
+    #[arg(long, env = "TOPIC_ALERTS", default_value = "alerts")]
+    pub alerts_topic: String,
 }
 
 impl DeadLetterSink for DeadLetters<Attempt> {
@@ -137,8 +156,33 @@ pub async fn run(
             Err((error, rejected)) => attempt.failed(&error, rejected),
         }),
     )?);
+    // Rules first: the first snapshot must see them all.
+    let alerting = if cfg.alerting {
+        let board = Arc::new(RuleBoard::new());
+        let (brokers, topic) = (cfg.kafka.brokers.clone(), cfg.alert_rules_topic.clone());
+        let reading = board.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            RulesReader::start(&brokers, &topic, reading, Duration::from_secs(60))
+        })
+        .await??;
+        let publisher = Arc::new(AlertPublisher::new(
+            &cfg.kafka.brokers,
+            &cfg.alerts_topic,
+            metrics.clone(),
+            Handle::current(),
+        )?);
+        let checking = publisher.clone();
+        tokio::task::spawn_blocking(move || checking.check_topic(Duration::from_secs(30)))
+            .await??;
+        tracing::info!(rules = board.len(), rules_topic = %cfg.alert_rules_topic,
+            alerts_topic = %cfg.alerts_topic, "alerting on");
+        Some((board, reader, publisher))
+    } else {
+        tracing::info!("alerting off (ALERTING=true turns it on)");
+        None
+    };
     let (source, events) = Source::start(&cfg.kafka, cfg.read_ahead, metrics.clone())?;
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         EngineConfig {
             topics: cfg.kafka.topics().map(str::to_string),
             snapshot_interval: Duration::from_millis(cfg.snapshot_interval_ms),
@@ -159,6 +203,9 @@ pub async fn run(
         source.control.clone(),
     )
     .with_schema_ids(schema_ids);
+    if let Some((board, _, publisher)) = &alerting {
+        engine = engine.with_alerts(board.clone(), publisher.clone());
+    }
     let retention = retention_ms(cfg.retention_days).map(|horizon| {
         tokio::spawn(crate::clickhouse::retention::every(
             client,
@@ -189,6 +236,10 @@ pub async fn run(
     })
     .await?;
     dead_letters.flush();
+    if let Some((_, reader, publisher)) = alerting {
+        drop(reader);
+        tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10))).await?;
+    }
     if let Some(r) = retention {
         r.abort();
     }

@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use runtime::tenants::TenantZones;
 use tracing::Instrument;
 
+use crate::alerts::Alerts;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::ingest::{Ingest, MAX_BODY_BYTES};
@@ -27,7 +28,7 @@ use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
-use crate::routes::{campaigns, events, journeys, ops, overview};
+use crate::routes::{alert_rules, alerts, campaigns, events, journeys, ops, overview};
 
 /// The request id header, taken from the request or generated, and
 /// always returned.
@@ -75,6 +76,9 @@ pub struct AppState<R> {
     pub settings: Arc<Settings>,
     /// HTTP ingestion; `None` when off (no Kafka brokers configured).
     pub ingest: Option<Arc<Ingest>>,
+    /// Alerts; `None` when off (no metadata database configured): the
+    /// alert routes answer 503.
+    pub alerts: Option<Arc<Alerts>>,
 }
 
 impl<R: Clone> Clone for AppState<R> {
@@ -87,6 +91,7 @@ impl<R: Clone> Clone for AppState<R> {
             metrics: self.metrics.clone(),
             settings: self.settings.clone(),
             ingest: self.ingest.clone(),
+            alerts: self.alerts.clone(),
         }
     }
 }
@@ -108,12 +113,22 @@ impl<R: Reader> AppState<R> {
             metrics: Metrics::new(),
             settings: Arc::new(settings),
             ingest: None,
+            alerts: None,
         }
     }
 
     /// Turn HTTP ingestion on (`POST /v1/events`, `/v1/events/batch`).
     pub fn with_ingest(mut self, ingest: Ingest) -> Self {
         self.ingest = Some(Arc::new(ingest));
+        self
+    }
+
+    /// Turn the alert routes on (`/v1/alerts...`, `/v1/alert-rules...`,
+    /// `/v1/ws`). The background tasks ([`crate::alerts::stream::spawn_fanout`]
+    /// for the live stream, the rule publisher and the alert store) are
+    /// started apart, on the same `alerts`.
+    pub fn with_alerts(mut self, alerts: Arc<Alerts>) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 }
@@ -151,6 +166,36 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             "/v1/events/batch",
             post(events::post_batch::<R>).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
+        .route(
+            "/v1/alerts",
+            get(alerts::list::<R>).post(alerts::create::<R>),
+        )
+        .route("/v1/alerts/stats", get(alerts::stats::<R>))
+        .route("/v1/alerts/unread", get(alerts::unread::<R>))
+        .route("/v1/alerts/stream", get(alerts::stream::<R>))
+        .route("/v1/alerts/mark-all-read", post(alerts::mark_all_read::<R>))
+        .route(
+            "/v1/alerts/{id}",
+            get(alerts::one::<R>).delete(alerts::delete::<R>),
+        )
+        .route("/v1/alerts/{id}/resolve", post(alerts::resolve::<R>))
+        .route("/v1/alerts/{id}/mark-read", post(alerts::mark_read::<R>))
+        .route("/v1/alerts/{id}/dismiss", post(alerts::dismiss::<R>))
+        .route(
+            "/v1/alert-rules",
+            get(alert_rules::list::<R>).post(alert_rules::create::<R>),
+        )
+        .route(
+            "/v1/alert-rules/{id}",
+            get(alert_rules::one::<R>)
+                .put(alert_rules::replace::<R>)
+                .delete(alert_rules::delete::<R>),
+        )
+        .route(
+            "/v1/alert-rules/{id}/preview",
+            post(alert_rules::preview::<R>),
+        )
+        .route("/v1/ws", get(alerts::websocket::<R>))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<R>))
         .route("/metrics", get(ops::metrics::<R>))

@@ -116,6 +116,61 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ingest: IngestArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// Alerts: the metadata database and the topics shared with the processor.
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// PostgreSQL URL of the metadata database
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DATABASE): alert rules and
+    /// alerts. Without it the alert routes answer 503. The local stack's is
+    /// postgres://campaign@127.0.0.1:5433/campaign_analytics.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Connections kept to the metadata database (the live stream holds one
+    /// more, for LISTEN).
+    #[arg(long = "database-pool-size", env = "DATABASE_POOL_SIZE", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub database_pool_size: u16,
+
+    /// Topic the rule changes are published to (the processors read it):
+    /// key the rule id, value the rule JSON, no value for a deleted rule.
+    #[arg(long, env = "TOPIC_ALERT_RULES", default_value = "alert-rules")]
+    pub alert_rules_topic: String,
+
+    /// Topic of the processors' alert transitions, stored in the metadata
+    /// database by this API.
+    #[arg(long, env = "TOPIC_ALERTS", default_value = "alerts")]
+    pub alerts_topic: String,
+
+    /// Consumer group of the alert store (every API instance shares it).
+    #[arg(
+        long,
+        env = "ALERT_STORE_GROUP",
+        default_value = "campaign-analytics-alert-store"
+    )]
+    pub alert_store_group: String,
+}
+
+impl AlertArgs {
+    /// The metadata database settings, when one is configured.
+    pub fn metadata(&self) -> Option<metadata::MetadataConfig> {
+        self.database_url
+            .as_ref()
+            .map(|url| metadata::MetadataConfig {
+                database_url: url.clone(),
+                pool_size: usize::from(self.database_pool_size),
+            })
+    }
 }
 
 /// HTTP ingestion: where events posted to /v1/events go.
@@ -247,6 +302,31 @@ mod tests {
         .unwrap();
         assert_eq!(cli.serve.ingest.brokers.as_deref(), Some("b:9092"));
         assert!(!cli.serve.ingest.idempotence);
+        let cli = Cli::try_parse_from([
+            "query-api",
+            "--api-keys",
+            "k.toml",
+            "--database-url",
+            "postgres://u@h:1/db",
+            "--database-pool-size",
+            "3",
+            "--alerts-topic",
+            "my-alerts",
+        ])
+        .unwrap();
+        let alerts = &cli.serve.alerts;
+        let metadata = alerts.metadata().unwrap();
+        assert_eq!(
+            (metadata.database_url.as_str(), metadata.pool_size),
+            ("postgres://u@h:1/db", 3)
+        );
+        assert_eq!(alerts.alerts_topic, "my-alerts");
+        if std::env::var("TOPIC_ALERT_RULES").is_err() {
+            assert_eq!(alerts.alert_rules_topic, "alert-rules");
+        }
+        if std::env::var("ALERT_STORE_GROUP").is_err() {
+            assert_eq!(alerts.alert_store_group, "campaign-analytics-alert-store");
+        }
         let cli = Cli::try_parse_from(["query-api", "serve", "--api-keys", "k.toml"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Serve(_))));
         assert!(Cli::try_parse_from([

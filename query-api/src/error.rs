@@ -37,6 +37,16 @@ pub enum ErrorCode {
     BadBoolean,
     /// `format` is not `json`, `csv` or `ndjson`.
     BadFormat,
+    /// An alert rule (`POST`/`PUT /v1/alert-rules`) is malformed or
+    /// invalid: the message names the field and what it allows.
+    BadRule,
+    /// `severity` is not `info`, `warning` or `critical`.
+    BadSeverity,
+    /// `Last-Event-ID` (or `last_event_id`) is not a non-negative integer.
+    BadEventId,
+    /// `GET /v1/ws` without a WebSocket upgrade request.
+    #[serde(rename = "not_websocket")]
+    NotWebsocket,
     /// An admin key must name the tenant with `?tenant_id=`.
     TenantRequired,
     /// No, a malformed or an unknown API key.
@@ -54,8 +64,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The key exceeded its rate limit; retry after `Retry-After` seconds.
     RateLimited,
-    /// ClickHouse (reads) or the Kafka broker (event ingestion) is
-    /// unreachable or failed.
+    /// ClickHouse (reads), the Kafka broker (event ingestion) or the
+    /// metadata database (alerts) is unreachable or failed, or alerts are
+    /// off (the server has no `DATABASE_URL`).
     Unavailable,
     /// The request took longer than the configured timeout.
     Timeout,
@@ -194,6 +205,29 @@ impl From<ReadError> for ApiError {
             ErrorCode::Unavailable,
             "ClickHouse is unavailable; try again later",
         )
+    }
+}
+
+impl From<metadata::MetadataError> for ApiError {
+    fn from(e: metadata::MetadataError) -> Self {
+        match e {
+            metadata::MetadataError::Unavailable(_) => {
+                tracing::warn!(error = %e, "metadata database failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the metadata database is unavailable; try again later",
+                )
+            }
+            _ => {
+                tracing::error!(error = %e, "metadata database error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error (metadata database)",
+                )
+            }
+        }
     }
 }
 

@@ -15,6 +15,11 @@
 //!   against the contract, encoded (Avro single-object) and produced to
 //!   Kafka through the [`ingest::EventSink`] seam (rdkafka; in memory for
 //!   tests). The only module that knows Kafka.
+//! - [`alerts`]: alert rules and alerts in the metadata database
+//!   (PostgreSQL), the rule publisher (outbox to the rules topic), the
+//!   alert store (the processor's transitions from the alerts topic) and
+//!   the live stream (SSE and WebSocket); the routes are
+//!   [`routes::alerts`] and [`routes::alert_rules`].
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
 //!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
 //!   buckets).
@@ -24,6 +29,7 @@
 //! - [`openapi`]: the OpenAPI document generated from the code, and the
 //!   docs page; [`metrics`]: every Prometheus metric; [`config`]: the CLI.
 
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -1,9 +1,16 @@
 //! `query-api`: the campaign analytics query API.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Parser;
+use metadata::Metadata;
+use query_api::alerts::publisher::spawn_rule_publisher;
+use query_api::alerts::store_consumer::{spawn_store_consumer, StoreConsumerConfig};
+use query_api::alerts::stream::spawn_fanout;
+use query_api::alerts::Alerts;
 use query_api::app::{router, serve, AppState, Settings};
-use query_api::config::{Cli, Command, IngestArgs, ServeArgs};
+use query_api::config::{AlertArgs, Cli, Command, IngestArgs, ServeArgs};
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
 use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
@@ -34,14 +41,7 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
              produce may write a record twice (it counts once by its event_id)"
         );
     }
-    let config = KafkaSinkConfig {
-        brokers: brokers.clone(),
-        idempotence: args.idempotence,
-        delivery_timeout: std::time::Duration::from_millis(args.delivery_timeout_ms),
-        linger_ms: args.linger_ms,
-        batch_records: args.batch_records,
-        partitioner: args.partitioner.clone(),
-    };
+    let config = producer_config(args, brokers.clone());
     let sink = KafkaSink::new(config).context("the Kafka producer of HTTP ingestion")?;
     let topics = args.topics();
     let settings = IngestSettings {
@@ -68,6 +68,70 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
     Ok(Some(ingest))
 }
 
+/// The settings of the producers (HTTP ingestion, rule publisher).
+fn producer_config(args: &IngestArgs, brokers: String) -> KafkaSinkConfig {
+    KafkaSinkConfig {
+        brokers,
+        idempotence: args.idempotence,
+        delivery_timeout: std::time::Duration::from_millis(args.delivery_timeout_ms),
+        linger_ms: args.linger_ms,
+        batch_records: args.batch_records,
+        partitioner: args.partitioner.clone(),
+    }
+}
+
+/// Alerts when a metadata database is configured: connected and migrated
+/// now (a failure stops the start), with the live stream's fan-out, and,
+/// with Kafka brokers, the rule publisher and the alert store.
+async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<Arc<Alerts>>> {
+    let Some(config) = args.metadata() else {
+        tracing::info!(
+            "alerts off: no DATABASE_URL / --database-url (the alert routes answer 503)"
+        );
+        return Ok(None);
+    };
+    let metadata = Metadata::connect(&config).await.context(
+        "connecting to the metadata database (DATABASE_URL): is PostgreSQL running (`make up`)?",
+    )?;
+    metadata
+        .migrate()
+        .await
+        .context("migrating the metadata database (DATABASE_URL)")?;
+    let alerts = Arc::new(Alerts::new(metadata));
+    spawn_fanout(alerts.clone());
+    match &ingest.brokers {
+        Some(brokers) => {
+            spawn_rule_publisher(
+                alerts.clone(),
+                producer_config(ingest, brokers.clone()),
+                args.alert_rules_topic.clone(),
+            )
+            .context("the Kafka producer of the rule publisher")?;
+            spawn_store_consumer(
+                alerts.metadata.clone(),
+                &StoreConsumerConfig {
+                    brokers: brokers.clone(),
+                    topic: args.alerts_topic.clone(),
+                    group: args.alert_store_group.clone(),
+                },
+            )
+            .context("the Kafka consumer of the alert store")?;
+            tracing::info!(
+                %brokers,
+                rules_topic = %args.alert_rules_topic,
+                alerts_topic = %args.alerts_topic,
+                group = %args.alert_store_group,
+                "alerts on: rule publisher and alert store started"
+            );
+        }
+        None => tracing::warn!(
+            "alerts on without KAFKA_BROKERS / --kafka-brokers: rule changes are not published \
+             to the processors and their alerts are not stored until the server has brokers"
+        ),
+    }
+    Ok(Some(alerts))
+}
+
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime::logging::init(&args.log_format);
     let path = args
@@ -77,6 +141,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let zones = TenantZones::parse(&args.default_timezone, &args.tenant_timezones)?;
     let reader = ClickHouseReader::new(args.clickhouse.client());
     let ingest = ingest(&args.ingest, args.request_timeout_ms)?;
+    let alerts = alerts(&args.alerts, &args.ingest).await?;
     let mut state = AppState::new(
         reader,
         keys,
@@ -93,6 +158,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     if let Some(ingest) = ingest {
         state = state.with_ingest(ingest);
+    }
+    if let Some(alerts) = alerts {
+        state = state.with_alerts(alerts);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

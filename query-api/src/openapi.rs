@@ -14,10 +14,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
+use crate::alerts::model::{
+    doc as rule_doc, AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView,
+    ManualAlertInput, Marked, Preview, PreviewHit,
+};
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::params::{CampaignStatus, ExportFormat};
 use crate::read::Granularity;
-use crate::routes::{campaigns, events, journeys, ops, overview};
+use crate::routes::{alert_rules, alerts, campaigns, events, journeys, ops, overview};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,19 +58,43 @@ is `{\"error\": {\"code\", \"message\"}}`."
         overview::overview,
         events::post_event,
         events::post_batch,
+        alerts::list,
+        alerts::stats,
+        alerts::unread,
+        alerts::one,
+        alerts::create,
+        alerts::resolve,
+        alerts::mark_read,
+        alerts::mark_all_read,
+        alerts::dismiss,
+        alerts::delete,
+        alerts::stream,
+        alerts::websocket,
+        alert_rules::list,
+        alert_rules::create,
+        alert_rules::one,
+        alert_rules::replace,
+        alert_rules::delete,
+        alert_rules::preview,
         ops::healthz,
         ops::readyz,
         ops::metrics,
         ops::openapi,
         ops::docs,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity)),
+    components(schemas(
+        ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity,
+        AlertView, AlertPageView, AlertList, AlertStatsView, AlertEvent, Marked,
+        ManualAlertInput, Preview, PreviewHit, rule_doc::Rule, rule_doc::RuleInput,
+        rule_doc::RuleList, rule_doc::Scope, rule_doc::Condition,
+    )),
     modifiers(&Security, &Errors),
     tags(
         (name = "campaigns", description = "Campaign and job reports."),
         (name = "journeys", description = "Per-user journeys of a job."),
         (name = "overview", description = "The tenant overview per day, week or month."),
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
+        (name = "alerts", description = "Alert rules, alerts and their live stream (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, keeps its own read state and dismisses them; rules, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )
 )]
@@ -126,9 +154,10 @@ impl Modify for Errors {
                 error_response(
                     "A bad parameter (code names which: bad_id, bad_date, bad_range, \
                      range_too_large, bad_granularity, bad_limit, bad_cursor, bad_status, \
-                     bad_timestamp, bad_boolean, bad_format, bad_query), an admin key \
-                     without tenant_id (tenant_required), or a posted body that is not \
-                     JSON or not of the route's shape (bad_body).",
+                     bad_timestamp, bad_boolean, bad_format, bad_severity, bad_event_id, \
+                     bad_query), an admin key without tenant_id (tenant_required), a \
+                     posted body that is not JSON or not of the route's shape (bad_body), \
+                     or an invalid alert rule (bad_rule).",
                 )
                 .build(),
             ),
@@ -141,15 +170,16 @@ impl Modify for Errors {
                 "403",
                 error_response(
                     "The key's role may not use this route: a producer key reads nothing, \
-                     only a producer key posts events.",
+                     only a producer key posts events, a viewer key changes no alert rule.",
                 )
                 .build(),
             ),
             (
                 "404",
                 error_response(
-                    "No such campaign, job or journey for this tenant, a tenant_id this \
-                     key may not read, or (posting events) HTTP ingestion is off.",
+                    "No such campaign, job, journey, alert or alert rule for this tenant, \
+                     a tenant_id this key may not read, or (posting events) HTTP ingestion \
+                     is off.",
                 )
                 .build(),
             ),
@@ -172,9 +202,10 @@ impl Modify for Errors {
             (
                 "503",
                 error_response(
-                    "ClickHouse (reads) or the Kafka broker (posting events: it did not \
+                    "ClickHouse (reads), the Kafka broker (posting events: it did not \
                      acknowledge every valid event in time; nothing is reported accepted, \
-                     send again) is unreachable or failed.",
+                     send again) or the metadata database (alerts) is unreachable or \
+                     failed, or alerts are off (the server has no DATABASE_URL).",
                 )
                 .build(),
             ),

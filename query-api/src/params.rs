@@ -313,17 +313,43 @@ pub fn parse_updated_since(text: Option<&str>) -> Result<Option<u32>, ApiError> 
     Ok(Some(u32::try_from(secs.max(0)).unwrap_or(u32::MAX)))
 }
 
-/// `completed`: `true` or `false`.
-pub fn parse_completed(text: Option<&str>) -> Result<Option<bool>, ApiError> {
+/// An RFC 3339 time parameter named `name` (e.g. `since`), as UTC.
+pub fn parse_time(
+    name: &str,
+    text: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            ErrorCode::BadTimestamp,
+            format!("{name} must be an RFC 3339 time like 2026-11-01T10:00:00Z, not {text:?}"),
+        )
+    };
+    if !rfc3339_shape(text) {
+        return Err(bad());
+    }
+    let at = DateTime::parse_from_rfc3339(&text.to_ascii_uppercase()).map_err(|_| bad())?;
+    Ok(Some(at.with_timezone(&chrono::Utc)))
+}
+
+/// A boolean parameter named `name`: `true` or `false`.
+pub fn parse_bool(name: &str, text: Option<&str>) -> Result<Option<bool>, ApiError> {
     match text {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
         Some(other) => Err(ApiError::bad_request(
             ErrorCode::BadBoolean,
-            format!("completed must be true or false, not {other:?}"),
+            format!("{name} must be true or false, not {other:?}"),
         )),
     }
+}
+
+/// `completed`: `true` or `false`.
+pub fn parse_completed(text: Option<&str>) -> Result<Option<bool>, ApiError> {
+    parse_bool("completed", text)
 }
 
 /// `granularity`: `day` (default), `week` or `month`.
@@ -440,6 +466,26 @@ mod tests {
         ] {
             assert!(parse_updated_since(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn alert_times_and_flags() {
+        let at = parse_time("since", Some("2026-11-01T11:00:00+01:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-11-01T10:00:00+00:00");
+        assert_eq!(parse_time("since", None).unwrap(), None);
+        for bad in ["2026-11-01", "yesterday", "2026-11-01T10:00:00"] {
+            let e = parse_time("since", Some(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadTimestamp, "{bad}");
+            assert!(e.message.starts_with("since"), "{}", e.message);
+        }
+        assert_eq!(parse_bool("unread_only", Some("true")).unwrap(), Some(true));
+        assert_eq!(parse_bool("unread_only", None).unwrap(), None);
+        assert_eq!(
+            parse_bool("unread_only", Some("1")).unwrap_err().code,
+            ErrorCode::BadBoolean
+        );
     }
 
     #[test]

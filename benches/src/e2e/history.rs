@@ -162,6 +162,7 @@ pub fn header_template() -> anyhow::Result<String> {
             last_at: LAST_USER_AT,
         }],
         rewritten_at: COMPLETED_AT,
+        alerts: None,
     };
     serde_json::to_string(&header).context("serialize the history header")
 }

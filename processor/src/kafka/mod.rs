@@ -1,11 +1,14 @@
 //! The Kafka seam: the consumer (a thread of its own, with the rebalance
-//! protocol that restores state before a partition is consumed) and the
-//! dead-letter producer. Only this module knows rdkafka.
+//! protocol that restores state before a partition is consumed), the
+//! dead-letter producer, the alert rules reader and the alert transitions
+//! producer. Only this module knows rdkafka.
 
+pub mod alert_publisher;
 pub mod bounds;
 pub mod config;
 pub mod dlq;
 pub mod replay;
+pub mod rules_reader;
 pub mod source;
 
 pub use config::KafkaConfig;

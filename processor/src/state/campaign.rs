@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use schemas::{CampaignLifecycle, CampaignStatus, NotificationSent, UserInteraction};
 
+use alerting::{AlertBook, Transition};
+
 use super::interner::{Interner, Sym};
 use super::script::ScriptInfo;
 use super::{Map, Set};
@@ -136,6 +138,14 @@ pub struct Campaign {
     pub rewritten_at: i64,
     /// Where the campaign stands on its way out of memory.
     pub eviction: Eviction,
+    /// The (rule, report) states of alert rules on its reports.
+    pub alerts: AlertBook,
+    /// Alert transitions evaluated and not yet taken by a snapshot (its
+    /// header carries them; they are published once it commits).
+    pub recent_transitions: Vec<Transition>,
+    /// Processing time (ms) of the snapshot that first saw its latest
+    /// applied event (inactivity rules); 0: not known yet.
+    pub last_applied_ms: i64,
 }
 
 /// `rewritten_at` of a campaign created since the last snapshot: the next
@@ -175,6 +185,9 @@ impl Campaign {
             script_changed: false,
             rewritten_at: UNSTAMPED,
             eviction: Eviction::None,
+            alerts: AlertBook::default(),
+            recent_transitions: Vec::new(),
+            last_applied_ms: 0,
         }
     }
 

@@ -8,6 +8,7 @@
 //! the stored journeys when reports are derived, so a late or changed script
 //! loses nothing.
 
+mod alerts;
 mod campaign;
 mod interner;
 mod persist;
@@ -23,9 +24,10 @@ use foldhash::fast::{FixedState, RandomState};
 
 use schemas::{CampaignStatus, Event};
 
+pub use alerts::{AlertPass, RuleIndex};
 pub use campaign::{Campaign, Eviction, Job, Step, UserEntry};
 pub use interner::{Interner, Sym};
-pub use persist::{CampaignHeader, JobHeader, Stamped, UserRecord};
+pub use persist::{CampaignHeader, HeaderAlerts, JobHeader, Stamped, UserRecord};
 pub use report::{percent, FunnelStep, Journey, JourneyStep, NodeStats, Report};
 pub use script::ScriptInfo;
 
@@ -48,6 +50,9 @@ pub struct Changes {
     /// Headers of campaigns written in full on their way out of memory, to
     /// be written marked evicted (their reports and journeys are above).
     pub evicted_headers: Vec<CampaignHeader>,
+    /// Alert transitions the headers above carry: published once the
+    /// snapshot commits.
+    pub transitions: Vec<alerting::Transition>,
 }
 
 /// Hash maps and sets of the state: foldhash (fast), seeded per process.
@@ -134,6 +139,9 @@ pub struct PartitionState {
     generation: u64,
     /// Campaigns created since [`PartitionState::stamp_new`] last ran.
     unstamped: usize,
+    /// The next alert pass evaluates every campaign whose tenant has
+    /// rules (after a restore: the rules may have changed meanwhile).
+    reevaluate_alerts: bool,
 }
 
 impl PartitionState {
@@ -193,22 +201,39 @@ impl PartitionState {
     /// Reports of every changed campaign (all jobs, and each job) and the
     /// journeys that changed, then forget that they changed.
     pub fn take_changes(&mut self) -> Changes {
+        self.take_changes_with(None)
+    }
+
+    /// [`PartitionState::take_changes`], evaluating alert rules on the
+    /// reports taken (and on campaigns that a timer or a rule change makes
+    /// due, which are then taken too).
+    pub fn take_changes_with(&mut self, alerts: Option<&AlertPass>) -> Changes {
+        let just_applied = Some(self.generation);
         self.generation += 1;
+        let reevaluate_all = std::mem::take(&mut self.reevaluate_alerts);
+        if let Some(pass) = alerts {
+            for campaign in self.campaigns.values_mut() {
+                if campaign.last_applied_ms == 0 || campaign.changed_in == just_applied {
+                    campaign.last_applied_ms = pass.now_ms;
+                }
+                if !campaign.dirty
+                    && ((reevaluate_all && !pass.rules.of_tenant(&campaign.tenant_id).is_empty())
+                        || alerts::due(campaign, pass))
+                {
+                    campaign.dirty = true;
+                }
+            }
+        }
         let mut out = Changes::default();
         for campaign in self.campaigns.values_mut() {
             if !campaign.dirty {
                 continue;
             }
+            let first_report = out.reports.len();
             out.reports.push(campaign.campaign_report(&self.interner));
-            if campaign.eviction == Eviction::Requested {
-                campaign.eviction = Eviction::Taken;
-                out.evicted_headers.push(campaign.header(&self.interner));
-            } else {
-                out.headers.push(campaign.header(&self.interner));
-            }
             let all_users = campaign.script_changed;
             let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
-            for job_sym in jobs {
+            for &job_sym in &jobs {
                 // Events without a job count in the all-jobs report only.
                 let has_report = !self.interner.resolve(job_sym).is_empty();
                 if let Some(r) = campaign
@@ -217,6 +242,23 @@ impl PartitionState {
                 {
                     out.reports.push(r);
                 }
+            }
+            if let Some(pass) = alerts {
+                alerts::evaluate(campaign, &out.reports[first_report..], pass);
+            }
+            if !campaign.recent_transitions.is_empty() && campaign.eviction == Eviction::Requested {
+                // Its transitions must be re-publishable from a live header
+                // until a later header drops them: not evicted now.
+                campaign.eviction = Eviction::None;
+            }
+            if campaign.eviction == Eviction::Requested {
+                campaign.eviction = Eviction::Taken;
+                out.evicted_headers.push(campaign.header(&self.interner));
+            } else {
+                out.headers.push(campaign.header(&self.interner));
+            }
+            out.transitions.append(&mut campaign.recent_transitions);
+            for job_sym in jobs {
                 let Some(job) = campaign.jobs.get_mut(&job_sym) else {
                     continue;
                 };
@@ -400,6 +442,24 @@ impl PartitionState {
         self.campaigns.remove(&tenant, &id);
         let campaign = Campaign::restore(&mut self.interner, header, users);
         self.campaigns.get_or_insert(&tenant, &id, move || campaign);
+    }
+
+    /// Have the next alert pass evaluate every campaign whose tenant has
+    /// rules.
+    pub fn reevaluate_alerts(&mut self) {
+        self.reevaluate_alerts = true;
+    }
+
+    /// Give back transitions a snapshot took but did not commit (it was
+    /// abandoned): the next snapshot carries them in their campaigns'
+    /// headers again and publishes them once it commits.
+    pub fn requeue_transitions(&mut self, transitions: Vec<alerting::Transition>) {
+        for t in transitions {
+            if let Some(c) = self.campaigns.get_mut(&t.tenant_id, &t.campaign_id) {
+                c.dirty = true;
+                c.recent_transitions.push(t);
+            }
+        }
     }
 
     /// Mark every campaign and every user changed, so the next snapshot

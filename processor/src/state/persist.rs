@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use alerting::{AlertBook, Transition};
 use schemas::CampaignStatus;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,19 @@ pub struct CampaignHeader {
     /// rows is older (0: unknown, written before retention existed).
     #[serde(default)]
     pub rewritten_at: i64,
+    /// Alert rule states on the campaign's reports, and the transitions of
+    /// the snapshot that wrote this header (re-published after a restore:
+    /// the store and the channels keep each transition id once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<HeaderAlerts>,
+}
+
+/// The alert part of a header.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeaderAlerts {
+    pub book: AlertBook,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
 }
 
 /// What one user of one job holds: the persisted form of a journey.
@@ -121,6 +135,12 @@ impl Campaign {
                 })
                 .collect(),
             rewritten_at: self.rewritten_at,
+            alerts: (!self.alerts.is_empty() || !self.recent_transitions.is_empty()).then(|| {
+                HeaderAlerts {
+                    book: self.alerts.clone(),
+                    transitions: self.recent_transitions.clone(),
+                }
+            }),
         }
     }
 
@@ -140,6 +160,13 @@ impl Campaign {
         c.status_wide = latest(header.status_wide, |s| CampaignStatus::from_symbol(&s));
         c.audience_wide = latest(header.audience_wide, Some);
         c.rewritten_at = header.rewritten_at;
+        if let Some(alerts) = header.alerts {
+            c.alerts = alerts.book;
+            // Transitions of the header's snapshot may not have been
+            // published before the crash: they go out again with the next
+            // snapshot (see `PartitionState::restore_campaign`).
+            c.recent_transitions = alerts.transitions;
+        }
         let mut jobs: BTreeMap<_, Job> = BTreeMap::new();
         for j in header.jobs {
             let job = jobs.entry(interner.intern(&j.job_id)).or_default();
@@ -203,7 +230,8 @@ impl Campaign {
         }
         c.jobs = jobs;
         c.seen.shrink_to_fit();
-        c.dirty = false;
+        // Unchanged, unless transitions are to be published again.
+        c.dirty = !c.recent_transitions.is_empty();
         c.changed_in = None;
         c
     }

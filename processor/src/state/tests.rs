@@ -799,3 +799,156 @@ fn event_keys_stay_what_the_stored_rows_hold() {
     let b = foldhash::fast::FixedState::with_seed(0x5eed_0002).hash_one(id);
     assert_eq!(super::event_key(id), (u128::from(a) << 64) | u128::from(b));
 }
+
+mod alerts {
+    //! Alert rules on the partition state: evaluated on the reports each
+    //! snapshot takes, persisted in headers, resolved on rule deletion.
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use alerting::{RuleInput, TransitionKind};
+
+    use super::*;
+    use crate::state::{AlertPass, RuleIndex};
+
+    fn rule(id: &str, json: &str) -> Arc<alerting::Rule> {
+        let input = RuleInput::from_json(json).unwrap().validate().unwrap();
+        Arc::new(input.into_rule(id.into(), T.into(), 1))
+    }
+
+    fn take(
+        s: &mut PartitionState,
+        rules: &RuleIndex,
+        changed: &[&str],
+        now_ms: i64,
+    ) -> Vec<alerting::Transition> {
+        let changed: HashSet<String> = changed.iter().map(|t| t.to_string()).collect();
+        let pass = AlertPass {
+            rules,
+            changed_tenants: &changed,
+            now_ms,
+        };
+        s.take_changes_with(Some(&pass)).transitions
+    }
+
+    const ERROR_RULE: &str =
+        r#"{"name": "errors", "condition": {"kind": "status", "status": "ERROR"}}"#;
+
+    #[test]
+    fn a_status_rule_fires_once_and_resolves_when_the_status_moves_on() {
+        let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Running)]);
+        assert!(take(&mut s, &rules, &[], 1_000).is_empty());
+        s.apply(&status("s2", "", 2 * MIN, CampaignStatus::Error));
+        let t = take(&mut s, &rules, &[], 2_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].kind, t[0].campaign_id.as_str()),
+            (TransitionKind::Fired, C)
+        );
+        // Unchanged reports are not evaluated again: nothing repeats.
+        s.apply(&first("n1", "j1", "u1", 3 * MIN));
+        assert!(take(&mut s, &rules, &[], 3_000).is_empty());
+        s.apply(&status("s3", "", 4 * MIN, CampaignStatus::Running));
+        let t2 = take(&mut s, &rules, &[], 4_000);
+        assert_eq!(t2.len(), 1);
+        assert_eq!(
+            (t2[0].kind, &t2[0].alert_id),
+            (TransitionKind::Resolved, &t[0].alert_id)
+        );
+    }
+
+    #[test]
+    fn a_new_rule_is_evaluated_on_campaigns_that_do_not_change_and_a_deleted_one_resolves() {
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        let none = RuleIndex::default();
+        assert!(take(&mut s, &none, &[], 1_000).is_empty());
+        let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        // Without naming the tenant as changed, nothing looks at it.
+        assert!(take(&mut s, &rules, &[], 2_000).is_empty());
+        let t = take(&mut s, &rules, &[T], 3_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind, TransitionKind::Fired);
+        let t2 = take(&mut s, &none, &[T], 4_000);
+        assert_eq!(t2.len(), 1);
+        assert_eq!(
+            (t2[0].kind, &t2[0].alert_id),
+            (TransitionKind::Resolved, &t[0].alert_id)
+        );
+    }
+
+    #[test]
+    fn inactivity_fires_on_a_timer_and_resolves_with_the_next_event() {
+        let rules = RuleIndex::new([rule(
+            "r1",
+            r#"{"name": "quiet", "condition": {"kind": "inactivity", "seconds": 60}}"#,
+        )]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Running)]);
+        assert!(take(&mut s, &rules, &[], 1_000).is_empty());
+        assert!(take(&mut s, &rules, &[], 30_000).is_empty());
+        let t = take(&mut s, &rules, &[], 61_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind, TransitionKind::Fired);
+        // Still idle: no second firing.
+        assert!(take(&mut s, &rules, &[], 120_000).is_empty());
+        s.apply(&first("n1", "j1", "u1", 2 * MIN));
+        let t2 = take(&mut s, &rules, &[], 121_000);
+        assert_eq!(t2.len(), 1);
+        assert_eq!(t2[0].kind, TransitionKind::Resolved);
+    }
+
+    #[test]
+    fn for_seconds_waits_on_a_timer_without_report_changes() {
+        let rules = RuleIndex::new([rule(
+            "r1",
+            r#"{"name": "errors", "for_seconds": 10, "condition": {"kind": "status", "status": "ERROR"}}"#,
+        )]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        assert!(take(&mut s, &rules, &[], 1_000).is_empty());
+        assert!(take(&mut s, &rules, &[], 5_000).is_empty());
+        let t = take(&mut s, &rules, &[], 11_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind, TransitionKind::Fired);
+    }
+
+    #[test]
+    fn alert_states_and_untaken_transitions_survive_a_restore_through_the_header() {
+        let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        let changes = {
+            let changed: HashSet<String> = HashSet::new();
+            let pass = AlertPass {
+                rules: &rules,
+                changed_tenants: &changed,
+                now_ms: 1_000,
+            };
+            s.take_changes_with(Some(&pass))
+        };
+        assert_eq!(changes.transitions.len(), 1);
+        let header = changes.headers[0].clone();
+        let stored = header.alerts.as_ref().unwrap();
+        assert_eq!(stored.transitions, changes.transitions);
+        // Through the persisted JSON, as the store keeps it.
+        let header: crate::state::CampaignHeader =
+            serde_json::from_str(&serde_json::to_string(&header).unwrap()).unwrap();
+        let mut restored = PartitionState::new();
+        restored.restore_campaign(header, Vec::new());
+        // The header's transitions go out again with the next snapshot...
+        let again = take(&mut restored, &rules, &[], 2_000);
+        assert_eq!(again, changes.transitions);
+        // ...once: the state knows the alert fires, nothing new fires.
+        restored.reevaluate_alerts();
+        assert!(take(&mut restored, &rules, &[], 3_000).is_empty());
+    }
+
+    #[test]
+    fn requeued_transitions_are_taken_again() {
+        let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        let t = take(&mut s, &rules, &[], 1_000);
+        assert_eq!(t.len(), 1);
+        s.requeue_transitions(t.clone());
+        assert_eq!(take(&mut s, &rules, &[], 2_000), t);
+        assert!(take(&mut s, &rules, &[], 3_000).is_empty());
+    }
+}

@@ -1,8 +1,11 @@
 //! The handlers, one file per resource, and the extractors they share.
 //! Read handlers validate, ask the [`crate::read::Reader`] and shape the
 //! answer; they never see SQL. The event handlers ([`events`]) hand
-//! checked records to [`crate::ingest`].
+//! checked records to [`crate::ingest`]; the alert handlers ([`alerts`],
+//! [`alert_rules`]) use the metadata database of [`crate::alerts`].
 
+pub mod alert_rules;
+pub mod alerts;
 pub mod campaigns;
 pub mod events;
 pub mod journeys;

@@ -1,0 +1,126 @@
+//! The rules as the rules topic holds them, shared between the reader
+//! thread (which writes) and the engine (which takes a consistent view at
+//! each snapshot, with the tenants whose rules changed since its last).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use alerting::Rule;
+
+use crate::state::RuleIndex;
+
+#[derive(Debug, Default)]
+struct Inner {
+    rules: HashMap<String, Arc<Rule>>,
+    /// Tenants whose rules changed since the engine's last view.
+    changed: HashSet<String>,
+    /// The index of `rules`, rebuilt on the next view after a change.
+    index: Option<Arc<RuleIndex>>,
+}
+
+/// The current rules.
+#[derive(Debug, Default)]
+pub struct RuleBoard {
+    inner: Mutex<Inner>,
+}
+
+impl RuleBoard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves a consistent map.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Apply one record of the rules topic: the rule, or its deletion.
+    /// Returns whether anything changed (an older revision than the one
+    /// held changes nothing).
+    pub fn apply(&self, id: &str, rule: Option<Rule>) -> bool {
+        let mut inner = self.lock();
+        let held = inner.rules.get(id).cloned();
+        match rule {
+            Some(rule) => {
+                if held.as_ref().is_some_and(|h| h.revision > rule.revision) {
+                    return false;
+                }
+                if let Some(h) = &held {
+                    inner.changed.insert(h.tenant_id.clone());
+                }
+                inner.changed.insert(rule.tenant_id.clone());
+                inner.rules.insert(id.to_string(), Arc::new(rule));
+            }
+            None => {
+                let Some(h) = held else {
+                    return false;
+                };
+                inner.changed.insert(h.tenant_id.clone());
+                inner.rules.remove(id);
+            }
+        }
+        inner.index = None;
+        true
+    }
+
+    /// The rules now, and the tenants whose rules changed since the
+    /// previous call.
+    pub fn take(&self) -> (Arc<RuleIndex>, HashSet<String>) {
+        let mut inner = self.lock();
+        let index = match &inner.index {
+            Some(index) => index.clone(),
+            None => {
+                let index = Arc::new(RuleIndex::new(inner.rules.values().cloned()));
+                inner.index = Some(index.clone());
+                index
+            }
+        };
+        (index, std::mem::take(&mut inner.changed))
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(id: &str, tenant: &str, revision: u64) -> Rule {
+        alerting::RuleInput::from_json(
+            r#"{"name": "r", "condition": {"kind": "status", "status": "ERROR"}}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap()
+        .into_rule(id.into(), tenant.into(), revision)
+    }
+
+    #[test]
+    fn changes_name_their_tenants_once_and_old_revisions_are_ignored() {
+        let board = RuleBoard::new();
+        assert!(board.apply("a", Some(rule("a", "t1", 2))));
+        assert!(!board.apply("a", Some(rule("a", "t1", 1))));
+        assert!(board.apply("b", Some(rule("b", "t2", 1))));
+        let (index, changed) = board.take();
+        assert_eq!(index.len(), 2);
+        assert_eq!(changed, HashSet::from(["t1".to_string(), "t2".to_string()]));
+        let (same, changed) = board.take();
+        assert!(Arc::ptr_eq(&index, &same));
+        assert!(changed.is_empty());
+        // A deletion (tombstone) changes its tenant; an unknown id nothing.
+        assert!(board.apply("a", None));
+        assert!(!board.apply("zzz", None));
+        let (index, changed) = board.take();
+        assert_eq!((index.len(), changed.len()), (1, 1));
+        assert!(index.get("a").is_none());
+        // A rule moved to another tenant changes both.
+        assert!(board.apply("b", Some(rule("b", "t3", 2))));
+        assert_eq!(board.take().1.len(), 2);
+    }
+}

@@ -1,0 +1,777 @@
+//! Alerts (`alerts.md`, "HTTP API"): the list, stats, unread ones, one
+//! alert, manual alerts, read state, dismissal, deletion, and the live
+//! stream (SSE and WebSocket).
+//!
+//! Every route needs the metadata database (503 `unavailable` without
+//! `DATABASE_URL`). Any reading key of the tenant reads alerts and keeps
+//! its own read state (per principal: the key's `user`, else its name)
+//! and dismisses them; creating and resolving manual alerts and deleting
+//! alerts need an editor key. Another tenant's alert, or an id that no
+//! alert has, is a 404 on every route.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use metadata::{Alert, AlertFilter, ManualAlert, StoredEvent};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{check_ids, Ids, Params};
+use crate::alerts::model::{
+    AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView, ManualAlertInput, Marked,
+};
+use crate::alerts::stream::EventFeed;
+use crate::alerts::Alerts;
+use crate::app::AppState;
+use crate::auth::Scope;
+use crate::cursor;
+use crate::error::{ApiError, ErrorCode};
+use crate::params::{parse_bool, parse_limit, parse_time, validate_id};
+use crate::read::Reader;
+
+/// Page size of the alert lists when `limit` is not given.
+pub const DEFAULT_ALERT_LIMIT: u64 = 100;
+/// Longest manual alert message and title, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+pub const MAX_TITLE_CHARS: usize = 200;
+/// SSE comments (and WebSocket pings) at least this often.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The alerts of the server, or 503 when it runs without a metadata
+/// database.
+pub(crate) fn enabled<R>(s: &AppState<R>) -> Result<&Arc<Alerts>, ApiError> {
+    s.alerts.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "alerts are off on this server: set DATABASE_URL (or --database-url) to the \
+             metadata database (PostgreSQL) and restart it",
+        )
+    })
+}
+
+/// `?tenant_id=` only.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertParams {
+    /// The tenant: required for admin keys; a tenant key may only name its
+    /// own tenant (any other answers 404).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    pub tenant_id: Option<String>,
+}
+
+/// Parameters of `GET /v1/alerts`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertListParams {
+    /// The tenant: required for admin keys; a tenant key may only name its
+    /// own tenant (any other answers 404).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    pub tenant_id: Option<String>,
+    /// Only alerts fired at or after this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub since: Option<String>,
+    /// Only alerts of this severity: `info`, `warning` or `critical`.
+    #[param(value_type = Option<String>)]
+    pub severity: Option<String>,
+    /// Only `firing` or only `resolved` alerts.
+    #[param(value_type = Option<String>)]
+    pub status: Option<String>,
+    /// Only alerts the calling principal has not read (`true`/`false`).
+    #[param(value_type = Option<bool>)]
+    pub unread_only: Option<String>,
+    /// Only alerts about this campaign.
+    #[param(value_type = Option<String>)]
+    pub campaign_id: Option<String>,
+    /// Only alerts of this rule.
+    #[param(value_type = Option<String>)]
+    pub rule_id: Option<String>,
+    /// Also dismissed alerts (`true`/`false`, default false).
+    #[param(value_type = Option<bool>)]
+    pub include_dismissed: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<String>,
+}
+
+/// Parameters of `GET /v1/alerts/unread`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnreadParams {
+    /// The tenant: required for admin keys; a tenant key may only name its
+    /// own tenant (any other answers 404).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    pub tenant_id: Option<String>,
+    /// Most alerts returned, 1 to 1000 (default 100), newest first.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// Parameters of the live stream routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// The tenant: required for admin keys; a tenant key may only name its
+    /// own tenant (any other answers 404).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    pub tenant_id: Option<String>,
+    /// Resume after this event (`seq`); the `Last-Event-ID` header wins
+    /// over it. Without either, the stream starts with the next
+    /// transition.
+    #[param(value_type = Option<u64>)]
+    pub last_event_id: Option<String>,
+}
+
+fn parse_severity(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    alerting::Severity::from_name(text)
+        .map(|s| Some(s.as_str().to_owned()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::BadSeverity,
+                format!("severity must be info, warning or critical, not {text:?}"),
+            )
+        })
+}
+
+fn parse_alert_status(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some(s @ ("firing" | "resolved")) => Ok(Some(s.to_owned())),
+        Some(other) => Err(ApiError::bad_request(
+            ErrorCode::BadStatus,
+            format!("status must be firing or resolved, not {other:?}"),
+        )),
+    }
+}
+
+fn checked_id(what: &str, id: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(id) = &id {
+        validate_id(what, id)?;
+    }
+    Ok(id)
+}
+
+/// The cursor after an alert: its (fired_at in microseconds, id), as
+/// `<micros>.<id>` in base64url.
+pub fn alert_cursor(alert: &Alert) -> String {
+    cursor::encode(&format!(
+        "{}.{}",
+        alert.fired_at.timestamp_micros(),
+        alert.id
+    ))
+}
+
+/// The (fired_at, id) an alert cursor continues after.
+pub fn parse_alert_cursor(text: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            ErrorCode::BadCursor,
+            "malformed cursor: pass the next_cursor of a previous page unchanged",
+        )
+    };
+    let key = cursor::decode(text)?;
+    let key = String::from_utf8(key).map_err(|_| bad())?;
+    let (micros, id) = key.split_once('.').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((at, id.to_owned()))
+}
+
+fn views(alerts: Vec<Alert>) -> Vec<AlertView> {
+    alerts.into_iter().map(AlertView::from).collect()
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("alert {id:?} not found"))
+}
+
+/// The tenant's alerts, newest first, with filters.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    operation_id = "list_alerts",
+    params(AlertListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of alerts, newest first (by `fired_at`, then id).", body = AlertPageView),
+    )
+)]
+pub async fn list<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Params(p): Params<AlertListParams>,
+) -> Result<Json<AlertPageView>, ApiError> {
+    let alerts = enabled(&s)?;
+    let limit = parse_limit(p.limit.as_deref())?.unwrap_or(DEFAULT_ALERT_LIMIT);
+    let filter = AlertFilter {
+        since: parse_time("since", p.since.as_deref())?,
+        severity: parse_severity(p.severity.as_deref())?,
+        status: parse_alert_status(p.status.as_deref())?,
+        unread_only: parse_bool("unread_only", p.unread_only.as_deref())?.unwrap_or(false),
+        campaign_id: checked_id("campaign", p.campaign_id)?,
+        rule_id: checked_id("rule", p.rule_id)?,
+        include_dismissed: parse_bool("include_dismissed", p.include_dismissed.as_deref())?
+            .unwrap_or(false),
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        after: p.cursor.as_deref().map(parse_alert_cursor).transpose()?,
+    };
+    let page = alerts
+        .metadata
+        .list_alerts(&scope.tenant, &scope.principal, &filter)
+        .await?;
+    let next_cursor = if page.has_more {
+        page.alerts.last().map(alert_cursor)
+    } else {
+        None
+    };
+    Ok(Json(AlertPageView {
+        alerts: views(page.alerts),
+        total: page.total,
+        unread_count: page.unread_count,
+        has_more: page.has_more,
+        next_cursor,
+    }))
+}
+
+/// Counts of the tenant's alerts: unread by the caller, firing (per
+/// severity, per rule).
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/stats",
+    tag = "alerts",
+    operation_id = "alert_stats",
+    params(AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The counts.", body = AlertStatsView),
+    )
+)]
+pub async fn stats<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Params(_): Params<AlertParams>,
+) -> Result<Json<AlertStatsView>, ApiError> {
+    let alerts = enabled(&s)?;
+    let stats = alerts
+        .metadata
+        .alert_stats(&scope.tenant, &scope.principal)
+        .await?;
+    Ok(Json(stats.into()))
+}
+
+/// The alerts the caller has not read (dismissed ones left out), newest
+/// first.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/unread",
+    tag = "alerts",
+    operation_id = "unread_alerts",
+    params(UnreadParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unread alerts, newest first.", body = AlertList),
+    )
+)]
+pub async fn unread<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Params(p): Params<UnreadParams>,
+) -> Result<Json<AlertList>, ApiError> {
+    let alerts = enabled(&s)?;
+    let limit = parse_limit(p.limit.as_deref())?.unwrap_or(DEFAULT_ALERT_LIMIT);
+    let filter = AlertFilter {
+        unread_only: true,
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        ..AlertFilter::default()
+    };
+    let page = alerts
+        .metadata
+        .list_alerts(&scope.tenant, &scope.principal, &filter)
+        .await?;
+    Ok(Json(AlertList {
+        alerts: views(page.alerts),
+    }))
+}
+
+/// One alert (dismissed or not).
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{id}",
+    tag = "alerts",
+    operation_id = "get_alert",
+    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The alert.", body = AlertView),
+    )
+)]
+pub async fn one<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Ids(id): Ids<String>,
+    Params(_): Params<AlertParams>,
+) -> Result<Json<AlertView>, ApiError> {
+    check_ids(&[("alert", &id)])?;
+    let alerts = enabled(&s)?;
+    let alert = alerts
+        .metadata
+        .alert(&scope.tenant, &scope.principal, &id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(alert.into()))
+}
+
+fn manual_alert(input: ManualAlertInput) -> Result<ManualAlert, ApiError> {
+    let severity = alerting::Severity::from_name(&input.severity).ok_or_else(|| {
+        ApiError::bad_body(format!(
+            "severity: must be info, warning or critical, not {:?}",
+            input.severity
+        ))
+    })?;
+    let message = input.message.trim();
+    if message.is_empty() {
+        return Err(ApiError::bad_body("message: must not be empty"));
+    }
+    let chars = message.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_body(format!(
+            "message: at most {MAX_MESSAGE_CHARS} characters, got {chars}"
+        )));
+    }
+    let title = input
+        .title
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    if let Some(title) = &title {
+        let chars = title.chars().count();
+        if chars > MAX_TITLE_CHARS {
+            return Err(ApiError::bad_body(format!(
+                "title: at most {MAX_TITLE_CHARS} characters, got {chars}"
+            )));
+        }
+    }
+    let campaign_id = checked_id("campaign", input.campaign_id)?;
+    let job_id = checked_id("job", input.job_id)?;
+    if job_id.is_some() && campaign_id.is_none() {
+        return Err(ApiError::bad_body("job_id: needs campaign_id"));
+    }
+    Ok(ManualAlert {
+        severity: severity.as_str().to_owned(),
+        message: message.to_owned(),
+        rule_name: title,
+        campaign_id,
+        job_id,
+        value: input.value,
+        threshold: input.threshold,
+    })
+}
+
+/// The bytes of a request body, or 400.
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("the request body is too large")
+        } else {
+            ApiError::bad_body(format!("unreadable request body: {e}"))
+        }
+    })
+}
+
+/// Create a manual alert (for upstream services): firing until resolved
+/// through `POST /v1/alerts/{id}/resolve`. Needs an editor key.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts",
+    tag = "alerts",
+    operation_id = "create_alert",
+    params(AlertParams),
+    request_body(content = ManualAlertInput, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The alert, firing.", body = AlertView),
+    )
+)]
+pub async fn create<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Params(_): Params<AlertParams>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let alerts = enabled(&s)?;
+    scope.require_editor()?;
+    let input: ManualAlertInput = serde_json::from_slice(&body_bytes(body)?)
+        .map_err(|e| ApiError::bad_body(format!("invalid alert: {e}")))?;
+    let alert = alerts
+        .metadata
+        .create_manual_alert(&scope.tenant, &scope.principal, manual_alert(input)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(AlertView::from(alert))).into_response())
+}
+
+/// Resolve a manual alert (a rule's alerts are resolved by the
+/// processor). Needs an editor key.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/resolve",
+    tag = "alerts",
+    operation_id = "resolve_alert",
+    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The alert, resolved (404: no such manual alert).", body = AlertView),
+    )
+)]
+pub async fn resolve<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Ids(id): Ids<String>,
+    Params(_): Params<AlertParams>,
+) -> Result<Json<AlertView>, ApiError> {
+    check_ids(&[("alert", &id)])?;
+    let alerts = enabled(&s)?;
+    scope.require_editor()?;
+    let alert = alerts
+        .metadata
+        .resolve_manual_alert(&scope.tenant, &scope.principal, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("manual alert {id:?} not found")))?;
+    Ok(Json(alert.into()))
+}
+
+/// Mark an alert read by the calling principal.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/mark-read",
+    tag = "alerts",
+    operation_id = "mark_alert_read",
+    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Read (also when it was already)."),
+    )
+)]
+pub async fn mark_read<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Ids(id): Ids<String>,
+    Params(_): Params<AlertParams>,
+) -> Result<StatusCode, ApiError> {
+    check_ids(&[("alert", &id)])?;
+    let alerts = enabled(&s)?;
+    if alerts
+        .metadata
+        .mark_read(&scope.tenant, &scope.principal, &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Mark every alert of the tenant read by the calling principal.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/mark-all-read",
+    tag = "alerts",
+    operation_id = "mark_all_alerts_read",
+    params(AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "How many were unread.", body = Marked),
+    )
+)]
+pub async fn mark_all_read<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Params(_): Params<AlertParams>,
+) -> Result<Json<Marked>, ApiError> {
+    let alerts = enabled(&s)?;
+    let marked = alerts
+        .metadata
+        .mark_all_read(&scope.tenant, &scope.principal)
+        .await?;
+    Ok(Json(Marked { marked }))
+}
+
+/// Dismiss an alert: left out of the lists unless `include_dismissed=true`.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/dismiss",
+    tag = "alerts",
+    operation_id = "dismiss_alert",
+    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Dismissed."),
+    )
+)]
+pub async fn dismiss<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Ids(id): Ids<String>,
+    Params(_): Params<AlertParams>,
+) -> Result<StatusCode, ApiError> {
+    check_ids(&[("alert", &id)])?;
+    let alerts = enabled(&s)?;
+    if alerts
+        .metadata
+        .dismiss_alert(&scope.tenant, &scope.principal, &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Delete an alert: gone from every route. Needs an editor key.
+#[utoipa::path(
+    delete,
+    path = "/v1/alerts/{id}",
+    tag = "alerts",
+    operation_id = "delete_alert",
+    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+    )
+)]
+pub async fn delete<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    Ids(id): Ids<String>,
+    Params(_): Params<AlertParams>,
+) -> Result<StatusCode, ApiError> {
+    check_ids(&[("alert", &id)])?;
+    let alerts = enabled(&s)?;
+    scope.require_editor()?;
+    if alerts
+        .metadata
+        .delete_alert(&scope.tenant, &scope.principal, &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// `Last-Event-ID` (header, else parameter): a non-negative integer.
+fn after_event(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let header = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request(
+                ErrorCode::BadEventId,
+                "Last-Event-ID must be the id of an event (a non-negative integer)",
+            )
+        })?),
+        None => None,
+    };
+    let Some(text) = header.or(param) else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadEventId,
+            format!(
+                "Last-Event-ID must be the id of an event (a non-negative integer), not {text:?}"
+            ),
+        ));
+    }
+    text.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            ErrorCode::BadEventId,
+            format!("Last-Event-ID {text:?} is out of range"),
+        )
+    })
+}
+
+fn event_json(event: StoredEvent) -> (AlertEvent, String) {
+    let event = AlertEvent::from(event);
+    // Serializing these plain structs cannot fail.
+    let json = serde_json::to_string(&event).unwrap_or_default();
+    (event, json)
+}
+
+/// Live transitions of the tenant as Server-Sent Events: `id` is the
+/// transition's number, `event` its kind (`fired`, `resolved`, `repeated`),
+/// `data` the JSON of [`AlertEvent`]. A client that reconnects with
+/// `Last-Event-ID` first gets every stored transition after it.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/stream",
+    tag = "alerts",
+    operation_id = "alert_stream",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id (what the browser's EventSource sends when it reconnects)."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`; each event's `data` is an AlertEvent. A comment every 15 s keeps the connection open.",
+         content((AlertEvent = "text/event-stream"))),
+    )
+)]
+pub async fn stream<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    headers: HeaderMap,
+    Params(p): Params<StreamParams>,
+) -> Result<Response, ApiError> {
+    let alerts = enabled(&s)?.clone();
+    let after = after_event(&headers, p.last_event_id.as_deref())?;
+    let feed = EventFeed::start(alerts, scope.tenant, scope.principal, after).await?;
+    let events = futures_util::stream::unfold(feed, |mut feed| async move {
+        let (event, json) = event_json(feed.next().await?);
+        let sse = Event::default()
+            .id(event.seq.to_string())
+            .event(event.kind)
+            .data(json);
+        Some((Ok::<Event, Infallible>(sse), feed))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// The live transitions of the tenant over a WebSocket: one JSON text
+/// message (an [`AlertEvent`]) per transition; `?last_event_id=` resumes
+/// after an event.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    tag = "alerts",
+    operation_id = "alert_websocket",
+    params(StreamParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; each text message is an AlertEvent.", body = AlertEvent),
+    )
+)]
+pub async fn websocket<R: Reader>(
+    State(s): State<AppState<R>>,
+    scope: Scope,
+    headers: HeaderMap,
+    Params(p): Params<StreamParams>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let alerts = enabled(&s)?.clone();
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::bad_request(
+            ErrorCode::NotWebsocket,
+            format!("GET /v1/ws takes a WebSocket upgrade request ({e})"),
+        )
+    })?;
+    let after = after_event(&headers, p.last_event_id.as_deref())?;
+    let feed = EventFeed::start(alerts, scope.tenant, scope.principal, after).await?;
+    Ok(upgrade.on_upgrade(move |socket| pump(socket, feed)))
+}
+
+async fn pump(mut socket: WebSocket, mut feed: EventFeed) {
+    let mut ping = tokio::time::interval(KEEP_ALIVE);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            event = feed.next() => {
+                let Some(event) = event else { break };
+                let (_, json) = event_json(event);
+                if socket.send(Message::Text(json.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_cursors_round_trip_and_refuse_garbage() {
+        let at = DateTime::from_timestamp_micros(1_793_527_200_123_456).unwrap();
+        let alert = Alert {
+            id: "0b7a9c3e-0000-4000-8000-000000000001".into(),
+            tenant_id: "t".into(),
+            rule_id: None,
+            rule_name: None,
+            severity: "info".into(),
+            campaign_id: None,
+            job_id: None,
+            status: "firing".into(),
+            value: None,
+            threshold: None,
+            message: "m".into(),
+            fired_at: at,
+            resolved_at: None,
+            read: false,
+            dismissed: false,
+        };
+        let c = alert_cursor(&alert);
+        assert_eq!(parse_alert_cursor(&c).unwrap(), (at, alert.id.clone()));
+        for bad in [
+            "",
+            "!!",
+            &cursor::encode("no-dot"),
+            &cursor::encode("x.id"),
+            &cursor::encode("5."),
+        ] {
+            assert_eq!(
+                parse_alert_cursor(bad).unwrap_err().code,
+                ErrorCode::BadCursor,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_ids() {
+        let mut h = HeaderMap::new();
+        assert_eq!(after_event(&h, None).unwrap(), None);
+        assert_eq!(after_event(&h, Some("7")).unwrap(), Some(7));
+        h.insert("last-event-id", "12".parse().unwrap());
+        assert_eq!(after_event(&h, Some("7")).unwrap(), Some(12));
+        for bad in ["-1", "x", "", "99999999999999999999", "1.5"] {
+            assert_eq!(
+                after_event(&HeaderMap::new(), Some(bad)).unwrap_err().code,
+                ErrorCode::BadEventId,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Alert rules evaluated by the real processor on the real broker and
+//! ClickHouse: rules are read from the rules topic, transitions leave on
+//! the alerts topic only after their snapshot commits. After catch-up,
+//! through five SIGKILLs while the traffic streams in and a rebalance, the
+//! alerts still firing are exactly the
+//! (rule, campaign) pairs whose condition holds on the final reports of the
+//! load generator's independent oracle, a monotone rule fired exactly once
+//! per campaign, and no alert id has two different firings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use alerting::{RuleInput, Transition, TransitionKind};
+use benches::loadgen::expected_json::{ExpectedFile, Report};
+use integration_tests::kafka::{self, read_all, Topics};
+use integration_tests::procs::{
+    loadgen_command, log_dir, read_expected, wait_caught_up, ProcessorProc, ProcessorSpec,
+};
+use integration_tests::{bin, brokers, fresh_database, unique};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+const CATCH_UP: Duration = Duration::from_secs(240);
+
+#[rustfmt::skip]
+const TRAFFIC: &[&str] = &[
+    "--seed", "11", "--tenants", "2", "--campaigns", "8", "--jobs", "2", "--users", "40",
+    "--days", "6", "--duplicate-ratio", "0.05",
+];
+
+/// Records a second: the traffic lasts about 30 s, over the kills.
+const RATE: &str = "170";
+
+/// Wait until an instance holds partitions (so that no two killed members
+/// wait for their sessions to expire at once).
+async fn wait_assigned(p: &mut ProcessorProc) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !p.log_text().contains("partition restored")
+        && !p.log_text().contains("state kept in memory is current")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no partition assigned in 90 s; log: {}",
+            p.log.display()
+        );
+        p.assert_running();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The rules of each tenant: (name, rule JSON).
+const RULES: &[(&str, &str)] = &[
+    (
+        "sent",
+        r#"{"name": "sent", "condition": {"kind": "metric_threshold", "metric": "sent_users", "op": ">=", "value": 60}}"#,
+    ),
+    (
+        "errors",
+        r#"{"name": "errors", "severity": "critical", "condition": {"kind": "status", "status": "ERROR"}}"#,
+    ),
+    (
+        "low-rate",
+        r#"{"name": "low-rate", "min_sent_users": 5, "condition": {"kind": "metric_threshold", "metric": "interaction_rate", "op": "<", "value": 70}}"#,
+    ),
+];
+
+/// Whether a rule's condition holds on a final report (the oracle's own
+/// reading of alerts.md, independent of the alerting crate).
+fn holds(rule: &str, r: &Report) -> bool {
+    match rule {
+        "sent" => r.sent_users >= 60,
+        "errors" => r.status.as_deref() == Some("ERROR"),
+        "low-rate" => r.sent_users >= 5 && r.interaction_rate < 70.0,
+        other => panic!("unknown rule {other}"),
+    }
+}
+
+fn rule_id(tenant_index: usize, rule_index: usize) -> String {
+    format!(
+        "00000000-0000-4000-8000-{:06}{:06}",
+        tenant_index, rule_index
+    )
+}
+
+async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// Every rule of every tenant of the traffic, on the rules topic; returns
+/// rule id -> rule name.
+async fn publish_rules(topic: &str, expected: &ExpectedFile) -> BTreeMap<String, String> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("producer");
+    let mut names = BTreeMap::new();
+    for (t, tenant) in expected.tenants.keys().enumerate() {
+        for (i, (name, json)) in RULES.iter().enumerate() {
+            let id = rule_id(t, i);
+            let rule = RuleInput::from_json(json)
+                .expect("rule JSON")
+                .validate()
+                .expect("valid rule")
+                .into_rule(id.clone(), tenant.clone(), 1);
+            let value = serde_json::to_vec(&rule).expect("rule encodes");
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&id).payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("rule produced");
+            names.insert(id, name.to_string());
+        }
+    }
+    names
+}
+
+/// The transitions on the alerts topic, once per idempotency key (replays
+/// after a crash carry the same key).
+fn transitions(topic: &str) -> BTreeMap<String, Transition> {
+    let mut out = BTreeMap::new();
+    for record in read_all(topic) {
+        let t: Transition = serde_json::from_slice(&record.payload).expect("a transition");
+        assert_eq!(record.key.as_deref(), Some(t.alert_id.as_bytes()));
+        out.entry(t.idempotency_key()).or_insert(t);
+    }
+    out
+}
+
+/// (rule name, tenant, campaign) of the alerts fired and not resolved.
+fn firing(
+    by_key: &BTreeMap<String, Transition>,
+    names: &BTreeMap<String, String>,
+) -> BTreeSet<(String, String, String)> {
+    let resolved: BTreeSet<&str> = by_key
+        .values()
+        .filter(|t| t.kind == TransitionKind::Resolved)
+        .map(|t| t.alert_id.as_str())
+        .collect();
+    by_key
+        .values()
+        .filter(|t| t.kind == TransitionKind::Fired && !resolved.contains(t.alert_id.as_str()))
+        .map(|t| {
+            (
+                names[&t.rule_id].clone(),
+                t.tenant_id.clone(),
+                t.campaign_id.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
+    let topics = Topics::unique("alerts", 4);
+    kafka::create(&topics).await;
+    let rules_topic = unique("alert-rules");
+    let alerts_topic = unique("alerts-out");
+    create_topic(&rules_topic, 1).await;
+    create_topic(&alerts_topic, 4).await;
+    // The figures first (a dry run: the same seed makes the same traffic),
+    // for the tenants of the rules and the oracle.
+    let dry = log_dir().join(format!("{}.json", unique("alerts-dry")));
+    let status = std::process::Command::new(bin("loadgen"))
+        .args(TRAFFIC)
+        .args(["--dry-run", "--expected"])
+        .arg(&dry)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("loadgen dry run");
+    assert!(status.success());
+    let expected = read_expected(&dry);
+    let names = publish_rules(&rules_topic, &expected).await;
+
+    let finals: Vec<&Report> = expected
+        .reports
+        .iter()
+        .filter(|r| r.job_id.is_none())
+        .collect();
+    let mut oracle = BTreeSet::new();
+    for r in &finals {
+        for (name, _) in RULES {
+            if holds(name, r) {
+                oracle.insert((name.to_string(), r.tenant_id.clone(), r.campaign_id.clone()));
+            }
+        }
+    }
+    for (name, _) in RULES {
+        assert!(
+            oracle.iter().any(|(n, _, _)| n == name),
+            "the traffic makes rule {name} fire somewhere: {oracle:?}"
+        );
+    }
+    assert!(
+        oracle.len() < finals.len() * RULES.len(),
+        "some conditions do not hold"
+    );
+
+    let (db, client) = fresh_database("e2e_alerts").await;
+    let mut spec = ProcessorSpec::new(&topics, &db, &expected);
+    spec.extra_env.extend([
+        ("ALERTING".to_string(), "true".to_string()),
+        ("TOPIC_ALERT_RULES".to_string(), rules_topic.clone()),
+        ("TOPIC_ALERTS".to_string(), alerts_topic.clone()),
+        ("SNAPSHOT_INTERVAL_MS".to_string(), "200".to_string()),
+    ]);
+    let streamed = log_dir().join(format!("{}.json", unique("alerts-stream")));
+    let mut producer = loadgen_command(&topics, &[TRAFFIC, &["--rate", RATE]].concat(), &streamed)
+        .spawn()
+        .expect("start loadgen");
+    // Five SIGKILLs at irregular moments while the traffic streams in.
+    let mut kills_while_producing = 0;
+    for (i, ms) in [300u64, 1_700, 900, 2_300, 1_300].into_iter().enumerate() {
+        let mut p = spec.start(&format!("alerts-k{i}"));
+        wait_assigned(&mut p).await;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        p.assert_running();
+        if producer.try_wait().expect("loadgen").is_none() {
+            kills_while_producing += 1;
+        }
+        p.kill();
+    }
+    assert!(
+        kills_while_producing >= 4,
+        "only {kills_while_producing} kills hit the stream"
+    );
+    let mut p = spec.start("alerts-a");
+    wait_assigned(&mut p).await;
+    // A second instance: the partitions are shared out again.
+    let mut q = spec.start("alerts-b");
+    wait_assigned(&mut q).await;
+    assert!(
+        producer.wait().expect("loadgen").success(),
+        "loadgen failed"
+    );
+    assert_eq!(read_expected(&streamed).reports, expected.reports);
+    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p, &mut q]).await;
+
+    // Transitions leave after their checkpoint: wait until the alerts
+    // topic shows the end state (or time out and show the difference).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut by_key = transitions(&alerts_topic);
+    while firing(&by_key, &names) != oracle && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        by_key = transitions(&alerts_topic);
+    }
+    let now_firing = firing(&by_key, &names);
+    let missing: Vec<_> = oracle.difference(&now_firing).collect();
+    let extra: Vec<_> = now_firing.difference(&oracle).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "firing alerts differ from the oracle: missing {missing:?}, extra {extra:?}"
+    );
+
+    // Each alert id fired once (its own n-th firing) and resolved at most
+    // once, never without firing.
+    let mut per_alert: BTreeMap<&str, Vec<TransitionKind>> = BTreeMap::new();
+    for t in by_key.values() {
+        per_alert.entry(&t.alert_id).or_default().push(t.kind);
+    }
+    for (id, kinds) in &per_alert {
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == TransitionKind::Fired)
+                .count(),
+            1,
+            "alert {id}: {kinds:?}"
+        );
+    }
+    // A count that only grows past its threshold fires exactly once per
+    // campaign and never resolves.
+    let mut sent_alerts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for t in by_key.values() {
+        if names[&t.rule_id] == "sent" {
+            assert_eq!(t.kind, TransitionKind::Fired, "{t:?}");
+            *sent_alerts
+                .entry((t.tenant_id.clone(), t.campaign_id.clone()))
+                .or_default() += 1;
+        }
+    }
+    for r in &finals {
+        let n = sent_alerts
+            .get(&(r.tenant_id.clone(), r.campaign_id.clone()))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            n,
+            usize::from(holds("sent", r)),
+            "{} / {}",
+            r.tenant_id,
+            r.campaign_id
+        );
+    }
+    p.stop();
+    q.stop();
+}

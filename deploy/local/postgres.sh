@@ -91,6 +91,9 @@ start() {
     taken=$(taken_ports "$POSTGRES_HOST" "$POSTGRES_PORT")
     [ -z "$taken" ] ||
       die "port $taken on $POSTGRES_HOST is taken by another process (not our cluster in $POSTGRES_DATA); stop it or set POSTGRES_PORT"
+    # A pid file not naming a live server of ours is stale (the server
+    # would refuse to start while that pid lives, whoever it is now).
+    rm -f "$PID_FILE"
     init_cluster
     log "starting PostgreSQL at $POSTGRES_HOST:$POSTGRES_PORT, data and log in $POSTGRES_DATA"
     as_owner "$(pg_bin pg_ctl)" -D "$POSTGRES_DATA" -l "$OUT_FILE" -w -t "$TIMEOUT" start -o \
@@ -108,6 +111,7 @@ start() {
 stop() {
   local pid i
   if ! pid=$(server_pid); then
+    rm -f "$PID_FILE"
     log "PostgreSQL was not running (no live server in $POSTGRES_DATA)"
     return 0
   fi

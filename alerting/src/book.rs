@@ -63,10 +63,6 @@ impl PairEntry {
         }
     }
 
-    fn is(&self, rule_id: &str, job_id: Option<&str>) -> bool {
-        self.meta.rule_id == rule_id && self.meta.job_id.as_deref() == job_id
-    }
-
     fn refresh(&mut self, rule: &Rule) {
         self.meta.refresh(rule);
         self.for_seconds = rule.for_seconds;
@@ -128,6 +124,13 @@ impl AlertBook {
         );
         let job_id = report.job_id();
         let mut transitions = Vec::new();
+        // One key buffer for the lookups: no allocation per rule once it
+        // has grown to the longest rule id (a book may hold a pair for
+        // each of a hundred rules; a scan per rule would be quadratic).
+        let mut key = PairKey {
+            rule_id: String::new(),
+            job_id: job_id.map(str::to_owned),
+        };
         for rule in rules {
             if !rule.enabled || !in_scope(rule, report) {
                 continue;
@@ -135,18 +138,14 @@ impl AlertBook {
             let Some(obs) = observe(rule, report, activity, now_ms) else {
                 continue;
             };
-            // A linear scan: a book holds few pairs, and this allocates no
-            // key on the hot path.
-            let stored = self.pairs.values_mut().find(|e| e.is(&rule.id, job_id));
-            match stored {
+            key.rule_id.clear();
+            key.rule_id.push_str(&rule.id);
+            match self.pairs.get_mut(&key) {
                 Some(entry) => {
                     entry.refresh(rule);
                     transitions.extend(step(rule, &mut entry.state, report, obs, now_ms));
                     if entry.state.is_blank() {
-                        self.pairs.remove(&PairKey {
-                            rule_id: rule.id.clone(),
-                            job_id: job_id.map(str::to_owned),
-                        });
+                        self.pairs.remove(&key);
                     }
                 }
                 // `normal` stays `normal`: nothing to store.
@@ -213,7 +212,10 @@ impl AlertBook {
 
     /// The stored pair of `rule_id` on the report of `job_id`.
     pub fn get(&self, rule_id: &str, job_id: Option<&str>) -> Option<&PairEntry> {
-        self.pairs.values().find(|e| e.is(rule_id, job_id))
+        self.pairs.get(&PairKey {
+            rule_id: rule_id.to_owned(),
+            job_id: job_id.map(str::to_owned),
+        })
     }
 
     /// Every stored pair, in key order.

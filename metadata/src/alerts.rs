@@ -117,12 +117,12 @@ fn uuid_of(what: &str, id: &str) -> Result<Uuid, MetadataError> {
     Uuid::parse_str(id).map_err(|e| MetadataError::Corrupt(format!("{what} id {id:?}: {e}")))
 }
 
-const ALERT_COLUMNS: &str =
+pub(crate) const ALERT_COLUMNS: &str =
     "a.id, a.tenant_id, a.rule_id, a.rule_name, a.severity, a.campaign_id, \
      a.job_id, a.status, a.value, a.threshold, a.message, a.fired_at, a.resolved_at, a.dismissed, \
      (r.alert_id IS NOT NULL) AS read";
 
-fn alert_of(row: &tokio_postgres::Row) -> Alert {
+pub(crate) fn alert_of(row: &tokio_postgres::Row) -> Alert {
     Alert {
         id: row.get::<_, Uuid>("id").to_string(),
         tenant_id: row.get("tenant_id"),
@@ -211,6 +211,9 @@ impl Metadata {
         let seq = self
             .insert_event(&tx, &t.tenant_id, alert_id, kind, &key, time_of(t.at_ms))
             .await?;
+        // Its deliveries commit with it: a stored transition is never
+        // left undelivered.
+        crate::deliveries::enqueue(&tx, &t.tenant_id, seq, alert_id, rule_id, &key).await?;
         tx.commit().await?;
         Ok(Some(seq))
     }
@@ -628,6 +631,11 @@ impl Metadata {
     /// The channel closes when the listening connection drops: the caller
     /// reconnects, and polls meanwhile.
     pub async fn listen_events(&self) -> Result<EventListener, MetadataError> {
+        self.listen(EVENTS_CHANNEL).await
+    }
+
+    /// Wake-ups after each NOTIFY on `channel` (a fixed identifier).
+    pub(crate) async fn listen(&self, channel: &str) -> Result<EventListener, MetadataError> {
         use futures_util::StreamExt;
         let (client, mut connection) = self.dedicated().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
@@ -649,9 +657,7 @@ impl Metadata {
                 }
             }
         });
-        client
-            .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
-            .await?;
+        client.batch_execute(&format!("LISTEN {channel}")).await?;
         Ok(EventListener {
             wakeups: rx,
             _client: client,
@@ -659,10 +665,10 @@ impl Metadata {
     }
 }
 
-/// See [`Metadata::listen_events`].
+/// See [`Metadata::listen_events`] and [`Metadata::listen_deliveries`].
 #[derive(Debug)]
 pub struct EventListener {
-    /// One message (at least) after each stored transition.
+    /// One message (at least) after each notification.
     pub wakeups: tokio::sync::mpsc::Receiver<()>,
     /// Dropping it ends the LISTEN connection.
     _client: tokio_postgres::Client,

@@ -1,17 +1,22 @@
 //! The metadata database: what users create and change (alert rules,
-//! alerts with their read and dismissed state, the audit log), in
-//! PostgreSQL. ClickHouse stays the home of events and reports.
+//! alerts with their read and dismissed state, delivery channels,
+//! silences, the audit log) and the delivery queue, in PostgreSQL.
+//! ClickHouse stays the home of events and reports.
 //!
 //! [`Metadata`] is the seam: a connection pool and one method per
-//! operation, grouped by concept ([`rules`], [`alerts`]). Every method
+//! operation, grouped by concept ([`rules`], [`alerts`], [`channels`],
+//! [`silences`], [`deliveries`]). Every method
 //! that reads or changes a tenant's data takes the tenant and scopes its
 //! statement by it: another tenant's row is "not found".
 
 pub mod alerts;
+pub mod channels;
 pub mod config;
+pub mod deliveries;
 pub mod error;
 pub mod migrate;
 pub mod rules;
+pub mod silences;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,9 +25,15 @@ pub use alerts::{
     Alert, AlertFilter, AlertPage, AlertStats, EventListener, ManualAlert, StoredEvent,
     EVENTS_CHANNEL,
 };
+pub use channels::{Channel, ChannelConfig};
 pub use config::MetadataConfig;
+pub use deliveries::{
+    Attempt, AttemptOutcome, AttemptRecord, ClaimedDelivery, Delivery, NextState,
+    DELIVERIES_CHANNEL,
+};
 pub use error::MetadataError;
 pub use rules::{RuleChange, StoredRule};
+pub use silences::{NewSilence, Silence, SilenceMatchers};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 

@@ -48,7 +48,7 @@ fn parse_id(id: &str) -> Option<Uuid> {
     Uuid::parse_str(id).ok()
 }
 
-async fn audit(
+pub(crate) async fn audit(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &str,
     principal: &str,

@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use runtime::tenants::TenantZones;
@@ -28,7 +28,9 @@ use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
-use crate::routes::{alert_rules, alerts, campaigns, events, journeys, ops, overview};
+use crate::routes::{
+    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, silences,
+};
 
 /// The request id header, taken from the request or generated, and
 /// always returned.
@@ -124,7 +126,7 @@ impl<R: Reader> AppState<R> {
     }
 
     /// Turn the alert routes on (`/v1/alerts...`, `/v1/alert-rules...`,
-    /// `/v1/ws`). The background tasks ([`crate::alerts::stream::spawn_fanout`]
+    /// `/v1/channels...`, `/v1/silences...`, `/v1/ws`). The background tasks ([`crate::alerts::stream::spawn_fanout`]
     /// for the live stream, the rule publisher and the alert store) are
     /// started apart, on the same `alerts`.
     pub fn with_alerts(mut self, alerts: Arc<Alerts>) -> Self {
@@ -195,6 +197,17 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             "/v1/alert-rules/{id}/preview",
             post(alert_rules::preview::<R>),
         )
+        .route(
+            "/v1/channels",
+            get(channels::list::<R>).post(channels::create::<R>),
+        )
+        .route("/v1/channels/{id}", delete(channels::delete::<R>))
+        .route("/v1/channels/{id}/test", post(channels::test::<R>))
+        .route(
+            "/v1/silences",
+            get(silences::list::<R>).post(silences::create::<R>),
+        )
+        .route("/v1/silences/{id}", delete(silences::delete::<R>))
         .route("/v1/ws", get(alerts::websocket::<R>))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<R>))

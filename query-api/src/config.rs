@@ -4,10 +4,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use schemas::EventKind;
 use storage::ClickHouseConfig;
+
+use crate::alerts::delivery::DeliveryConfig;
+use crate::alerts::senders::{SenderSettings, SmtpSettings};
 
 /// Campaign analytics query API: tenant-isolated campaign reports, job
 /// reports, user journeys and the tenant overview over HTTP, read from the
@@ -159,6 +163,87 @@ pub struct AlertArgs {
         default_value = "campaign-analytics-alert-store"
     )]
     pub alert_store_group: String,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Delivery of alerts to channels (webhook, Slack, e-mail).
+#[derive(Debug, Clone, Args)]
+pub struct DeliveryArgs {
+    /// Wait before retrying a failed delivery (errors, 429, 5xx), in
+    /// milliseconds; doubled after each failed try.
+    #[arg(long, env = "ALERT_DELIVERY_BACKOFF_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_delivery_backoff_ms: u64,
+
+    /// Longest wait between two tries of a delivery, in milliseconds.
+    #[arg(long, env = "ALERT_DELIVERY_BACKOFF_MAX_MS", default_value_t = 600_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_delivery_backoff_max_ms: u64,
+
+    /// A delivery still failing this many seconds after its transition was
+    /// stored fails for good.
+    #[arg(long, env = "ALERT_DELIVERY_GIVE_UP_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_delivery_give_up_seconds: u64,
+
+    /// Longest HTTP request (webhook, Slack) or SMTP session of one try, in
+    /// milliseconds.
+    #[arg(long, env = "ALERT_DELIVERY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub alert_delivery_timeout_ms: u64,
+
+    /// SMTP relay of e-mail channels: smtp://HOST:PORT (no TLS),
+    /// smtp://HOST:PORT?tls=required (STARTTLS) or smtps://HOST:PORT (TLS);
+    /// USER:PASSWORD@ before the host authenticates. Without it e-mails are
+    /// not sent (they are retried until it is set, or they expire).
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+
+    /// The From address of alert e-mails.
+    #[arg(
+        long,
+        env = "SMTP_FROM",
+        default_value = "Campaign analytics <alerts@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// A link to an alert in the messages (Slack title, webhook `link`,
+    /// e-mail): `{alert_id}` is replaced by the alert's id, e.g.
+    /// https://analytics.example.com/alerts/{alert_id}.
+    #[arg(long, env = "ALERT_LINK_TEMPLATE", value_name = "URL")]
+    pub alert_link_template: Option<String>,
+}
+
+impl DeliveryArgs {
+    /// The settings of the senders.
+    pub fn sender_settings(&self) -> SenderSettings {
+        SenderSettings {
+            timeout: Duration::from_millis(self.alert_delivery_timeout_ms),
+            smtp: self.smtp_url.as_ref().map(|url| SmtpSettings {
+                url: url.clone(),
+                from: self.smtp_from.clone(),
+            }),
+            link_template: self.alert_link_template.clone(),
+        }
+    }
+
+    /// The settings of the delivery worker: the lease outlasts a send many
+    /// times over.
+    pub fn delivery_config(&self) -> DeliveryConfig {
+        let timeout = Duration::from_millis(self.alert_delivery_timeout_ms);
+        DeliveryConfig {
+            backoff_base: Duration::from_millis(self.alert_delivery_backoff_ms),
+            backoff_max: Duration::from_millis(
+                self.alert_delivery_backoff_max_ms
+                    .max(self.alert_delivery_backoff_ms),
+            ),
+            give_up_after: Duration::from_secs(self.alert_delivery_give_up_seconds),
+            lease: Duration::from_secs(60).max(timeout * 4),
+            ..DeliveryConfig::default()
+        }
+    }
 }
 
 impl AlertArgs {

@@ -27,8 +27,8 @@ pub const MAX_LEN: usize = 1024;
 pub const PATTERN: &str = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{4}|[A-Za-z0-9_-]{2,3})$";
 
 /// The cursor that continues after `key`.
-pub fn encode(key: &str) -> String {
-    ENGINE.encode(key.as_bytes())
+pub fn encode(key: impl AsRef<[u8]>) -> String {
+    ENGINE.encode(key.as_ref())
 }
 
 /// The key a cursor continues after.

@@ -40,6 +40,14 @@ pub enum ErrorCode {
     /// An alert rule (`POST`/`PUT /v1/alert-rules`) is malformed or
     /// invalid: the message names the field and what it allows.
     BadRule,
+    /// A delivery channel (`POST /v1/channels`) is malformed or invalid: an
+    /// unknown kind, a URL that is not http(s), no or a bad recipient...;
+    /// the message names the field.
+    BadChannel,
+    /// A silence (`POST /v1/silences`) is malformed or invalid: no matcher,
+    /// a bad severity or time, `ends_at` not after `starts_at`...; the
+    /// message names the field.
+    BadSilence,
     /// `severity` is not `info`, `warning` or `critical`.
     BadSeverity,
     /// `Last-Event-ID` (or `last_event_id`) is not a non-negative integer.

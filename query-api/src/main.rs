@@ -5,7 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use metadata::Metadata;
+use query_api::alerts::delivery::{spawn_delivery_worker, DeliveryWorker};
 use query_api::alerts::publisher::spawn_rule_publisher;
+use query_api::alerts::senders::Senders;
 use query_api::alerts::store_consumer::{spawn_store_consumer, StoreConsumerConfig};
 use query_api::alerts::stream::spawn_fanout;
 use query_api::alerts::Alerts;
@@ -81,8 +83,9 @@ fn producer_config(args: &IngestArgs, brokers: String) -> KafkaSinkConfig {
 }
 
 /// Alerts when a metadata database is configured: connected and migrated
-/// now (a failure stops the start), with the live stream's fan-out, and,
-/// with Kafka brokers, the rule publisher and the alert store.
+/// now (a failure stops the start), with the live stream's fan-out and the
+/// delivery worker, and, with Kafka brokers, the rule publisher and the
+/// alert store.
 async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<Arc<Alerts>>> {
     let Some(config) = args.metadata() else {
         tracing::info!(
@@ -97,8 +100,23 @@ async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<
         .migrate()
         .await
         .context("migrating the metadata database (DATABASE_URL)")?;
-    let alerts = Arc::new(Alerts::new(metadata));
+    let senders = Senders::new(&args.delivery.sender_settings())
+        .map_err(anyhow::Error::msg)
+        .context("the alert delivery settings")?;
+    let alerts = Arc::new(Alerts::new(metadata).with_senders(senders.clone()));
     spawn_fanout(alerts.clone());
+    let worker = DeliveryWorker::new(
+        alerts.metadata.clone(),
+        senders,
+        args.delivery.delivery_config(),
+    );
+    tracing::info!(
+        worker = %worker.config().worker_id,
+        smtp = args.delivery.smtp_url.is_some(),
+        "alert delivery on (webhook, Slack{})",
+        if args.delivery.smtp_url.is_some() { ", e-mail" } else { "; e-mail off without SMTP_URL" }
+    );
+    spawn_delivery_worker(worker);
     match &ingest.brokers {
         Some(brokers) => {
             spawn_rule_publisher(

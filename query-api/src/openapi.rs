@@ -15,13 +15,18 @@ use utoipa::openapi::{OpenApi as Document, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::alerts::model::{
-    doc as rule_doc, AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView,
-    ManualAlertInput, Marked, Preview, PreviewHit,
+    doc as rule_doc, AlertDetail, AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView,
+    AttemptView, ChannelList, ChannelTest, ChannelView, DeliveryView, ManualAlertInput, Marked,
+    MatchersView, Preview, PreviewHit, SilenceList, SilenceView,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::params::{CampaignStatus, ExportFormat};
 use crate::read::Granularity;
-use crate::routes::{alert_rules, alerts, campaigns, events, journeys, ops, overview};
+use crate::routes::channels::ChannelInput;
+use crate::routes::silences::{MatchersInput, SilenceInput};
+use crate::routes::{
+    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, silences,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -76,6 +81,13 @@ is `{\"error\": {\"code\", \"message\"}}`."
         alert_rules::replace,
         alert_rules::delete,
         alert_rules::preview,
+        channels::list,
+        channels::create,
+        channels::delete,
+        channels::test,
+        silences::list,
+        silences::create,
+        silences::delete,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -86,7 +98,10 @@ is `{\"error\": {\"code\", \"message\"}}`."
         ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity,
         AlertView, AlertPageView, AlertList, AlertStatsView, AlertEvent, Marked,
         ManualAlertInput, Preview, PreviewHit, rule_doc::Rule, rule_doc::RuleInput,
-        rule_doc::RuleList, rule_doc::Scope, rule_doc::Condition,
+        rule_doc::RuleList, rule_doc::Scope, rule_doc::Condition, rule_doc::StreamEvent,
+        AlertDetail, DeliveryView,
+        AttemptView, ChannelView, ChannelList, ChannelInput, ChannelTest, SilenceView,
+        SilenceList, SilenceInput, MatchersView, MatchersInput,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -94,7 +109,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "journeys", description = "Per-user journeys of a job."),
         (name = "overview", description = "The tenant overview per day, week or month."),
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
-        (name = "alerts", description = "Alert rules, alerts and their live stream (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, keeps its own read state and dismisses them; rules, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
+        (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )
 )]
@@ -157,7 +172,8 @@ impl Modify for Errors {
                      bad_timestamp, bad_boolean, bad_format, bad_severity, bad_event_id, \
                      bad_query), an admin key without tenant_id (tenant_required), a \
                      posted body that is not JSON or not of the route's shape (bad_body), \
-                     or an invalid alert rule (bad_rule).",
+                     or an invalid alert rule (bad_rule), channel (bad_channel) or silence \
+                     (bad_silence).",
                 )
                 .build(),
             ),
@@ -170,14 +186,16 @@ impl Modify for Errors {
                 "403",
                 error_response(
                     "The key's role may not use this route: a producer key reads nothing, \
-                     only a producer key posts events, a viewer key changes no alert rule.",
+                     only a producer key posts events, a viewer key changes no alert rule, \
+                     channel or silence.",
                 )
                 .build(),
             ),
             (
                 "404",
                 error_response(
-                    "No such campaign, job, journey, alert or alert rule for this tenant, \
+                    "No such campaign, job, journey, alert, alert rule, channel or silence \
+                     for this tenant, \
                      a tenant_id this key may not read, or (posting events) HTTP ingestion \
                      is off.",
                 )

@@ -256,6 +256,21 @@ async fn without_a_metadata_database_every_alert_route_is_503() {
         (Method::PUT, format!("/v1/alert-rules/{id}"), Some(rule)),
         (Method::DELETE, format!("/v1/alert-rules/{id}"), None),
         (Method::POST, format!("/v1/alert-rules/{id}/preview"), None),
+        (Method::GET, "/v1/channels".into(), None),
+        (
+            Method::POST,
+            "/v1/channels".into(),
+            Some(r#"{"name": "n", "kind": "webhook", "url": "http://127.0.0.1:1/"}"#),
+        ),
+        (Method::DELETE, format!("/v1/channels/{id}"), None),
+        (Method::POST, format!("/v1/channels/{id}/test"), None),
+        (Method::GET, "/v1/silences".into(), None),
+        (
+            Method::POST,
+            "/v1/silences".into(),
+            Some(r#"{"matchers": {"severity": "info"}, "ends_at": "2099-01-01T00:00:00Z"}"#),
+        ),
+        (Method::DELETE, format!("/v1/silences/{id}"), None),
     ];
     for (method, uri, body) in routes {
         let a = send(&app, method.clone(), &uri, EDITOR_A, body).await;
@@ -692,7 +707,8 @@ async fn alerts_are_listed_filtered_paged_read_dismissed_and_deleted() {
     // One alert; another tenant's or an unknown id is a 404 everywhere.
     let one = api.ok(&format!("/v1/alerts/{}", ids[0]), VIEWER_A).await;
     assert_eq!(one["campaign_id"], "c0");
-    assert!(one.get("delivery_attempts").is_none());
+    // Its rule has no channels: nothing to deliver.
+    assert_eq!(one["deliveries"], json!([]));
     for other in [b_alert.alert_id.as_str(), &uuid(), "not-a-uuid"] {
         let base = format!("/v1/alerts/{other}");
         for (method, uri, key) in [
@@ -1451,6 +1467,13 @@ async fn the_openapi_document_lists_the_alert_routes() {
         ("/v1/alert-rules/{id}", "put"),
         ("/v1/alert-rules/{id}", "delete"),
         ("/v1/alert-rules/{id}/preview", "post"),
+        ("/v1/channels", "get"),
+        ("/v1/channels", "post"),
+        ("/v1/channels/{id}", "delete"),
+        ("/v1/channels/{id}/test", "post"),
+        ("/v1/silences", "get"),
+        ("/v1/silences", "post"),
+        ("/v1/silences/{id}", "delete"),
     ] {
         let op = &paths[path][method];
         assert!(op.is_object(), "{method} {path}");
@@ -1469,10 +1492,20 @@ async fn the_openapi_document_lists_the_alert_routes() {
         "AlertRuleInput",
         "Preview",
         "ManualAlertInput",
+        "AlertDetail",
+        "DeliveryView",
+        "AttemptView",
+        "ChannelView",
+        "ChannelInput",
+        "ChannelTest",
+        "SilenceView",
+        "SilenceInput",
     ] {
         assert!(schemas[s].is_object(), "{s}");
     }
-    assert!(schemas["ErrorCode"].to_string().contains("bad_rule"));
+    for code in ["bad_rule", "bad_channel", "bad_silence"] {
+        assert!(schemas["ErrorCode"].to_string().contains(code), "{code}");
+    }
 }
 
 // ---------------------------------------------------------------- Kafka

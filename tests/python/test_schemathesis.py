@@ -8,8 +8,9 @@ events go to topics of their own on the broker of the stack (KAFKA_BROKERS),
 created by the real `loadgen`. Schemathesis generates requests from
 /openapi.json (valid and invalid) and checks every response: no 5xx, every
 status, content type, header and body as the spec declares, and requests
-without the key rejected. Read routes get a tenant key, the ingestion routes
-a producer key.
+without the key rejected. Read routes get a tenant key (an editor, so the
+alert rule routes are exercised too, on a PostgreSQL database of their own),
+the ingestion routes a producer key.
 """
 
 import json
@@ -35,6 +36,8 @@ KAFKA_BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
 # event, so that the examples phase posts an event that is accepted.
 PRODUCER_TENANT = "acme"
 INGEST_PATHS = ("/v1/events", "/v1/events/batch")
+ALERT_WRITE_PATHS = ("/v1/alert-rules", "/v1/alert-rules/{id}", "/v1/alerts", "/v1/channels",
+                     "/v1/silences")
 
 
 def binary(name):
@@ -137,6 +140,20 @@ def create_topics(topics):
         pytest.fail(f"cannot create topics on {KAFKA_BROKERS} (`make up`?): {result.stderr}")
 
 
+def create_alert_topics(topics):
+    """The alert topics (rules, transitions), by confluent-kafka's admin
+    client: the rule publisher and the alert store of the server use them."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": KAFKA_BROKERS})
+    futures = admin.create_topics([NewTopic(t, num_partitions=1) for t in topics])
+    for topic, future in futures.items():
+        try:
+            future.result(30)
+        except Exception as e:  # noqa: BLE001 - any failure fails the fixture
+            pytest.fail(f"cannot create topic {topic} on {KAFKA_BROKERS}: {e}")
+
+
 # The keys of the running server, set by the `server` fixture: "read" (the
 # tenant t1), "produce" (a producer of PRODUCER_TENANT).
 KEY = {}
@@ -157,6 +174,27 @@ class BearerKey:
         case.headers["Authorization"] = f"Bearer {key}"
 
 
+DATABASE_URL = os.environ.get(
+    "DATABASE_URL", "postgres://campaign@127.0.0.1:5433/campaign_analytics")
+
+
+def psql(sql):
+    """Run one statement on the PostgreSQL server of DATABASE_URL (psql,
+    from Debian's postgresql-client)."""
+    result = subprocess.run(["psql", DATABASE_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"PostgreSQL of {DATABASE_URL} (`make up`?): {result.stderr}")
+
+
+def postgres_database(name):
+    """A new database on the server of DATABASE_URL; its URL."""
+    psql(f'CREATE DATABASE "{name}"')
+    base, _, query = DATABASE_URL.partition("?")
+    server = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+    return f"{server}/{name}" + (f"?{query}" if query else "")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -173,6 +211,10 @@ def server(tmp_path_factory):
 
     topics = [f"{database}-{t}" for t in ("lifecycle", "notifications", "interactions")]
     create_topics(topics)
+    alert_topics = [f"{database}-alert-rules", f"{database}-alerts"]
+    create_alert_topics(alert_topics)
+    # The alert routes on a metadata database of their own.
+    metadata_url = postgres_database(database)
 
     def digest(key):
         return subprocess.run([binary("query-api"), "hash-key", key], check=True,
@@ -180,7 +222,8 @@ def server(tmp_path_factory):
 
     key, producer = secrets.token_hex(16), secrets.token_hex(16)
     keys = tmp_path_factory.mktemp("keys") / "keys.toml"
-    keys.write_text(f'[[keys]]\ntenant = "t1"\nsha256 = "{digest(key)}"\n\n'
+    keys.write_text(f'[[keys]]\ntenant = "t1"\nrole = "editor"\nuser = "fuzz"\n'
+                    f'sha256 = "{digest(key)}"\n\n'
                     f'[[keys]]\nrole = "producer"\ntenant = "{PRODUCER_TENANT}"\n'
                     f'sha256 = "{digest(producer)}"\n')
     addr = f"127.0.0.1:{free_port()}"
@@ -190,7 +233,9 @@ def server(tmp_path_factory):
         env=dict(env, LISTEN_ADDR=addr, API_KEYS_FILE=str(keys),
                  RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000",
                  KAFKA_BROKERS=KAFKA_BROKERS, TOPIC_LIFECYCLE=topics[0],
-                 TOPIC_NOTIFICATIONS=topics[1], TOPIC_INTERACTIONS=topics[2]),
+                 TOPIC_NOTIFICATIONS=topics[1], TOPIC_INTERACTIONS=topics[2],
+                 TOPIC_ALERT_RULES=alert_topics[0], TOPIC_ALERTS=alert_topics[1],
+                 ALERT_STORE_GROUP=f"{database}-alert-store", DATABASE_URL=metadata_url),
         stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://{addr}"
@@ -213,6 +258,7 @@ def server(tmp_path_factory):
         proc.wait(timeout=30)
         log.close()
         clickhouse(f"DROP DATABASE IF EXISTS {database}")
+        psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -229,6 +275,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_every_response_conforms_to_the_spec(case, server):
+    if case.operation.path == "/v1/ws":
+        pytest.skip("a WebSocket upgrade; tests/alerts_api.rs covers it")
     # Two valid dates can still be out of order or too far apart (a 400 by
     # the contract), which OpenAPI cannot express: the overview is exempt
     # from "valid data must be accepted". An event that breaks the contract
@@ -238,8 +286,15 @@ def test_every_response_conforms_to_the_spec(case, server):
     # count as a rejection: the ingestion routes are exempt from "invalid
     # data must be rejected" (the answer still has to match the spec, and a
     # body that is not JSON or not a batch is 400).
+    # The bodies of the alert write routes have rules OpenAPI cannot
+    # express as the spec is written: a condition's fields depend on its
+    # kind, channel ids must name channels of the tenant, a job_id needs a
+    # campaign_id, a silence must end after it starts. They are exempt from
+    # "valid data must be accepted" (their errors are 400s with the usual
+    # body, which is still checked, and tests/alerts_api.rs covers them).
     excluded = []
-    if case.operation.path == "/v1/overview":
+    if case.operation.path == "/v1/overview" or (
+            case.method in ("POST", "PUT") and case.operation.path in ALERT_WRITE_PATHS):
         excluded.append(positive_data_acceptance)
     if case.operation.path in INGEST_PATHS:
         excluded.append(negative_data_rejection)

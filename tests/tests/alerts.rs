@@ -5,18 +5,23 @@
 //! alerts still firing are exactly the
 //! (rule, campaign) pairs whose condition holds on the final reports of the
 //! load generator's independent oracle, a monotone rule fired exactly once
-//! per campaign, and no alert id has two different firings.
+//! per campaign, and no alert id has two different firings. The API's
+//! alert store (PostgreSQL) holds each transition once, and SSE clients
+//! (curl, connected from the start) receive every stored transition.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use alerting::{RuleInput, Transition, TransitionKind};
 use benches::loadgen::expected_json::{ExpectedFile, Report};
+use integration_tests::api::{keys, QueryApi};
 use integration_tests::kafka::{self, read_all, Topics};
 use integration_tests::procs::{
     loadgen_command, log_dir, read_expected, wait_caught_up, ProcessorProc, ProcessorSpec,
 };
-use integration_tests::{bin, brokers, fresh_database, unique};
+use integration_tests::{bin, brokers, clickhouse_url, fresh_database, unique};
+use metadata::testing::TestDatabase;
+use metadata::AlertFilter;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -211,6 +216,38 @@ async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
     );
 
     let (db, client) = fresh_database("e2e_alerts").await;
+    // The API as the alert store, and an SSE client per tenant from the
+    // start.
+    let pg = TestDatabase::new("e2e_alerts").await;
+    let keys = keys(expected.tenants.keys());
+    let api = QueryApi::start_with(
+        &clickhouse_url(),
+        &db,
+        "",
+        vec![
+            ("API_KEYS_FILE".into(), keys.path.display().to_string()),
+            ("DATABASE_URL".into(), pg.cfg.database_url.clone()),
+            ("KAFKA_BROKERS".into(), brokers()),
+            ("TOPIC_ALERT_RULES".into(), rules_topic.clone()),
+            ("TOPIC_ALERTS".into(), alerts_topic.clone()),
+            ("ALERT_STORE_GROUP".into(), unique("alert-store")),
+        ],
+        false,
+    )
+    .await;
+    let mut sse = BTreeMap::new();
+    for (tenant, key) in &keys.tenants {
+        let out = log_dir().join(format!("{}.sse", unique("alerts")));
+        let child = std::process::Command::new("curl")
+            .args(["-sN", "--max-time", "600", "-H"])
+            .arg(format!("Authorization: Bearer {key}"))
+            .args(["-H", "Last-Event-ID: 0"])
+            .arg(format!("http://{}/v1/alerts/stream", api.addr()))
+            .stdout(std::fs::File::create(&out).expect("sse file"))
+            .spawn()
+            .expect("curl");
+        sse.insert(tenant.clone(), (child, out));
+    }
     let mut spec = ProcessorSpec::new(&topics, &db, &expected);
     spec.extra_env.extend([
         ("ALERTING".to_string(), "true".to_string()),
@@ -308,4 +345,87 @@ async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
     }
     p.stop();
     q.stop();
+
+    // The store: every transition once, the same end state.
+    let m = &pg.metadata;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let mut n = 0;
+        for tenant in expected.tenants.keys() {
+            n += m
+                .events_after(tenant, "test", 0, 100_000)
+                .await
+                .expect("events")
+                .len();
+        }
+        if n == by_key.len() || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        stored,
+        by_key.len(),
+        "transitions stored once each; api log: {}",
+        api.log.display()
+    );
+    let mut stored_firing = BTreeSet::new();
+    for tenant in expected.tenants.keys() {
+        let filter = AlertFilter {
+            status: Some("firing".into()),
+            include_dismissed: true,
+            limit: 10_000,
+            ..AlertFilter::default()
+        };
+        for a in m
+            .list_alerts(tenant, "test", &filter)
+            .await
+            .expect("alerts")
+            .alerts
+        {
+            let rule = a.rule_id.as_deref().expect("a rule's alert");
+            stored_firing.insert((
+                names[rule].clone(),
+                a.tenant_id.clone(),
+                a.campaign_id.clone().expect("campaign"),
+            ));
+        }
+        let events = m
+            .events_after(tenant, "test", 0, 100_000)
+            .await
+            .expect("events");
+        let mut resolved: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in &events {
+            if e.kind == "resolved" {
+                *resolved.entry(e.alert.id.as_str()).or_default() += 1;
+                assert_eq!(e.alert.status, "resolved");
+            }
+        }
+        assert!(
+            resolved.values().all(|n| *n == 1),
+            "one resolved transition per alert: {resolved:?}"
+        );
+        // The SSE client got every stored transition of its tenant.
+        let want: BTreeSet<i64> = events.iter().map(|e| e.seq).collect();
+        let (child, out) = sse.get_mut(tenant).expect("sse client");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let got = loop {
+            let text = std::fs::read_to_string(&*out).unwrap_or_default();
+            let got: BTreeSet<i64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("id:"))
+                .filter_map(|id| id.trim().parse().ok())
+                .collect();
+            if got == want || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(got, want, "SSE events of {tenant} ({})", out.display());
+    }
+    assert_eq!(stored_firing, oracle, "firing alerts in the store");
+    drop(api);
+    pg.drop().await;
 }

@@ -140,6 +140,9 @@ pub struct Campaign {
     pub eviction: Eviction,
     /// The (rule, report) states of alert rules on its reports.
     pub alerts: AlertBook,
+    /// The book as the latest header took it, shared with that header
+    /// ([`Campaign::share_alerts`]).
+    pub alerts_shared: Option<std::sync::Arc<AlertBook>>,
     /// Alert transitions evaluated and not yet taken by a snapshot (its
     /// header carries them; they are published once it commits).
     pub recent_transitions: Vec<Transition>,
@@ -186,8 +189,19 @@ impl Campaign {
             rewritten_at: UNSTAMPED,
             eviction: Eviction::None,
             alerts: AlertBook::default(),
+            alerts_shared: None,
             recent_transitions: Vec::new(),
             last_applied_ms: 0,
+        }
+    }
+
+    /// Keep a shared copy of the alert book for the headers, made again
+    /// only when the book changed (comparing costs no allocation).
+    pub fn share_alerts(&mut self) {
+        if self.alerts.is_empty() {
+            self.alerts_shared = None;
+        } else if self.alerts_shared.as_deref() != Some(&self.alerts) {
+            self.alerts_shared = Some(std::sync::Arc::new(self.alerts.clone()));
         }
     }
 

@@ -251,6 +251,7 @@ impl PartitionState {
                 // until a later header drops them: not evicted now.
                 campaign.eviction = Eviction::None;
             }
+            campaign.share_alerts();
             if campaign.eviction == Eviction::Requested {
                 campaign.eviction = Eviction::Taken;
                 out.evicted_headers.push(campaign.header(&self.interner));

@@ -73,7 +73,10 @@ pub struct CampaignHeader {
 /// The alert part of a header.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HeaderAlerts {
-    pub book: AlertBook,
+    /// Shared with the campaign while the book does not change (a header
+    /// is taken at every snapshot that changes the campaign; copying a book
+    /// of a hundred pairs each time cost more than evaluating it).
+    pub book: std::sync::Arc<AlertBook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
 }
@@ -137,7 +140,10 @@ impl Campaign {
             rewritten_at: self.rewritten_at,
             alerts: (!self.alerts.is_empty() || !self.recent_transitions.is_empty()).then(|| {
                 HeaderAlerts {
-                    book: self.alerts.clone(),
+                    book: match &self.alerts_shared {
+                        Some(shared) if **shared == self.alerts => shared.clone(),
+                        _ => std::sync::Arc::new(self.alerts.clone()),
+                    },
                     transitions: self.recent_transitions.clone(),
                 }
             }),
@@ -161,7 +167,7 @@ impl Campaign {
         c.audience_wide = latest(header.audience_wide, Some);
         c.rewritten_at = header.rewritten_at;
         if let Some(alerts) = header.alerts {
-            c.alerts = alerts.book;
+            c.alerts = std::sync::Arc::unwrap_or_clone(alerts.book);
             // Transitions of the header's snapshot may not have been
             // published before the crash: they go out again with the next
             // snapshot (see `PartitionState::restore_campaign`).

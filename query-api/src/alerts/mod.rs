@@ -11,24 +11,33 @@
 //!   topic and stored once each.
 //! - [`stream`]: the one LISTEN of the process and the per-connection feed
 //!   that the SSE and WebSocket routes follow.
+//! - [`delivery`]: the delivery worker (deliveries of stored transitions
+//!   to the rules' channels: leases, silences, retries with backoff, the
+//!   attempt log), sending through [`senders`] (webhook, Slack, e-mail).
 //! - [`preview`]: a rule evaluated against the current reports.
 //! - [`model`]: the JSON of the alert routes (and the OpenAPI description
 //!   of the rule bodies).
 
+pub mod delivery;
 pub mod model;
 pub mod preview;
 pub mod publisher;
+pub mod senders;
 pub mod store_consumer;
 pub mod stream;
 
 use metadata::Metadata;
 use tokio::sync::{watch, Notify};
 
+use senders::Senders;
+
 /// What the alert routes and the background tasks share.
 #[derive(Debug)]
 pub struct Alerts {
     /// The metadata database.
     pub metadata: Metadata,
+    /// The channel senders (the test route of a channel uses them).
+    pub senders: Senders,
     /// Wakes the rule publisher after a rule change was committed.
     rules_changed: Notify,
     /// The greatest stored transition number known to be committed: the
@@ -37,16 +46,25 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Alerts over `metadata` (migrated). The background tasks are started
-    /// apart: [`stream::spawn_fanout`], [`publisher::spawn_rule_publisher`],
-    /// [`store_consumer::spawn_store_consumer`].
+    /// Alerts over `metadata` (migrated), with the default senders (no
+    /// SMTP). The background tasks are started apart:
+    /// [`stream::spawn_fanout`], [`publisher::spawn_rule_publisher`],
+    /// [`store_consumer::spawn_store_consumer`],
+    /// [`delivery::spawn_delivery_worker`].
     pub fn new(metadata: Metadata) -> Self {
         let (latest_event, _) = watch::channel(0);
         Alerts {
             metadata,
+            senders: Senders::default(),
             rules_changed: Notify::new(),
             latest_event,
         }
+    }
+
+    /// The same with these senders.
+    pub fn with_senders(mut self, senders: Senders) -> Self {
+        self.senders = senders;
+        self
     }
 
     /// A rule changed (and the change is committed): publish it now rather

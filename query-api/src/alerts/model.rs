@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use metadata::{Alert, AlertStats, StoredEvent, StoredRule};
+use metadata::{
+    Alert, AlertStats, Attempt, Channel, ChannelConfig, Delivery, Silence, StoredEvent, StoredRule,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -81,6 +83,211 @@ impl From<Alert> for AlertView {
             dismissed: a.dismissed,
         }
     }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttemptView {
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `ok`, `error` or `suppressed` (a silence matched; nothing was sent).
+    #[schema(example = "error")]
+    pub outcome: String,
+    /// The receiver's HTTP status (webhook, Slack), when it answered.
+    #[schema(required = true)]
+    pub http_status: Option<i32>,
+    /// What went wrong (for `suppressed`: which silence).
+    #[schema(required = true)]
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
+        AttemptView {
+            at: time(a.at),
+            outcome: a.outcome,
+            http_status: a.http_status,
+            error: a.error,
+            duration_ms: a.duration_ms,
+        }
+    }
+}
+
+/// The delivery of one transition of the alert to one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub channel_id: String,
+    /// The channel's name (also after it was deleted).
+    pub channel_name: String,
+    /// The channel's kind: `webhook`, `slack` or `email`.
+    #[schema(example = "webhook")]
+    pub kind: String,
+    /// The transition delivered: `fired`, `resolved` or `repeated`.
+    #[schema(example = "fired")]
+    pub event_kind: String,
+    /// The `Idempotency-Key` of every attempt.
+    pub idempotency_key: String,
+    /// `pending`, `delivered`, `suppressed` or `failed`.
+    #[schema(example = "delivered")]
+    pub state: String,
+    /// When the next attempt is due (pending deliveries only).
+    #[schema(required = true, format = DateTime)]
+    pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        DeliveryView {
+            channel_id: d.channel_id,
+            channel_name: d.channel_name,
+            kind: d.channel_kind,
+            event_kind: d.event_kind,
+            idempotency_key: d.idempotency_key,
+            state: d.state,
+            next_attempt_at: d.next_attempt_at.map(time),
+            created_at: time(d.created_at),
+            attempts: d.attempts.into_iter().map(AttemptView::from).collect(),
+        }
+    }
+}
+
+/// One alert with its deliveries (`GET /v1/alerts/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AlertDetail {
+    #[serde(flatten)]
+    pub alert: AlertView,
+    /// Its deliveries to the rule's channels, in transition order.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// A delivery channel. Secrets are never returned.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    pub name: String,
+    /// `webhook`, `slack` or `email`.
+    #[schema(example = "webhook")]
+    pub kind: String,
+    /// Webhook: the URL. Slack: only its origin (an incoming-webhook URL
+    /// is a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// E-mail: the recipients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<String>>,
+    /// Whether the webhook signs its bodies (the secret is never shown).
+    pub secret_set: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// `scheme://host[:port]/...` of a URL.
+fn origin_only(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}/...", u.origin().ascii_serialization()),
+        Err(_) => "...".to_owned(),
+    }
+}
+
+impl From<Channel> for ChannelView {
+    fn from(c: Channel) -> Self {
+        let kind = c.config.kind().to_owned();
+        let (url, recipients, secret_set) = match c.config {
+            ChannelConfig::Webhook { url, secret } => (Some(url), None, secret.is_some()),
+            ChannelConfig::Slack { url } => (Some(origin_only(&url)), None, false),
+            ChannelConfig::Email { recipients } => (None, Some(recipients), false),
+        };
+        ChannelView {
+            id: c.id,
+            name: c.name,
+            kind,
+            url,
+            recipients,
+            secret_set,
+            created_at: time(c.created_at),
+        }
+    }
+}
+
+/// The channels of the tenant, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelList {
+    pub channels: Vec<ChannelView>,
+}
+
+/// The answer of `POST /v1/channels/{id}/test`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChannelTest {
+    /// Whether the test message went through.
+    pub ok: bool,
+    /// The receiver's HTTP status (webhook, Slack), when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a silence matches: every given field must equal the alert's.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MatchersView {
+    #[schema(required = true)]
+    pub rule_id: Option<String>,
+    #[schema(required = true)]
+    pub campaign_id: Option<String>,
+    /// `info`, `warning` or `critical`.
+    #[schema(required = true)]
+    pub severity: Option<String>,
+}
+
+/// A silence: the notifications of matching alerts are suppressed from
+/// `starts_at` (inclusive) to `ends_at` (exclusive).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SilenceView {
+    pub id: String,
+    pub matchers: MatchersView,
+    #[schema(format = DateTime)]
+    pub starts_at: String,
+    #[schema(format = DateTime)]
+    pub ends_at: String,
+    #[schema(required = true)]
+    pub comment: Option<String>,
+    /// The principal that created it.
+    pub created_by: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Whether it is in force now.
+    pub active: bool,
+}
+
+impl From<Silence> for SilenceView {
+    fn from(s: Silence) -> Self {
+        SilenceView {
+            id: s.id,
+            matchers: MatchersView {
+                rule_id: s.matchers.rule_id,
+                campaign_id: s.matchers.campaign_id,
+                severity: s.matchers.severity,
+            },
+            starts_at: time(s.starts_at),
+            ends_at: time(s.ends_at),
+            comment: s.comment,
+            created_by: s.created_by,
+            created_at: time(s.created_at),
+            active: s.active,
+        }
+    }
+}
+
+/// The silences of the tenant, by start.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SilenceList {
+    pub silences: Vec<SilenceView>,
 }
 
 /// A page of alerts, newest first.
@@ -236,9 +443,85 @@ pub struct Preview {
     pub evaluated: u64,
 }
 
-/// Doc-only types: the OpenAPI description of the rule bodies.
+/// Doc-only types: the OpenAPI description of the rule bodies and of the
+/// events of the SSE stream.
 pub mod doc {
-    use utoipa::ToSchema;
+    use std::borrow::Cow;
+
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// One event of `GET /v1/alerts/stream` as Server-Sent Events frame it
+    /// (the fields of the `text/event-stream` schema are the event's
+    /// fields: OpenAPI before 3.2 describes each event so): `id` is the
+    /// transition's `seq`, `event` its kind, `data` the JSON of an
+    /// [`super::AlertEvent`] (`contentMediaType` and `contentSchema` say
+    /// so).
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    pub struct StreamEvent;
+
+    /// The transition kinds, the SSE `event` names.
+    pub const EVENT_KINDS: [&str; 3] = ["fired", "resolved", "repeated"];
+
+    impl PartialSchema for StreamEvent {
+        fn schema() -> RefOr<Schema> {
+            let content_schema: Extensions = [(
+                "contentSchema",
+                serde_json::json!({ "$ref": "#/components/schemas/AlertEvent" }),
+            )]
+            .into_iter()
+            .collect();
+            ObjectBuilder::new()
+                .description(Some(
+                    "One Server-Sent Event of the alert stream: `id` is the transition's \
+                     `seq` (resume after it with `Last-Event-ID`), `event` its kind, \
+                     `data` the JSON of an AlertEvent.",
+                ))
+                .property(
+                    "id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[0-9]+$"))
+                        .description(Some("The transition's `seq`, in decimal.")),
+                )
+                .required("id")
+                .property(
+                    "event",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(EVENT_KINDS))
+                        .description(Some("The transition's kind (the AlertEvent's `kind`).")),
+                )
+                .required("event")
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/json")
+                        .extensions(Some(content_schema))
+                        .description(Some("An AlertEvent, as JSON.")),
+                )
+                .required("data")
+                .into()
+        }
+    }
+
+    impl ToSchema for StreamEvent {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("AlertStreamEvent")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((
+                super::AlertEvent::name().into_owned(),
+                super::AlertEvent::schema(),
+            ));
+            <super::AlertEvent as ToSchema>::schemas(schemas);
+        }
+    }
 
     /// Which reports a rule looks at: none (every campaign's all-jobs
     /// report), `campaign_id` (that campaign's all-jobs report), or both

@@ -5,7 +5,8 @@
 //!
 //! A rule body that is not a valid rule is a 400 `bad_rule` whose message
 //! names the field (unknown metric, `op` or status, `job_id` without
-//! `campaign_id`, an unknown field...). Another tenant's rule, or an id
+//! `campaign_id`, an unknown field, a channel id that is not one of the
+//! tenant's channels...). Another tenant's rule, or an id
 //! that no rule has, is a 404 on every route.
 
 use alerting::{RuleInput, ValidRule};
@@ -20,6 +21,7 @@ use super::alerts::{body_bytes, enabled, AlertParams};
 use super::{check_ids, Ids, Params};
 use crate::alerts::model::{doc, Preview, RuleList, RuleView};
 use crate::alerts::preview::preview as evaluate;
+use crate::alerts::Alerts;
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode};
@@ -29,14 +31,40 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("alert rule {id:?} not found"))
 }
 
-/// A rule body, checked.
+/// A rule body, checked (its channel ids in their canonical UUID form).
 fn valid_rule(body: Result<Bytes, BytesRejection>) -> Result<ValidRule, ApiError> {
     let bytes = body_bytes(body)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::bad_body("the request body is not UTF-8 JSON"))?;
-    RuleInput::from_json(text)
-        .and_then(RuleInput::validate)
-        .map_err(|e| ApiError::bad_request(ErrorCode::BadRule, e.0))
+    let bad_rule = |e: alerting::ValidationError| ApiError::bad_request(ErrorCode::BadRule, e.0);
+    let mut input = RuleInput::from_json(text).map_err(bad_rule)?;
+    for id in &mut input.channels {
+        if let Ok(uuid) = uuid::Uuid::parse_str(id.trim()) {
+            *id = uuid.to_string();
+        }
+    }
+    input.validate().map_err(bad_rule)
+}
+
+/// Every channel of the rule must be a channel of the tenant.
+async fn check_channels(alerts: &Alerts, tenant: &str, rule: &ValidRule) -> Result<(), ApiError> {
+    if rule.channels().is_empty() {
+        return Ok(());
+    }
+    let unknown = alerts
+        .metadata
+        .unknown_channels(tenant, rule.channels())
+        .await?;
+    match unknown.first() {
+        None => Ok(()),
+        Some(id) => Err(ApiError::bad_request(
+            ErrorCode::BadRule,
+            format!(
+                "channels: {id:?} is not a channel of this tenant (see GET /v1/channels; \
+                 create one with POST /v1/channels)"
+            ),
+        )),
+    }
 }
 
 /// The tenant's rules, oldest first.
@@ -85,6 +113,7 @@ pub async fn create<R: Reader>(
     let alerts = enabled(&s)?;
     scope.require_editor()?;
     let rule = valid_rule(body)?;
+    check_channels(alerts, &scope.tenant, &rule).await?;
     let stored = alerts
         .metadata
         .create_rule(&scope.tenant, &scope.principal, rule)
@@ -99,7 +128,7 @@ pub async fn create<R: Reader>(
     path = "/v1/alert-rules/{id}",
     tag = "alerts",
     operation_id = "get_alert_rule",
-    params(("id" = String, Path, description = "Rule id."), AlertParams),
+    params(("id" = String, Path, description = "Rule id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The rule.", body = doc::Rule),
@@ -128,7 +157,7 @@ pub async fn one<R: Reader>(
     path = "/v1/alert-rules/{id}",
     tag = "alerts",
     operation_id = "replace_alert_rule",
-    params(("id" = String, Path, description = "Rule id."), AlertParams),
+    params(("id" = String, Path, description = "Rule id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     request_body(content = doc::RuleInput, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
@@ -146,6 +175,7 @@ pub async fn replace<R: Reader>(
     let alerts = enabled(&s)?;
     scope.require_editor()?;
     let rule = valid_rule(body)?;
+    check_channels(alerts, &scope.tenant, &rule).await?;
     let stored = alerts
         .metadata
         .replace_rule(&scope.tenant, &scope.principal, &id, rule)
@@ -162,7 +192,7 @@ pub async fn replace<R: Reader>(
     path = "/v1/alert-rules/{id}",
     tag = "alerts",
     operation_id = "delete_alert_rule",
-    params(("id" = String, Path, description = "Rule id."), AlertParams),
+    params(("id" = String, Path, description = "Rule id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted."),
@@ -196,7 +226,7 @@ pub async fn delete<R: Reader>(
     path = "/v1/alert-rules/{id}/preview",
     tag = "alerts",
     operation_id = "preview_alert_rule",
-    params(("id" = String, Path, description = "Rule id."), AlertParams),
+    params(("id" = String, Path, description = "Rule id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The reports whose condition holds now.", body = Preview),

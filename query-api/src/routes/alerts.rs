@@ -28,7 +28,8 @@ use utoipa::IntoParams;
 
 use super::{check_ids, Ids, Params};
 use crate::alerts::model::{
-    AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView, ManualAlertInput, Marked,
+    doc, AlertDetail, AlertEvent, AlertList, AlertPageView, AlertStatsView, AlertView,
+    DeliveryView, ManualAlertInput, Marked,
 };
 use crate::alerts::stream::EventFeed;
 use crate::alerts::Alerts;
@@ -67,7 +68,7 @@ pub(crate) fn enabled<R>(s: &AppState<R>) -> Result<&Arc<Alerts>, ApiError> {
 pub struct AlertParams {
     /// The tenant: required for admin keys; a tenant key may only name its
     /// own tenant (any other answers 404).
-    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
 }
 
@@ -78,25 +79,26 @@ pub struct AlertParams {
 pub struct AlertListParams {
     /// The tenant: required for admin keys; a tenant key may only name its
     /// own tenant (any other answers 404).
-    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
     /// Only alerts fired at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// Only alerts of this severity: `info`, `warning` or `critical`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(info|warning|critical)$")]
     pub severity: Option<String>,
     /// Only `firing` or only `resolved` alerts.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(firing|resolved)$")]
     pub status: Option<String>,
     /// Only alerts the calling principal has not read (`true`/`false`).
     #[param(value_type = Option<bool>)]
     pub unread_only: Option<String>,
-    /// Only alerts about this campaign.
-    #[param(value_type = Option<String>)]
+    /// Only alerts about this campaign (at most 64 characters).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub campaign_id: Option<String>,
-    /// Only alerts of this rule.
-    #[param(value_type = Option<String>)]
+    /// Only alerts of this rule (at most 64 characters; a rule id is a
+    /// UUID).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub rule_id: Option<String>,
     /// Also dismissed alerts (`true`/`false`, default false).
     #[param(value_type = Option<bool>)]
@@ -104,8 +106,9 @@ pub struct AlertListParams {
     /// Page size, 1 to 1000 (default 100).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// The `next_cursor` of the previous page: 32 characters of base64url.
+    /// Any such string is a position in the list (pages after it follow).
+    #[param(value_type = Option<String>, min_length = 32, max_length = 32, pattern = "^[A-Za-z0-9_-]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -116,7 +119,7 @@ pub struct AlertListParams {
 pub struct UnreadParams {
     /// The tenant: required for admin keys; a tenant key may only name its
     /// own tenant (any other answers 404).
-    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
     /// Most alerts returned, 1 to 1000 (default 100), newest first.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -130,12 +133,12 @@ pub struct UnreadParams {
 pub struct StreamParams {
     /// The tenant: required for admin keys; a tenant key may only name its
     /// own tenant (any other answers 404).
-    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
-    /// Resume after this event (`seq`); the `Last-Event-ID` header wins
-    /// over it. Without either, the stream starts with the next
-    /// transition.
-    #[param(value_type = Option<u64>)]
+    /// Resume after this event (`seq`, 0 to 2^63 - 1); the `Last-Event-ID`
+    /// header wins over it (both are checked). Without either, the stream
+    /// starts with the next transition.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub last_event_id: Option<String>,
 }
 
@@ -171,17 +174,55 @@ fn checked_id(what: &str, id: Option<String>) -> Result<Option<String>, ApiError
     Ok(id)
 }
 
-/// The cursor after an alert: its (fired_at in microseconds, id), as
-/// `<micros>.<id>` in base64url.
-pub fn alert_cursor(alert: &Alert) -> String {
-    cursor::encode(&format!(
-        "{}.{}",
-        alert.fired_at.timestamp_micros(),
-        alert.id
-    ))
+/// Longest id a list filter (`campaign_id`, `rule_id`) takes, in
+/// characters: what the OpenAPI document says of every id.
+pub const MAX_FILTER_ID_CHARS: usize = 64;
+
+/// An id filter of the list: an id ([`validate_id`]) of at most
+/// [`MAX_FILTER_ID_CHARS`] characters, else 400 `bad_id` (a filter that
+/// matches nothing is a 200 with an empty page, so the longer ids the
+/// schema refuses are refused here too).
+fn checked_filter_id(what: &str, id: Option<String>) -> Result<Option<String>, ApiError> {
+    let id = checked_id(what, id)?;
+    if let Some(id) = &id {
+        let chars = id.chars().count();
+        if chars > MAX_FILTER_ID_CHARS {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadId,
+                format!(
+                    "{what} id is {chars} characters long; at most {MAX_FILTER_ID_CHARS} are \
+                     allowed in a filter"
+                ),
+            ));
+        }
+    }
+    Ok(id)
 }
 
-/// The (fired_at, id) an alert cursor continues after.
+/// The bytes of an alert cursor: the alert's `fired_at` in microseconds
+/// (a big-endian i64), then its id (a UUID, 16 bytes).
+const ALERT_CURSOR_BYTES: usize = 24;
+/// Their base64url: every string of 32 characters of the alphabet is one,
+/// as the OpenAPI pattern of `cursor` says.
+pub const ALERT_CURSOR_CHARS: usize = 32;
+/// The times a cursor can name, clamped to what RFC 3339 and PostgreSQL
+/// hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z.
+const MIN_CURSOR_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
+
+/// The cursor after an alert: its (fired_at, id) in the list's order.
+pub fn alert_cursor(alert: &Alert) -> String {
+    // Alert ids are UUIDs (the column's type).
+    let id = uuid::Uuid::parse_str(&alert.id).unwrap_or_default();
+    let mut key = [0u8; ALERT_CURSOR_BYTES];
+    key[..8].copy_from_slice(&alert.fired_at.timestamp_micros().to_be_bytes());
+    key[8..].copy_from_slice(id.as_bytes());
+    cursor::encode(key)
+}
+
+/// The (fired_at, id) an alert cursor continues after. Any 32 characters
+/// of base64url are a position in the list (a time out of the years 1 to
+/// 9999 is clamped to them); anything else is a 400 `bad_cursor`.
 pub fn parse_alert_cursor(text: &str) -> Result<(DateTime<Utc>, String), ApiError> {
     let bad = || {
         ApiError::bad_request(
@@ -189,15 +230,19 @@ pub fn parse_alert_cursor(text: &str) -> Result<(DateTime<Utc>, String), ApiErro
             "malformed cursor: pass the next_cursor of a previous page unchanged",
         )
     };
-    let key = cursor::decode(text)?;
-    let key = String::from_utf8(key).map_err(|_| bad())?;
-    let (micros, id) = key.split_once('.').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    if id.is_empty() {
+    if text.len() != ALERT_CURSOR_CHARS {
         return Err(bad());
     }
-    Ok((at, id.to_owned()))
+    let key: [u8; ALERT_CURSOR_BYTES] = cursor::decode(text)
+        .map_err(|_| bad())?
+        .try_into()
+        .map_err(|_| bad())?;
+    let (micros, id) = key.split_at(8);
+    let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
+    let at = DateTime::from_timestamp_micros(micros.clamp(MIN_CURSOR_MICROS, MAX_CURSOR_MICROS))
+        .ok_or_else(bad)?;
+    let id = uuid::Uuid::from_slice(id).map_err(|_| bad())?;
+    Ok((at, id.to_string()))
 }
 
 fn views(alerts: Vec<Alert>) -> Vec<AlertView> {
@@ -232,8 +277,8 @@ pub async fn list<R: Reader>(
         severity: parse_severity(p.severity.as_deref())?,
         status: parse_alert_status(p.status.as_deref())?,
         unread_only: parse_bool("unread_only", p.unread_only.as_deref())?.unwrap_or(false),
-        campaign_id: checked_id("campaign", p.campaign_id)?,
-        rule_id: checked_id("rule", p.rule_id)?,
+        campaign_id: checked_filter_id("campaign", p.campaign_id)?,
+        rule_id: checked_filter_id("rule", p.rule_id)?,
         include_dismissed: parse_bool("include_dismissed", p.include_dismissed.as_deref())?
             .unwrap_or(false),
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
@@ -317,16 +362,17 @@ pub async fn unread<R: Reader>(
     }))
 }
 
-/// One alert (dismissed or not).
+/// One alert (dismissed or not), with its deliveries to the rule's
+/// channels and every attempt of each.
 #[utoipa::path(
     get,
     path = "/v1/alerts/{id}",
     tag = "alerts",
     operation_id = "get_alert",
-    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    params(("id" = String, Path, description = "Alert id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The alert.", body = AlertView),
+        (status = 200, description = "The alert and its deliveries.", body = AlertDetail),
     )
 )]
 pub async fn one<R: Reader>(
@@ -334,7 +380,7 @@ pub async fn one<R: Reader>(
     scope: Scope,
     Ids(id): Ids<String>,
     Params(_): Params<AlertParams>,
-) -> Result<Json<AlertView>, ApiError> {
+) -> Result<Json<AlertDetail>, ApiError> {
     check_ids(&[("alert", &id)])?;
     let alerts = enabled(&s)?;
     let alert = alerts
@@ -342,7 +388,14 @@ pub async fn one<R: Reader>(
         .alert(&scope.tenant, &scope.principal, &id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(alert.into()))
+    let deliveries = alerts
+        .metadata
+        .deliveries_of_alert(&scope.tenant, &alert.id)
+        .await?;
+    Ok(Json(AlertDetail {
+        alert: alert.into(),
+        deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
+    }))
 }
 
 fn manual_alert(input: ManualAlertInput) -> Result<ManualAlert, ApiError> {
@@ -439,7 +492,7 @@ pub async fn create<R: Reader>(
     path = "/v1/alerts/{id}/resolve",
     tag = "alerts",
     operation_id = "resolve_alert",
-    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    params(("id" = String, Path, description = "Alert id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The alert, resolved (404: no such manual alert).", body = AlertView),
@@ -468,7 +521,7 @@ pub async fn resolve<R: Reader>(
     path = "/v1/alerts/{id}/mark-read",
     tag = "alerts",
     operation_id = "mark_alert_read",
-    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    params(("id" = String, Path, description = "Alert id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Read (also when it was already)."),
@@ -524,7 +577,7 @@ pub async fn mark_all_read<R: Reader>(
     path = "/v1/alerts/{id}/dismiss",
     tag = "alerts",
     operation_id = "dismiss_alert",
-    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    params(("id" = String, Path, description = "Alert id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Dismissed."),
@@ -555,7 +608,7 @@ pub async fn dismiss<R: Reader>(
     path = "/v1/alerts/{id}",
     tag = "alerts",
     operation_id = "delete_alert",
-    params(("id" = String, Path, description = "Alert id."), AlertParams),
+    params(("id" = String, Path, description = "Alert id.", min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), AlertParams),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted."),
@@ -581,35 +634,43 @@ pub async fn delete<R: Reader>(
     }
 }
 
-/// `Last-Event-ID` (header, else parameter): a non-negative integer.
-fn after_event(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let header = match headers.get("last-event-id") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::bad_request(
-                ErrorCode::BadEventId,
-                "Last-Event-ID must be the id of an event (a non-negative integer)",
-            )
-        })?),
-        None => None,
-    };
-    let Some(text) = header.or(param) else {
-        return Ok(None);
-    };
-    let text = text.trim();
-    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadEventId,
-            format!(
-                "Last-Event-ID must be the id of an event (a non-negative integer), not {text:?}"
-            ),
-        ));
-    }
-    text.parse().map(Some).map_err(|_| {
+/// One event id (`source` names where it came from): an integer from 0 to
+/// `i64::MAX`, in decimal digits only.
+fn event_id(source: &str, text: &str) -> Result<i64, ApiError> {
+    let bad = || {
         ApiError::bad_request(
             ErrorCode::BadEventId,
-            format!("Last-Event-ID {text:?} is out of range"),
+            format!(
+                "{source} must be the id of an event (an integer from 0 to {}), not {text:?}",
+                i64::MAX
+            ),
         )
-    })
+    };
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    text.parse().map_err(|_| bad())
+}
+
+/// Where to resume: the `Last-Event-ID` header, else the `last_event_id`
+/// parameter. Both are checked when both are given.
+fn after_event(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let param = param
+        .map(|text| event_id("last_event_id", text))
+        .transpose()?;
+    let header = match headers.get("last-event-id") {
+        Some(v) => {
+            let text = v.to_str().map_err(|_| {
+                ApiError::bad_request(
+                    ErrorCode::BadEventId,
+                    "Last-Event-ID must be the id of an event (a non-negative integer)",
+                )
+            })?;
+            Some(event_id("Last-Event-ID", text)?)
+        }
+        None => None,
+    };
+    Ok(header.or(param))
 }
 
 fn event_json(event: StoredEvent) -> (AlertEvent, String) {
@@ -630,12 +691,13 @@ fn event_json(event: StoredEvent) -> (AlertEvent, String) {
     operation_id = "alert_stream",
     params(
         StreamParams,
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id (what the browser's EventSource sends when it reconnects)."),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_i64,
+         description = "Resume after this event id (what the browser's EventSource sends when it reconnects); wins over `last_event_id`."),
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "An endless `text/event-stream`; each event's `data` is an AlertEvent. A comment every 15 s keeps the connection open.",
-         content((AlertEvent = "text/event-stream"))),
+        (status = 200, description = "An endless `text/event-stream`: each event is an AlertStreamEvent (`id` the transition's `seq`, `event` its kind, `data` the JSON of an AlertEvent). A comment every 15 s keeps the connection open.",
+         content((doc::StreamEvent = "text/event-stream"))),
     )
 )]
 pub async fn stream<R: Reader>(
@@ -743,18 +805,51 @@ mod tests {
             dismissed: false,
         };
         let c = alert_cursor(&alert);
+        assert_eq!(c.len(), ALERT_CURSOR_CHARS);
         assert_eq!(parse_alert_cursor(&c).unwrap(), (at, alert.id.clone()));
+        // Any 32 characters of base64url are a position; times are clamped.
+        let (at, id) = parse_alert_cursor(&"_".repeat(32)).unwrap();
+        assert_eq!(at.timestamp_micros(), -1);
+        assert_eq!(id, "ffffffff-ffff-ffff-ffff-ffffffffffff");
+        let mut key = [0u8; ALERT_CURSOR_BYTES];
+        key[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        let (at, _) = parse_alert_cursor(&cursor::encode(key)).unwrap();
+        assert_eq!(at.to_rfc3339(), "9999-12-31T23:59:59.999999+00:00");
+        key[..8].copy_from_slice(&i64::MIN.to_be_bytes());
+        let (at, _) = parse_alert_cursor(&cursor::encode(key)).unwrap();
+        assert_eq!(at.to_rfc3339(), "0001-01-01T00:00:00+00:00");
         for bad in [
             "",
             "!!",
             &cursor::encode("no-dot"),
-            &cursor::encode("x.id"),
-            &cursor::encode("5."),
+            &"A".repeat(31),
+            &"A".repeat(33),
+            &"!".repeat(32),
+            &format!("{}=", "A".repeat(31)),
         ] {
             assert_eq!(
                 parse_alert_cursor(bad).unwrap_err().code,
                 ErrorCode::BadCursor,
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_ids_hold_at_most_64_characters() {
+        let ok = "é".repeat(MAX_FILTER_ID_CHARS);
+        assert_eq!(
+            checked_filter_id("campaign", Some(ok.clone())).unwrap(),
+            Some(ok)
+        );
+        assert_eq!(checked_filter_id("rule", None).unwrap(), None);
+        for bad in ["", "a\u{1}", &"x".repeat(MAX_FILTER_ID_CHARS + 1)] {
+            assert_eq!(
+                checked_filter_id("campaign", Some(bad.to_owned()))
+                    .unwrap_err()
+                    .code,
+                ErrorCode::BadId,
+                "{bad:?}"
             );
         }
     }
@@ -766,9 +861,36 @@ mod tests {
         assert_eq!(after_event(&h, Some("7")).unwrap(), Some(7));
         h.insert("last-event-id", "12".parse().unwrap());
         assert_eq!(after_event(&h, Some("7")).unwrap(), Some(12));
-        for bad in ["-1", "x", "", "99999999999999999999", "1.5"] {
+        assert_eq!(
+            after_event(&HeaderMap::new(), Some("9223372036854775807")).unwrap(),
+            Some(i64::MAX)
+        );
+        for bad in [
+            "-1",
+            "x",
+            "",
+            " 7",
+            "+7",
+            "99999999999999999999",
+            "9223372036854775808",
+            "1.5",
+        ] {
             assert_eq!(
                 after_event(&HeaderMap::new(), Some(bad)).unwrap_err().code,
+                ErrorCode::BadEventId,
+                "{bad}"
+            );
+            // A bad parameter is refused even when the header is good, and
+            // a bad header even when the parameter is good.
+            assert_eq!(
+                after_event(&h, Some(bad)).unwrap_err().code,
+                ErrorCode::BadEventId,
+                "{bad}"
+            );
+            let mut bad_header = HeaderMap::new();
+            bad_header.insert("last-event-id", bad.parse().unwrap());
+            assert_eq!(
+                after_event(&bad_header, Some("7")).unwrap_err().code,
                 ErrorCode::BadEventId,
                 "{bad}"
             );

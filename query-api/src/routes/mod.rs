@@ -2,15 +2,18 @@
 //! Read handlers validate, ask the [`crate::read::Reader`] and shape the
 //! answer; they never see SQL. The event handlers ([`events`]) hand
 //! checked records to [`crate::ingest`]; the alert handlers ([`alerts`],
-//! [`alert_rules`]) use the metadata database of [`crate::alerts`].
+//! [`alert_rules`], [`channels`], [`silences`]) use the metadata database
+//! of [`crate::alerts`].
 
 pub mod alert_rules;
 pub mod alerts;
 pub mod campaigns;
+pub mod channels;
 pub mod events;
 pub mod journeys;
 pub mod ops;
 pub mod overview;
+pub mod silences;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;

@@ -942,6 +942,38 @@ mod alerts {
     }
 
     #[test]
+    fn a_late_script_turns_a_funnel_rule_on_and_later_clicks_resolve_it() {
+        let rules = RuleIndex::new([rule(
+            "r1",
+            r#"{"name": "drop at a", "condition": {"kind": "funnel_conversion", "node_id": "a", "op": "<", "value": 60}}"#,
+        )]);
+        let mut s = state(&[
+            first("n1", "j", "u1", 1),
+            first("n2", "j", "u2", 1),
+            first("n3", "j", "u3", 1),
+            first("n4", "j", "u4", 1),
+            click("i1", "j", "u1", 2, "go", "a"),
+            click("i2", "j", "u2", 2, "go", "a"),
+        ]);
+        // No script yet: no funnel, so no step `a`: the rule does not hold.
+        assert!(take(&mut s, &rules, &[], 1_000).is_empty());
+        // The script arrives late: `a` converts 2 of 4 (50 %).
+        s.apply(&with_script("s", 0, SCRIPT));
+        let t = take(&mut s, &rules, &[], 2_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].kind, t[0].value), (TransitionKind::Fired, Some(50.0)));
+        // Two more users reach `a` (100 %): resolved.
+        s.apply(&click("i3", "j", "u3", 3, "go", "a"));
+        s.apply(&click("i4", "j", "u4", 3, "go", "a"));
+        let t2 = take(&mut s, &rules, &[], 3_000);
+        assert_eq!(t2.len(), 1);
+        assert_eq!(
+            (t2[0].kind, &t2[0].alert_id),
+            (TransitionKind::Resolved, &t[0].alert_id)
+        );
+    }
+
+    #[test]
     fn requeued_transitions_are_taken_again() {
         let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
         let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);

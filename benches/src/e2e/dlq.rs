@@ -477,6 +477,7 @@ async fn watch_burst(
     let timeout = timeout_for(poison * 10);
     let (mut first, mut consumed) = (None, None);
     let mut none_yet = p.spawned;
+    let mut before_first = p.spawned;
     let mut all = None;
     let mut last_progress = Instant::now();
     let mut have = [0u64; 3];
@@ -486,8 +487,13 @@ async fn watch_burst(
         p.check_running()?;
         let now = Instant::now();
         let scrape = p.scrape().await.unwrap_or_default();
-        if scrape.consumed > 0 {
-            first.get_or_insert(now);
+        // The first record came after the last scrape that saw none (as
+        // for the dead letters below): a burst read between two scrapes
+        // still has a window, not zero seconds.
+        if scrape.consumed == 0 {
+            before_first = now;
+        } else {
+            first.get_or_insert(before_first);
         }
         if scrape.consumed >= poison {
             consumed.get_or_insert(now);

@@ -212,7 +212,7 @@ async fn one_repeat(
         env.quiet,
     )
     .await?;
-    let metrics = p.scrape().await.unwrap_or_default();
+    let metrics = p.scrape_settled().await;
     p.stop().await?;
     let checked = figures::check(&db, &filled.expected).await?;
     for shown in &checked.shown {

@@ -483,11 +483,7 @@ async fn one_repeat(
     );
 
     let load_start = load_average();
-    let before = (
-        p.scrape().await.unwrap_or_default(),
-        p.cpu(),
-        Instant::now(),
-    );
+    let before = (p.scrape_settled().await, p.cpu(), Instant::now());
     let bench_cpu = CpuSeconds::now(Some(std::process::id())).reader;
     let mut samples = Samples(vec![(0.0, before.0.clone())]);
     let records = load.records;
@@ -627,7 +623,7 @@ async fn probe_until(
 /// The processor's side of the load window (from `before` until now).
 async fn measure_window(p: &Processor, before: &(Scrape, CpuSeconds, Instant)) -> Window {
     let (s0, cpu0, t0) = before;
-    let s1 = p.scrape().await.unwrap_or_default();
+    let s1 = p.scrape_settled().await;
     let snapshots = s1.snapshots.saturating_sub(s0.snapshots);
     // The window's own histogram: bucket counts now minus before.
     let buckets: Vec<(f64, u64)> = s1

@@ -159,6 +159,18 @@ impl Processor {
         Ok(())
     }
 
+    /// The metrics page, asked up to five times (a loaded machine may miss
+    /// the 2 s answer time once); zeros only when it never answered.
+    pub async fn scrape_settled(&self) -> Scrape {
+        for _ in 0..4 {
+            if let Some(s) = self.scrape().await {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.scrape().await.unwrap_or_default()
+    }
+
     /// The metrics page, or `None` while the port is not up.
     pub async fn scrape(&self) -> Option<Scrape> {
         let body = tokio::time::timeout(Duration::from_secs(2), get_metrics(&self.metrics_addr))

@@ -1,11 +1,13 @@
 //! The metadata database: what users create and change (alert rules,
 //! alerts with their read and dismissed state, delivery channels,
-//! silences, the audit log) and the delivery queue, in PostgreSQL.
+//! silences, the audit log), scheduled reports (definitions, templates,
+//! schedules, runs, files, their deliveries) and the delivery queues, in
+//! PostgreSQL.
 //! ClickHouse stays the home of events and reports.
 //!
 //! [`Metadata`] is the seam: a connection pool and one method per
 //! operation, grouped by concept ([`rules`], [`alerts`], [`channels`],
-//! [`silences`], [`deliveries`]). Every method
+//! [`silences`], [`deliveries`], [`reports`]). Every method
 //! that reads or changes a tenant's data takes the tenant and scopes its
 //! statement by it: another tenant's row is "not found".
 
@@ -15,6 +17,7 @@ pub mod config;
 pub mod deliveries;
 pub mod error;
 pub mod migrate;
+pub mod reports;
 pub mod rules;
 pub mod silences;
 

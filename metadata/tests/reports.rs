@@ -365,11 +365,25 @@ async fn runs_are_leased_taken_over_fenced_and_delivered_once() {
     let retention = Duration::from_secs(3600);
     let as_of = Some(at("2026-11-30T10:00:00Z"));
     assert!(!m
-        .finish_run(&run.id, "w1", as_of, 7, &[file.clone()], retention)
+        .finish_run(
+            &run.id,
+            "w1",
+            as_of,
+            7,
+            std::slice::from_ref(&file),
+            retention
+        )
         .await
         .unwrap());
     assert!(m
-        .finish_run(&run.id, "w2", as_of, 7, &[file.clone()], retention)
+        .finish_run(
+            &run.id,
+            "w2",
+            as_of,
+            7,
+            std::slice::from_ref(&file),
+            retention
+        )
         .await
         .unwrap());
     // Finishing twice does nothing more.

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   "wrk=4.1.0-3+b2"
   "postgresql-15=15.18-0+deb12u1"
   "postgresql-client-15=15.18-0+deb12u1"
+  "poppler-utils=22.12.0-2+deb12u3"
   curl
   python3-venv
 )

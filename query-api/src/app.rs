@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use runtime::tenants::TenantZones;
@@ -28,8 +28,10 @@ use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
+use crate::reports::Reports;
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, silences,
+    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, report_runs,
+    report_templates, reports, silences,
 };
 
 /// The request id header, taken from the request or generated, and
@@ -81,6 +83,9 @@ pub struct AppState<R> {
     /// Alerts; `None` when off (no metadata database configured): the
     /// alert routes answer 503.
     pub alerts: Option<Arc<Alerts>>,
+    /// Scheduled reports; `None` when off (no metadata database
+    /// configured): the report routes answer 503.
+    pub reports: Option<Arc<Reports>>,
 }
 
 impl<R: Clone> Clone for AppState<R> {
@@ -94,6 +99,7 @@ impl<R: Clone> Clone for AppState<R> {
             settings: self.settings.clone(),
             ingest: self.ingest.clone(),
             alerts: self.alerts.clone(),
+            reports: self.reports.clone(),
         }
     }
 }
@@ -116,6 +122,7 @@ impl<R: Reader> AppState<R> {
             settings: Arc::new(settings),
             ingest: None,
             alerts: None,
+            reports: None,
         }
     }
 
@@ -131,6 +138,16 @@ impl<R: Reader> AppState<R> {
     /// started apart, on the same `alerts`.
     pub fn with_alerts(mut self, alerts: Arc<Alerts>) -> Self {
         self.alerts = Some(alerts);
+        self
+    }
+}
+
+impl<R> AppState<R> {
+    /// Turn the report routes on (`/v1/report-*`, `/v1/schedules`,
+    /// `/v1/audit`). Its tasks (scheduler, workers, delivery, retention)
+    /// are started apart ([`Reports::spawn_tasks`]).
+    pub fn with_reports(mut self, reports: Arc<Reports>) -> Self {
+        self.reports = Some(reports);
         self
     }
 }
@@ -209,6 +226,66 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
         )
         .route("/v1/silences/{id}", delete(silences::delete::<R>))
         .route("/v1/ws", get(alerts::websocket::<R>))
+        .route(
+            "/v1/report-definitions",
+            get(reports::list_definitions::<R>).post(reports::create_definition::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}",
+            get(reports::definition::<R>)
+                .put(reports::update_definition::<R>)
+                .delete(reports::delete_definition::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}/duplicate",
+            post(reports::duplicate_definition::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}/schedule",
+            put(reports::put_schedule::<R>).delete(reports::delete_schedule::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}/schedule/pause",
+            post(reports::pause_schedule::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}/schedule/resume",
+            post(reports::resume_schedule::<R>),
+        )
+        .route(
+            "/v1/report-definitions/{id}/run",
+            post(reports::run_definition::<R>),
+        )
+        .route("/v1/schedules", get(reports::list_schedules::<R>))
+        .route(
+            "/v1/report-templates",
+            get(report_templates::list::<R>).post(report_templates::create::<R>),
+        )
+        .route(
+            "/v1/report-templates/{id}",
+            get(report_templates::one::<R>)
+                .put(report_templates::update::<R>)
+                .delete(report_templates::delete::<R>),
+        )
+        .route(
+            "/v1/report-templates/{id}/instantiate",
+            post(report_templates::instantiate::<R>),
+        )
+        .route("/v1/report-runs", get(report_runs::list::<R>))
+        .route("/v1/report-runs/{id}", get(report_runs::one::<R>))
+        .route(
+            "/v1/report-runs/{id}/cancel",
+            post(report_runs::cancel::<R>),
+        )
+        .route(
+            "/v1/report-runs/{id}/download",
+            get(report_runs::download::<R>),
+        )
+        .route(
+            "/v1/report-files/{id}/{format}",
+            get(report_runs::file::<R>),
+        )
+        .route("/v1/audit", get(reports::audit::<R>))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<R>))
         .route("/metrics", get(ops::metrics::<R>))

@@ -41,8 +41,22 @@ impl Scope {
             Ok(())
         } else {
             Err(ApiError::forbidden(
-                "this key is a viewer: changing rules, channels and silences needs a key with \
-                 role = \"editor\" (or an admin key)",
+                "this key is a viewer: changing rules, channels, silences and reports needs a \
+                 key with role = \"editor\" (or an admin key)",
+            ))
+        }
+    }
+}
+
+impl Scope {
+    /// 403 unless the key is an admin (of the tenant, or of every tenant).
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.access >= Access::TenantAdmin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "the audit log needs an admin key (role = \"admin\", with the tenant for a \
+                 tenant admin)",
             ))
         }
     }

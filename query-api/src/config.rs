@@ -123,6 +123,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub alerts: AlertArgs,
+
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// Alerts: the metadata database and the topics shared with the processor.
@@ -166,6 +169,125 @@ pub struct AlertArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+}
+
+/// Scheduled reports: the workers, the scheduler, where files go and how
+/// download links are signed. On whenever the metadata database is
+/// (DATABASE_URL).
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Report runs this instance renders at once (0: no worker here, the
+    /// routes still work and other instances render).
+    #[arg(long, env = "REPORT_WORKERS", default_value_t = 1)]
+    pub report_workers: usize,
+
+    /// Whether this instance runs the scheduler (due schedules become
+    /// runs) and the retention clean-up; several instances may.
+    #[arg(long, env = "REPORT_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub report_scheduler: bool,
+
+    /// Where report files are kept: a directory, or s3://BUCKET[/PREFIX]
+    /// for S3-compatible storage (credentials and endpoint from AWS_*
+    /// variables: AWS_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ALLOW_HTTP).
+    #[arg(
+        long,
+        env = "REPORT_STORAGE",
+        default_value = "report-files",
+        value_name = "DIR|URL"
+    )]
+    pub report_storage: String,
+
+    /// Where files are rendered before they are stored (default: a
+    /// directory under the system's temporary directory).
+    #[arg(long, env = "REPORT_SCRATCH_DIR", value_name = "DIR")]
+    pub report_scratch_dir: Option<PathBuf>,
+
+    /// The secret download links are signed with (HMAC-SHA256). Every
+    /// instance must have the same one; without it a random one is made at
+    /// start (links then work on this instance, until it restarts).
+    #[arg(
+        long,
+        env = "REPORT_LINK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub report_link_secret: Option<String>,
+
+    /// The base URL of download links, as users reach this API (default:
+    /// http://<listen address>).
+    #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Default lifetime of a download link, in seconds (at most 7 days).
+    #[arg(long, env = "REPORT_LINK_TTL_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub report_link_ttl_seconds: u64,
+
+    /// Days report files are kept.
+    #[arg(long, env = "REPORT_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub report_retention_days: u64,
+
+    /// Seconds a worker holds a run without renewing its lease; a run
+    /// whose worker died is taken over after this.
+    #[arg(long, env = "REPORT_LEASE_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(3..))]
+    pub report_lease_seconds: u64,
+
+    /// How often idle workers and the scheduler look for work, in
+    /// milliseconds (NOTIFY wakes workers at once).
+    #[arg(long, env = "REPORT_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub report_poll_ms: u64,
+
+    /// First wait before retrying a failed run attempt, in milliseconds
+    /// (doubled each time; 3 attempts in all).
+    #[arg(long, env = "REPORT_RETRY_BACKOFF_MS", default_value_t = 5000)]
+    pub report_retry_backoff_ms: u64,
+
+    /// A schedule found due longer ago than this many seconds was missed
+    /// (the system was down): it runs once, or is skipped, by its policy.
+    #[arg(long, env = "REPORT_MISSED_GRACE_SECONDS", default_value_t = 300)]
+    pub report_missed_grace_seconds: u64,
+
+    /// Files up to this many bytes (in all) are attached to report
+    /// e-mails; larger ones are linked.
+    #[arg(long, env = "REPORT_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub report_max_attachment_bytes: u64,
+}
+
+impl ReportArgs {
+    /// The settings of the reports role, for a server listening on `listen`.
+    pub fn settings(
+        &self,
+        listen: SocketAddr,
+        worker_id: String,
+    ) -> crate::reports::ReportSettings {
+        let lease = Duration::from_secs(self.report_lease_seconds);
+        crate::reports::ReportSettings {
+            worker_id,
+            workers: self.report_workers,
+            scheduler: self.report_scheduler,
+            lease,
+            heartbeat: lease / 4,
+            poll_interval: Duration::from_millis(self.report_poll_ms),
+            retry_backoff: Duration::from_millis(self.report_retry_backoff_ms),
+            missed_grace: Duration::from_secs(self.report_missed_grace_seconds),
+            retention: Duration::from_secs(self.report_retention_days.saturating_mul(86_400)),
+            link_ttl: Duration::from_secs(self.report_link_ttl_seconds),
+            link_ttl_max: Duration::from_secs(604_800),
+            max_attachment_bytes: self.report_max_attachment_bytes,
+            scratch_dir: self
+                .report_scratch_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("campaign-analytics-reports")),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}")),
+        }
+    }
 }
 
 /// Delivery of alerts to channels (webhook, Slack, e-mail).

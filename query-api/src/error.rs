@@ -48,6 +48,19 @@ pub enum ErrorCode {
     /// a bad severity or time, `ends_at` not after `starts_at`...; the
     /// message names the field.
     BadSilence,
+    /// A report definition or template is malformed or invalid (an unknown
+    /// kind or format, a parameter the kind does not take, a range whose
+    /// `from` is after `to`...); the message names the field.
+    BadDefinition,
+    /// A schedule is malformed or invalid (an invalid cron expression or
+    /// preset, an unknown time zone, a recipient that is neither an e-mail
+    /// address nor an http(s) URL...); the message names the field.
+    BadSchedule,
+    /// A download link expired, or was changed (403).
+    LinkRefused,
+    /// The run has finished (succeeded, failed or cancelled) and cannot
+    /// be cancelled, or has no file in that format yet (409).
+    Conflict,
     /// `severity` is not `info`, `warning` or `critical`.
     BadSeverity,
     /// `Last-Event-ID` (or `last_event_id`) is not a non-negative integer.

@@ -17,6 +17,11 @@
 //! sha256 = "..."                  # channels and silences of acme
 //!
 //! [[keys]]
+//! tenant = "acme"
+//! role = "admin"                  # an editor of acme that also reads its
+//! sha256 = "..."                  # audit log (a tenant admin)
+//!
+//! [[keys]]
 //! role = "admin"                  # reads any tenant named by ?tenant_id=
 //! sha256 = "..."
 //!
@@ -29,7 +34,10 @@
 //! A key has one role: `viewer` (the default when `role` is absent; also
 //! spelled `tenant`) and `editor` keys read their tenant's reports and
 //! alerts, and an editor also manages its alert rules, channels and
-//! silences; `admin` keys do all of that for any tenant; `producer` keys
+//! silences and report definitions, schedules and runs; an `admin` key
+//! with a `tenant` is a tenant admin (an editor that also reads the
+//! tenant's audit log); `admin` keys without one do all of that for any
+//! tenant; `producer` keys
 //! only post events (HTTP ingestion) of their tenant. A key of the wrong
 //! role answers 403.
 //!
@@ -62,8 +70,12 @@ pub enum Role {
 pub enum Access {
     /// Reads, and keeps its own read/dismissed state of alerts.
     Viewer,
-    /// Also manages alert rules, channels and silences.
+    /// Also manages alert rules, channels, silences and report
+    /// definitions, schedules and runs.
     Editor,
+    /// An editor that also reads the tenant's audit log (a key with
+    /// `role = "admin"` and a `tenant`).
+    TenantAdmin,
     /// Everything, for any tenant.
     Admin,
 }
@@ -184,10 +196,10 @@ fn entry(e: Entry, index: usize) -> Result<ApiKey, String> {
     let hash = parse_hash(&e.sha256)?;
     let mut access = Access::Viewer;
     let role = match (e.role.as_deref(), e.tenant) {
-        (Some("admin"), Some(_)) => {
-            return Err(
-                "an admin key reads every tenant and must not name one: remove `tenant`".into(),
-            )
+        (Some("admin"), Some(t)) => {
+            validate_id("tenant", &t).map_err(|e| e.message)?;
+            access = Access::TenantAdmin;
+            Role::Tenant(t)
         }
         (Some("admin"), None) => {
             access = Access::Admin;
@@ -385,9 +397,9 @@ mod tests {
         assert!(err("[[keys]]\ntenant = \"a\"\nsha256 = \"xyz\"\n").contains("not hex"));
         assert!(err("[[keys]]\ntenant = \"a\"\nsha256 = \"abcd\"\n").contains("2 bytes"));
         assert!(err(&format!(
-            "[[keys]]\nrole = \"admin\"\ntenant = \"a\"\nsha256 = \"{h}\"\n"
+            "[[keys]]\nrole = \"admin\"\ntenant = \"\"\nsha256 = \"{h}\"\n"
         ))
-        .contains("must not name one"));
+        .contains("tenant"));
         assert!(err(&format!("[[keys]]\nsha256 = \"{h}\"\n")).contains("needs `tenant"));
         assert!(err(&format!(
             "[[keys]]\ntenant = \"a\"\nsha256 = \"{h}\"\n[[keys]]\ntenant = \"b\"\nsha256 = \"{h}\"\n"

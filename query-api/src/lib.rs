@@ -20,6 +20,11 @@
 //!   alert store (the processor's transitions from the alerts topic) and
 //!   the live stream (SSE and WebSocket); the routes are
 //!   [`routes::alerts`] and [`routes::alert_rules`].
+//! - [`reports`]: scheduled reports: the scheduler, the workers that
+//!   render runs (through [`read::Reader`] and `report-render`) and store
+//!   their files, deliveries to recipients, signed links, retention; the
+//!   routes are [`routes::reports`], [`routes::report_templates`] and
+//!   [`routes::report_runs`].
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
 //!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
 //!   buckets).
@@ -44,4 +49,5 @@ pub mod openapi;
 pub mod params;
 pub mod rate_limit;
 pub mod read;
+pub mod reports;
 pub mod routes;

@@ -12,12 +12,16 @@ use query_api::alerts::store_consumer::{spawn_store_consumer, StoreConsumerConfi
 use query_api::alerts::stream::spawn_fanout;
 use query_api::alerts::Alerts;
 use query_api::app::{router, serve, AppState, Settings};
-use query_api::config::{AlertArgs, Cli, Command, IngestArgs, ServeArgs};
+use query_api::config::{AlertArgs, Cli, Command, IngestArgs, ReportArgs, ServeArgs};
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
 use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
 use query_api::rate_limit::Limit;
 use query_api::read::ClickHouseReader;
+use query_api::reports::links::LinkSigner;
+use query_api::reports::metrics::ReportMetrics;
+use query_api::reports::storage::{FileStore, StoreLocation};
+use query_api::reports::{ReportSettings, Reports};
 use runtime::shutdown_signal;
 use runtime::tenants::TenantZones;
 
@@ -150,6 +154,47 @@ async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<
     Ok(Some(alerts))
 }
 
+/// Scheduled reports, on the metadata database of the alerts: the file
+/// store opened and the signing secret set now (a bad setting stops the
+/// start).
+fn reports(
+    args: &ReportArgs,
+    settings: ReportSettings,
+    alerts: &Alerts,
+    state: &AppState<ClickHouseReader>,
+) -> anyhow::Result<Arc<Reports>> {
+    let location = StoreLocation::parse(&args.report_storage)
+        .map_err(anyhow::Error::msg)
+        .context("REPORT_STORAGE")?;
+    let store = FileStore::open(&location)
+        .map_err(anyhow::Error::msg)
+        .context("REPORT_STORAGE")?;
+    let secret = match &args.report_link_secret {
+        Some(secret) if !secret.is_empty() => secret.clone().into_bytes(),
+        _ => {
+            tracing::warn!(
+                "REPORT_LINK_SECRET is not set: download links are signed with a random secret \
+                 and work on this instance until it restarts; set the same secret on every \
+                 instance"
+            );
+            uuid::Uuid::new_v4().as_bytes().to_vec()
+        }
+    };
+    tracing::info!(
+        storage = ?location, workers = settings.workers, scheduler = settings.scheduler,
+        public_url = %settings.public_url, "scheduled reports on"
+    );
+    Ok(Arc::new(Reports {
+        metadata: alerts.metadata.clone(),
+        store,
+        links: LinkSigner::new(secret),
+        zones: state.zones.clone(),
+        senders: alerts.senders.clone(),
+        metrics: ReportMetrics::new(&state.metrics.registry),
+        settings,
+    }))
+}
+
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime::logging::init(&args.log_format);
     let path = args
@@ -160,6 +205,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reader = ClickHouseReader::new(args.clickhouse.client());
     let ingest = ingest(&args.ingest, args.request_timeout_ms)?;
     let alerts = alerts(&args.alerts, &args.ingest).await?;
+    let report_settings = args
+        .reports
+        .settings(args.listen, query_api::alerts::delivery::worker_id());
     let mut state = AppState::new(
         reader,
         keys,
@@ -178,7 +226,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state = state.with_ingest(ingest);
     }
     if let Some(alerts) = alerts {
-        state = state.with_alerts(alerts);
+        let reports = reports(&args.reports, report_settings, &alerts, &state)?;
+        reports.spawn_tasks(state.reader.clone());
+        state = state.with_alerts(alerts).with_reports(reports);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -22,10 +22,16 @@ use crate::alerts::model::{
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::params::{CampaignStatus, ExportFormat};
 use crate::read::Granularity;
+use crate::reports::model::{
+    AuditList, AuditView, DefinitionInputDoc, DefinitionList, DefinitionView, DeliveryAttemptView,
+    DownloadLink, FileView, InstantiateDoc, RunDeliveryView, RunList, RunView, ScheduleEntry,
+    ScheduleInputDoc, ScheduleList, ScheduleView, TemplateInputDoc, TemplateList, TemplateView,
+};
 use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, silences,
+    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, report_runs,
+    report_templates, reports, silences,
 };
 
 #[derive(OpenApi)]
@@ -88,6 +94,30 @@ is `{\"error\": {\"code\", \"message\"}}`."
         silences::list,
         silences::create,
         silences::delete,
+        reports::list_definitions,
+        reports::create_definition,
+        reports::definition,
+        reports::update_definition,
+        reports::delete_definition,
+        reports::duplicate_definition,
+        reports::put_schedule,
+        reports::delete_schedule,
+        reports::pause_schedule,
+        reports::resume_schedule,
+        reports::run_definition,
+        reports::list_schedules,
+        reports::audit,
+        report_templates::list,
+        report_templates::create,
+        report_templates::one,
+        report_templates::update,
+        report_templates::delete,
+        report_templates::instantiate,
+        report_runs::list,
+        report_runs::one,
+        report_runs::cancel,
+        report_runs::download,
+        report_runs::file,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -102,6 +132,10 @@ is `{\"error\": {\"code\", \"message\"}}`."
         AlertDetail, DeliveryView,
         AttemptView, ChannelView, ChannelList, ChannelInput, ChannelTest, SilenceView,
         SilenceList, SilenceInput, MatchersView, MatchersInput,
+        DefinitionView, DefinitionList, DefinitionInputDoc, ScheduleView, ScheduleInputDoc,
+        ScheduleList, ScheduleEntry, TemplateView, TemplateList, TemplateInputDoc, InstantiateDoc,
+        RunView, RunList, FileView, RunDeliveryView, DeliveryAttemptView, DownloadLink,
+        AuditView, AuditList,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -110,6 +144,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "overview", description = "The tenant overview per day, week or month."),
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
         (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
+        (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )
 )]

@@ -3,7 +3,8 @@
 //! answer; they never see SQL. The event handlers ([`events`]) hand
 //! checked records to [`crate::ingest`]; the alert handlers ([`alerts`],
 //! [`alert_rules`], [`channels`], [`silences`]) use the metadata database
-//! of [`crate::alerts`].
+//! of [`crate::alerts`]; the report handlers ([`reports`],
+//! [`report_templates`], [`report_runs`]) that of [`crate::reports`].
 
 pub mod alert_rules;
 pub mod alerts;
@@ -13,6 +14,9 @@ pub mod events;
 pub mod journeys;
 pub mod ops;
 pub mod overview;
+pub mod report_runs;
+pub mod report_templates;
+pub mod reports;
 pub mod silences;
 
 use axum::extract::{FromRequestParts, Path, Query};

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{number, Notification, SendFailure, Sent};
@@ -72,6 +72,60 @@ impl SmtpTransport {
     /// Send `n` to `recipients`, as one message.
     pub async fn send(&self, recipients: &[String], n: &Notification) -> Result<Sent, SendFailure> {
         let message = message(&self.from, recipients, n)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(Sent { http_status: None }),
+            Err(e) => Err(SendFailure {
+                http_status: None,
+                retryable: !e.is_permanent(),
+                error: format!("SMTP: {e}"),
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// A file attached to an e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl SmtpTransport {
+    /// Send a plain-text message with attachments to `recipients` (report
+    /// deliveries); the Message-ID derives from `key`.
+    pub async fn send_mail(
+        &self,
+        recipients: &[String],
+        subject: &str,
+        text: &str,
+        attachments: &[Attachment],
+        key: &str,
+    ) -> Result<Sent, SendFailure> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(message_id(key)));
+        for r in recipients {
+            let to: Mailbox = r
+                .parse()
+                .map_err(|e| SendFailure::permanent(format!("recipient {r:?}: {e}")))?;
+            builder = builder.to(to);
+        }
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text.to_owned()));
+        for a in attachments {
+            let content_type = ContentType::parse(&a.content_type).map_err(|e| {
+                SendFailure::permanent(format!("content type {:?}: {e}", a.content_type))
+            })?;
+            parts = parts.singlepart(
+                lettre::message::Attachment::new(a.file_name.clone())
+                    .body(a.bytes.clone(), content_type),
+            );
+        }
+        let message = builder
+            .multipart(parts)
+            .map_err(|e| SendFailure::permanent(format!("the e-mail: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(Sent { http_status: None }),
             Err(e) => Err(SendFailure {

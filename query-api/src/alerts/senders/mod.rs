@@ -173,6 +173,42 @@ impl Senders {
     }
 }
 
+impl Senders {
+    /// Send a report e-mail (see [`SmtpTransport::send_mail`]).
+    pub async fn mail(
+        &self,
+        recipients: &[String],
+        subject: &str,
+        text: &str,
+        attachments: &[email::Attachment],
+        key: &str,
+    ) -> Result<Sent, SendFailure> {
+        match &self.smtp {
+            Some(smtp) => {
+                smtp.send_mail(recipients, subject, text, attachments, key)
+                    .await
+            }
+            None => Err(SendFailure::transient(
+                "e-mail is off on this server: set SMTP_URL (and SMTP_FROM)",
+            )),
+        }
+    }
+
+    /// POST a JSON body with an `Idempotency-Key` (report webhooks).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<Sent, SendFailure> {
+        let headers = vec![
+            ("Content-Type", "application/json".to_owned()),
+            ("Idempotency-Key", key.to_owned()),
+        ];
+        post(&self.http, url, headers, body).await
+    }
+}
+
 /// Whether an HTTP answer is worth retrying: 429 and 5xx (and 408).
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500

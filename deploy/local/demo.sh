@@ -129,10 +129,54 @@ Campaign in ERROR|{"name": "Campaign in ERROR", "severity": "critical", "conditi
 RULES
 }
 
+# The demo report of a tenant: the weekly overview from its system template
+# with a schedule (Mondays 08:00, made once), and a manual run of it now;
+# prints the signed download links of its XLSX and PDF.
+#   demo_report API KEY
+demo_report() {
+  local api=$1 key=$2 id run state links
+  local json=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')
+  id=$(curl -fsS "${json[@]}" "$api/v1/report-definitions?search=Demo%20weekly%20overview" 2>/dev/null |
+    python3 -c 'import json, sys; d = json.load(sys.stdin)["definitions"]; print(d[0]["id"] if d else "")' 2>/dev/null) || {
+    log "warning: the report routes do not answer ($api/v1/report-definitions); no demo report"
+    return 0
+  }
+  if [ -z "$id" ]; then
+    id=$(curl -fsS "${json[@]}" -X POST "$api/v1/report-templates/system.weekly-tenant-overview/instantiate" \
+      --data-binary '{"name": "Demo weekly overview", "formats": ["xlsx", "pdf", "csv"], "parameters": {"range": {"type": "last_n_days", "n": 3650}}}' |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || { log "warning: could not create the demo report"; return 0; }
+    curl -fsS -o /dev/null "${json[@]}" -X PUT "$api/v1/report-definitions/$id/schedule" \
+      --data-binary '{"preset": {"type": "weekly", "weekday": "monday", "time": "08:00"}}' ||
+      log "warning: could not schedule the demo report"
+  fi
+  run=$(curl -fsS "${json[@]}" -X POST "$api/v1/report-definitions/$id/run" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || { log "warning: could not run the demo report"; return 0; }
+  state=queued
+  for _ in $(seq 120); do
+    state=$(curl -fsS "${json[@]}" "$api/v1/report-runs/$run" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])')
+    case $state in succeeded|failed|cancelled) break ;; esac
+    sleep 0.5
+  done
+  log "demo report run $run: $state"
+  [ "$state" = succeeded ] || return 0
+  links=""
+  for format in xlsx pdf; do
+    links+="  $format: $(curl -fsS "${json[@]}" "$api/v1/report-runs/$run/download?format=$format&expires_in=86400" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["download_url"])')
+"
+  done
+  reports_example="  curl -s -H 'Authorization: Bearer $key' $api/v1/report-definitions/$id
+  curl -s -H 'Authorization: Bearer $key' '$api/v1/report-runs?definition_id=$id&limit=5'
+  curl -s -H 'Authorization: Bearer $key' $api/v1/report-templates
+Download links of the run (no key needed; valid 24 h):
+${links%$'\n'}"
+}
+
 # ── HOOK(query-api): the dashboards' HTTP API, with demo keys. ─────────────
 query_api_line="not started (no query-api binary)"
 curl_example=""
 alerts_example=""
+reports_example=""
 if has_bin query-api/query-api; then
   tenants=()
   campaign=""
@@ -170,6 +214,8 @@ print(c, min(weeks), max(weeks))' "$expected" "${tenants[0]}")
       sleep 0.5
     done
     log "tenant ${tenants[0]} has $alerts_total alert(s)"
+    # ── Scheduled reports: a definition with a schedule, and a run now.
+    demo_report "$api" "$key"
     alerts_example="  curl -s -H 'Authorization: Bearer $key' '$api/v1/alerts?status=firing&limit=5'
   curl -s -H 'Authorization: Bearer $key' $api/v1/alerts/stats
   curl -s -H 'Authorization: Bearer $key' $api/v1/alert-rules
@@ -199,6 +245,11 @@ if [ -n "$alerts_example" ]; then
   echo
   echo "Alerts (rules evaluated by the processor as reports change; stored in PostgreSQL $DATABASE_URL):"
   echo "$alerts_example"
+fi
+if [ -n "$reports_example" ]; then
+  echo
+  echo "Scheduled reports (definitions in PostgreSQL, files in ${REPORT_STORAGE:-$LOCAL_DIR/reports}):"
+  echo "$reports_example"
 fi
 echo
 if q "EXISTS TABLE campaign_reports" 2>/dev/null | grep -qx 1; then

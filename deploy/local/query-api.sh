@@ -59,7 +59,12 @@ case "${1:-}" in
     fi
     port_open "${LISTEN_ADDR%:*}" "${LISTEN_ADDR##*:}" &&
       die "$LISTEN_ADDR is taken by another process; set LISTEN_ADDR"
-    API_KEYS_FILE=$KEYS_TOML daemon "$PID_FILE" "$LOG_FILE" "$BIN" serve
+    # Report files and the secret their download links are signed with
+    # (made once, kept across restarts so that links stay valid).
+    [ -s "$DIR/link-secret" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/link-secret")
+    REPORT_STORAGE=${REPORT_STORAGE:-$LOCAL_DIR/reports} \
+      REPORT_LINK_SECRET_FILE=$DIR/link-secret \
+      API_KEYS_FILE=$KEYS_TOML daemon "$PID_FILE" "$LOG_FILE" "$BIN" serve
     wait_until_healthy query-api "$PID_FILE" query-api "${QUERY_API_TIMEOUT:-30}" "$LOG_FILE"
     log "query API started (pid $(cat "$PID_FILE")) at http://$LISTEN_ADDR, log $LOG_FILE"
     ;;

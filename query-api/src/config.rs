@@ -214,6 +214,16 @@ pub struct ReportArgs {
     )]
     pub report_link_secret: Option<String>,
 
+    /// A file holding the link secret (instead of REPORT_LINK_SECRET; the
+    /// container convention for secrets).
+    #[arg(
+        long,
+        env = "REPORT_LINK_SECRET_FILE",
+        value_name = "PATH",
+        conflicts_with = "report_link_secret"
+    )]
+    pub report_link_secret_file: Option<PathBuf>,
+
     /// The base URL of download links, as users reach this API (default:
     /// http://<listen address>).
     #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
@@ -258,6 +268,26 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
+    /// The link secret: given, read from its file, or `None`.
+    pub fn link_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        if let Some(secret) = self.report_link_secret.as_ref().filter(|s| !s.is_empty()) {
+            return Ok(Some(secret.clone().into_bytes()));
+        }
+        let Some(path) = &self.report_link_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("REPORT_LINK_SECRET_FILE {}: {e}", path.display()))?;
+        let secret = text.trim();
+        if secret.is_empty() {
+            return Err(format!(
+                "REPORT_LINK_SECRET_FILE {} is empty",
+                path.display()
+            ));
+        }
+        Ok(Some(secret.as_bytes().to_vec()))
+    }
+
     /// The settings of the reports role, for a server listening on `listen`.
     pub fn settings(
         &self,

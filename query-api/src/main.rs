@@ -169,9 +169,9 @@ fn reports(
     let store = FileStore::open(&location)
         .map_err(anyhow::Error::msg)
         .context("REPORT_STORAGE")?;
-    let secret = match &args.report_link_secret {
-        Some(secret) if !secret.is_empty() => secret.clone().into_bytes(),
-        _ => {
+    let secret = match args.link_secret().map_err(anyhow::Error::msg)? {
+        Some(secret) => secret,
+        None => {
             tracing::warn!(
                 "REPORT_LINK_SECRET is not set: download links are signed with a random secret \
                  and work on this instance until it restarts; set the same secret on every \

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod kafka;
 pub mod procs;
 pub mod server;
+pub mod sinks;
 
 use std::path::PathBuf;
 

@@ -43,9 +43,15 @@ pub enum RunKind {
     },
 }
 
-/// One item of a document, in order: charts, then tables (begin, rows, end).
+/// One item of a document, in order: `Start` (once), charts, then tables
+/// (begin, rows, end).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
+    /// The snapshot the document is as of, known before anything is
+    /// written (the files name it in their header).
+    Start {
+        as_of: Option<DateTime<Utc>>,
+    },
     Chart(Chart),
     Begin(TableSpec),
     Row(Row),
@@ -68,8 +74,11 @@ pub enum DataError {
 /// What was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Produced {
-    /// The newest snapshot among the rows read (reports and journeys);
-    /// `None` for the overview (read from the rollups as of now).
+    /// The newest snapshot among the reports read before the output
+    /// started (the files' `as_of`); `None` for the overview (read from
+    /// the rollups as of now). A journeys export is as of its job report:
+    /// every change of a journey changes its job's report in the same
+    /// snapshot, so the job report is at least as new as the journeys.
     pub as_of: Option<DateTime<Utc>>,
     pub rows: u64,
     /// The rows expected, when known ahead (progress).
@@ -95,6 +104,12 @@ impl Out<'_> {
     fn saw_snapshot(&mut self, snapshot_at: u32) {
         let at = DateTime::from_timestamp(i64::from(snapshot_at), 0);
         self.produced.as_of = self.produced.as_of.max(at);
+    }
+
+    /// The first item: what the document is as of.
+    async fn start(&mut self) -> Result<(), DataError> {
+        let as_of = self.produced.as_of;
+        self.send(Item::Start { as_of }).await
     }
 }
 
@@ -315,6 +330,10 @@ async fn campaigns<R: Reader>(
         jobs.extend(reader.jobs(tenant, &r.campaign_id).await?);
     }
     out.produced.expected = Some(reports.len() as u64 * 2 + jobs.len() as u64);
+    for r in reports.iter().chain(&jobs) {
+        out.saw_snapshot(r.snapshot_at);
+    }
+    out.start().await?;
     let mut biggest: Vec<&ReportRow> = reports.iter().collect();
     biggest.sort_by_key(|r| std::cmp::Reverse(r.sent_users));
     for r in biggest.into_iter().take(MAX_FUNNEL_CHARTS) {
@@ -330,7 +349,6 @@ async fn campaigns<R: Reader>(
     )))
     .await?;
     for r in reports {
-        out.saw_snapshot(r.snapshot_at);
         out.send(Item::Row(report_row(r, false))).await?;
     }
     out.send(Item::End).await?;
@@ -338,7 +356,6 @@ async fn campaigns<R: Reader>(
     out.send(Item::Begin(table("jobs", "Jobs", report_columns(true))))
         .await?;
     for r in &jobs {
-        out.saw_snapshot(r.snapshot_at);
         out.send(Item::Row(report_row(r, true))).await?;
     }
     out.send(Item::End).await?;
@@ -462,6 +479,7 @@ async fn journeys<R: Reader>(
         })?;
     out.produced.expected = Some(job.sent_users.max(1));
     out.saw_snapshot(job.snapshot_at);
+    out.start().await?;
     if let Some(chart) = funnel_chart(&job) {
         out.send(Item::Chart(chart)).await?;
     }
@@ -504,6 +522,7 @@ async fn overview<R: Reader>(
 ) -> Result<(), DataError> {
     let periods = reader.overview(tenant, granularity, from, to).await?;
     out.produced.expected = Some(periods.len() as u64);
+    out.start().await?;
     let views: Vec<OverviewPeriod> = periods.iter().map(OverviewPeriod::from).collect();
     if !views.is_empty() {
         let values = |f: fn(&OverviewPeriod) -> u64| views.iter().map(|p| f(p) as f64).collect();

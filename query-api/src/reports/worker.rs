@@ -271,10 +271,14 @@ async fn render<R: Reader>(
     heartbeat: &Heartbeat,
 ) -> Result<(Produced, Vec<RenderedFile>), RunError> {
     let run = &claimed.run;
-    let fanout = Fanout::create(&spec.formats, &meta, scratch, &spec.base_name)
-        .map_err(|e| RunError::Transient(format!("starting the files: {e}")))?;
     let (tx, rx) = mpsc::channel::<Item>(PIPE);
-    let renderer = tokio::task::spawn_blocking(move || drive(fanout, rx));
+    let files = FileSpec {
+        meta,
+        formats: spec.formats.clone(),
+        dir: scratch.to_owned(),
+        base_name: spec.base_name.clone(),
+    };
+    let renderer = tokio::task::spawn_blocking(move || drive(files, rx));
 
     let (rows, expected) = (heartbeat.rows.clone(), heartbeat.expected.clone());
     let on_row = move |n: u64, total: u64| {
@@ -312,10 +316,26 @@ async fn render<R: Reader>(
     Ok((produced, files))
 }
 
-/// Feed every item to the renderers (on a blocking thread).
-fn drive(mut fanout: Fanout, mut rx: mpsc::Receiver<Item>) -> Result<Vec<RenderedFile>, String> {
+/// The files of an attempt: what the renderers start with.
+struct FileSpec {
+    meta: Meta,
+    formats: Vec<report_render::Format>,
+    dir: PathBuf,
+    base_name: String,
+}
+
+/// Feed every item to the renderers (on a blocking thread). The files are
+/// started at the first item, which says what they are as of.
+fn drive(spec: FileSpec, mut rx: mpsc::Receiver<Item>) -> Result<Vec<RenderedFile>, String> {
+    let Some(Item::Start { as_of }) = rx.blocking_recv() else {
+        return Err("the data ended before it started".to_owned());
+    };
+    let meta = Meta { as_of, ..spec.meta };
+    let mut fanout = Fanout::create(&spec.formats, &meta, &spec.dir, &spec.base_name)
+        .map_err(|e| format!("starting the files: {e}"))?;
     while let Some(item) = rx.blocking_recv() {
         let result = match &item {
+            Item::Start { .. } => Ok(()),
             Item::Chart(chart) => fanout.chart(chart),
             Item::Begin(table) => fanout.begin_table(table),
             Item::Row(row) => fanout.row(row),

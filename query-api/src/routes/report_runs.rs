@@ -195,7 +195,10 @@ pub async fn one<R: Reader>(
     operation_id = "cancel_report_run",
     params(("id" = String, Path, description = "Run id.", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), AlertParams),
     security(("bearer" = [])),
-    responses((status = 200, description = "The run, cancelled.", body = RunView))
+    responses(
+        (status = 200, description = "The run, cancelled.", body = RunView),
+        (status = 409, description = "The run already finished (`conflict`).", body = crate::error::ErrorBody),
+    )
 )]
 pub async fn cancel<R: Reader>(
     State(s): State<AppState<R>>,
@@ -231,7 +234,10 @@ pub async fn cancel<R: Reader>(
     operation_id = "download_report_run",
     params(("id" = String, Path, description = "Run id.", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), DownloadParams),
     security(("bearer" = [])),
-    responses((status = 200, description = "The link.", body = DownloadLink))
+    responses(
+        (status = 200, description = "The link.", body = DownloadLink),
+        (status = 409, description = "The run has no file in that format: not finished, failed, or past retention (`conflict`).", body = crate::error::ErrorBody),
+    )
 )]
 pub async fn download<R: Reader>(
     State(s): State<AppState<R>>,

@@ -143,7 +143,7 @@ async fn definitions_are_versioned_listed_and_isolated() {
         .await;
         let Some(d) = page.first() else { break };
         seen.push(d.body.name.clone());
-        after = Some((DefinitionSort::Name.value_of(d), d.id.clone()));
+        after = Some(d.id.clone());
     }
     assert_eq!(seen, ["Campaign table", "Weekly overview v2"]);
     let desc = DefinitionFilter {

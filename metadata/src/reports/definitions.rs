@@ -67,15 +67,6 @@ impl DefinitionSort {
             DefinitionSort::UpdatedAt => "d.updated_at",
         }
     }
-
-    /// The sort value of a definition, as a cursor carries it.
-    pub fn value_of(self, d: &StoredDefinition) -> String {
-        match self {
-            DefinitionSort::Name => d.body.name.clone(),
-            DefinitionSort::CreatedAt => d.created_at.to_rfc3339(),
-            DefinitionSort::UpdatedAt => d.updated_at.to_rfc3339(),
-        }
-    }
 }
 
 /// A page of definitions: filters, order and where the page starts.
@@ -87,8 +78,9 @@ pub struct DefinitionFilter {
     pub search: Option<String>,
     pub sort: DefinitionSort,
     pub descending: bool,
-    /// The (sort value, id) of the last row of the previous page.
-    pub after: Option<(String, String)>,
+    /// The id of the last row of the previous page: the page starts after
+    /// its (sort value, id). An id no definition has gives an empty page.
+    pub after: Option<String>,
     pub limit: i64,
 }
 
@@ -299,14 +291,14 @@ impl Metadata {
         } else {
             (">", "ASC")
         };
-        let cast = match filter.sort {
-            DefinitionSort::Name => "::text",
-            _ => "::timestamptz",
+        let after = match &filter.after {
+            Some(id) => match parse_uuid(id) {
+                Some(uuid) => Some(uuid),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
         };
-        let (after_value, after_id) = match &filter.after {
-            Some((value, id)) => (Some(value.clone()), parse_uuid(id)),
-            None => (None, None),
-        };
+        let bare = column.trim_start_matches("d.");
         let sql = format!(
             "SELECT {COLUMNS}, {SCHEDULE_COLUMNS} FROM report_definitions d \
              LEFT JOIN report_schedules s ON s.definition_id = d.id \
@@ -314,8 +306,9 @@ impl Metadata {
                AND ($2::text IS NULL OR d.kind = $2) \
                AND ($3::text IS NULL OR $3 = ANY(d.tags)) \
                AND ($4::text IS NULL OR d.name ILIKE $4 OR coalesce(d.description, '') ILIKE $4) \
-               AND ($5::text IS NULL OR ({column}, d.id) {cmp} ($5{cast}, $6::uuid)) \
-             ORDER BY {column} {order}, d.id {order} LIMIT $7"
+               AND ($5::uuid IS NULL OR ({column}, d.id) {cmp} \
+                 ((SELECT x.{bare} FROM report_definitions x WHERE x.id = $5 AND x.tenant_id = $1), $5::uuid)) \
+             ORDER BY {column} {order}, d.id {order} LIMIT $6"
         );
         let search = filter.search.as_deref().map(like_pattern);
         let client = self.client().await?;
@@ -327,8 +320,7 @@ impl Metadata {
                     &filter.kind,
                     &filter.tag,
                     &search,
-                    &after_value,
-                    &after_id,
+                    &after,
                     &filter.limit,
                 ],
             )

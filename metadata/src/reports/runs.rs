@@ -76,8 +76,9 @@ pub struct StoredRun {
 pub struct RunFilter {
     pub definition_id: Option<String>,
     pub state: Option<String>,
-    /// (created_at, id) of the last run of the previous page.
-    pub before: Option<(DateTime<Utc>, String)>,
+    /// The id of the last run of the previous page: the page starts
+    /// after its (created_at, id). An id no run has gives an empty page.
+    pub before: Option<String>,
     pub limit: i64,
 }
 
@@ -259,9 +260,12 @@ impl Metadata {
             },
             None => None,
         };
-        let (before_at, before_id) = match &filter.before {
-            Some((at, id)) => (Some(*at), parse_uuid(id)),
-            None => (None, None),
+        let before = match &filter.before {
+            Some(id) => match parse_uuid(id) {
+                Some(uuid) => Some(uuid),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
         };
         let client = self.client().await?;
         let rows = client
@@ -270,15 +274,15 @@ impl Metadata {
                     "SELECT {RUN_COLUMNS} FROM report_runs r WHERE r.tenant_id = $1 \
                        AND ($2::uuid IS NULL OR r.definition_id = $2) \
                        AND ($3::text IS NULL OR r.state = $3) \
-                       AND ($4::timestamptz IS NULL OR (r.created_at, r.id) < ($4, $5::uuid)) \
-                     ORDER BY r.created_at DESC, r.id DESC LIMIT $6"
+                       AND ($4::uuid IS NULL OR (r.created_at, r.id) < \
+                         ((SELECT x.created_at FROM report_runs x WHERE x.id = $4 AND x.tenant_id = $1), $4::uuid)) \
+                     ORDER BY r.created_at DESC, r.id DESC LIMIT $5"
                 ),
                 &[
                     &tenant,
                     &definition,
                     &filter.state,
-                    &before_at,
-                    &before_id,
+                    &before,
                     &filter.limit,
                 ],
             )

@@ -11,18 +11,17 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use metadata::reports::{CancelOutcome, RunFilter};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
 use super::alerts::AlertParams;
-use super::reports::reports_of;
+use super::reports::{id_cursor, id_cursor_of, reports_of};
 use super::{Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
-use crate::cursor;
 use crate::error::{ApiError, ErrorCode};
 use crate::params::parse_limit;
 use crate::read::Reader;
@@ -40,16 +39,16 @@ pub struct RunListParams {
     #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
     /// Only runs of this definition.
-    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F-]{36}$")]
+    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub definition_id: Option<String>,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(queued|running|succeeded|failed|cancelled)$")]
     pub status: Option<String>,
     /// 1 to 1000, default 100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// `next_cursor` of the previous page: 32 hex digits.
+    #[param(value_type = Option<String>, min_length = 32, max_length = 32, pattern = "^[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -62,7 +61,7 @@ pub struct DownloadParams {
     pub tenant_id: Option<String>,
     /// `csv`, `json`, `xlsx`, `pdf` or `html`: one of the run's formats
     /// (default: its first).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(csv|json|xlsx|pdf|html)$")]
     pub format: Option<String>,
     /// Seconds the link works: default 3600, at most 604800 (7 days).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 604800)]
@@ -115,11 +114,16 @@ pub async fn list<R: Reader>(
             ));
         }
     }
+    if let Some(id) = &p.definition_id {
+        if uuid::Uuid::parse_str(id).is_err() || id.len() != 36 {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadId,
+                format!("definition_id: a definition id (a UUID), not {id:?}"),
+            ));
+        }
+    }
     let limit = parse_limit(p.limit.as_deref())?.unwrap_or(100);
-    let before = match p.cursor.as_deref() {
-        Some(c) => Some(decode_cursor(c)?),
-        None => None,
-    };
+    let before = p.cursor.as_deref().map(id_cursor).transpose()?;
     let filter = RunFilter {
         definition_id: p.definition_id,
         state: p.status,
@@ -129,14 +133,7 @@ pub async fn list<R: Reader>(
     let mut runs = reports.metadata.list_runs(&scope.tenant, &filter).await?;
     let next_cursor = if runs.len() as u64 > limit {
         runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        runs.last().map(|r| {
-            cursor::encode(format!(
-                "{}|{}",
-                r.created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                r.id
-            ))
-        })
+        runs.last().map(|r| id_cursor_of(&r.id))
     } else {
         None
     };
@@ -144,15 +141,6 @@ pub async fn list<R: Reader>(
         runs: runs.into_iter().map(RunView::from).collect(),
         next_cursor,
     }))
-}
-
-fn decode_cursor(c: &str) -> Result<(DateTime<Utc>, String), ApiError> {
-    let bad = || ApiError::bad_request(ErrorCode::BadCursor, "cursor: not one this API handed out");
-    let raw = cursor::decode(c)?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (at, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((at.with_timezone(&Utc), id.to_owned()))
 }
 
 /// One run, with its files and its deliveries.

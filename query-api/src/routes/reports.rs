@@ -27,7 +27,6 @@ use super::alerts::{body_bytes, AlertParams};
 use super::{Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
-use crate::cursor;
 use crate::error::{ApiError, ErrorCode};
 use crate::params::parse_limit;
 use crate::read::Reader;
@@ -112,7 +111,7 @@ pub struct DefinitionListParams {
     #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub tenant_id: Option<String>,
     /// `campaign_reports`, `journeys` or `overview`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(campaign_reports|journeys|overview)$")]
     pub kind: Option<String>,
     /// Only definitions with this tag.
     #[param(value_type = Option<String>)]
@@ -122,13 +121,14 @@ pub struct DefinitionListParams {
     pub search: Option<String>,
     /// `name`, `created_at` (default) or `updated_at`; `-` before it for
     /// descending order (e.g. `-updated_at`).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^-?(name|created_at|updated_at)$")]
     pub sort: Option<String>,
     /// 1 to 1000, default 100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page (with the same sort).
-    #[param(value_type = Option<String>)]
+    /// `next_cursor` of the previous page (with the same sort): 32 hex
+    /// digits.
+    #[param(value_type = Option<String>, min_length = 32, max_length = 32, pattern = "^[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -182,19 +182,7 @@ pub async fn list_definitions<R: Reader>(
     }
     let (sort, descending) = parse_sort(p.sort.as_deref())?;
     let limit = parse_limit(p.limit.as_deref())?.unwrap_or(100);
-    let after = match p.cursor.as_deref() {
-        Some(c) => {
-            let raw = cursor::decode(c)?;
-            let text = String::from_utf8(raw).map_err(|_| bad_cursor())?;
-            let (value, id) = text.rsplit_once('|').ok_or_else(bad_cursor)?;
-            if sort != DefinitionSort::Name && chrono::DateTime::parse_from_rfc3339(value).is_err()
-            {
-                return Err(bad_cursor());
-            }
-            Some((value.to_owned(), id.to_owned()))
-        }
-        None => None,
-    };
+    let after = p.cursor.as_deref().map(id_cursor).transpose()?;
     let filter = DefinitionFilter {
         kind: p.kind,
         tag: p.tag,
@@ -210,8 +198,7 @@ pub async fn list_definitions<R: Reader>(
         .await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        rows.last()
-            .map(|d| cursor::encode(format!("{}|{}", sort.value_of(d), d.id)))
+        rows.last().map(|d| id_cursor_of(&d.id))
     } else {
         None
     };
@@ -221,11 +208,22 @@ pub async fn list_definitions<R: Reader>(
     }))
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::bad_request(
-        ErrorCode::BadCursor,
-        "cursor: not one this API handed out for this sort",
-    )
+/// The cursor of a row: its id, 32 hex digits (any such string is a
+/// position: the page starts after that row, or is empty when no row of
+/// the tenant has it).
+pub(crate) fn id_cursor_of(id: &str) -> String {
+    id.replace('-', "")
+}
+
+/// The row id of a cursor.
+pub(crate) fn id_cursor(cursor: &str) -> Result<String, ApiError> {
+    match uuid::Uuid::parse_str(cursor) {
+        Ok(id) if cursor.len() == 32 => Ok(id.to_string()),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::BadCursor,
+            "cursor: 32 hex digits, the next_cursor of a previous page",
+        )),
+    }
 }
 
 /// Create a definition. Needs an editor key.
@@ -605,7 +603,8 @@ pub struct AuditParams {
     /// 1 to 1000, default 100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    #[param(value_type = Option<String>)]
+    /// `next_cursor` of the previous page: an entry id.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -628,19 +627,12 @@ pub async fn audit<R: Reader>(
     scope.require_admin()?;
     let limit = parse_limit(p.limit.as_deref())?.unwrap_or(100);
     let before_id = match p.cursor.as_deref() {
-        Some(c) => {
-            let raw = cursor::decode(c)?;
-            let id = String::from_utf8(raw)
-                .ok()
-                .and_then(|t| t.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        ErrorCode::BadCursor,
-                        "cursor: not one this API handed out",
-                    )
-                })?;
-            Some(id)
-        }
+        Some(c) => Some(c.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::BadCursor,
+                "cursor: a non-negative integer, the next_cursor of a previous page",
+            )
+        })?),
         None => None,
     };
     let filter = AuditFilter {
@@ -654,7 +646,7 @@ pub async fn audit<R: Reader>(
     let mut entries = reports.metadata.list_audit(&scope.tenant, &filter).await?;
     let next_cursor = if entries.len() as u64 > limit {
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        entries.last().map(|e| cursor::encode(e.id.to_string()))
+        entries.last().map(|e| e.id.to_string())
     } else {
         None
     };

@@ -2109,3 +2109,80 @@ fn the_expected_instants_are_computed_independently() {
         Weekday::Mon
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_past_their_retention_are_removed_and_no_longer_download() {
+    let s = setup("retention").await;
+    let app = &s.app;
+    // The same reports, with files kept 1 ms.
+    let short = Arc::new(Reports {
+        metadata: s.reports.metadata.clone(),
+        store: s.reports.store.clone(),
+        links: s.reports.links.clone(),
+        zones: s.reports.zones.clone(),
+        senders: Senders::default(),
+        settings: ReportSettings {
+            retention: Duration::from_millis(1),
+            ..s.reports.settings.clone()
+        },
+        metrics: ReportMetrics::new(&prometheus::Registry::new()),
+    });
+    let _worker = Worker(tokio::spawn(worker::run_worker(
+        short.clone(),
+        s.reader.clone(),
+        0,
+    )));
+    let id = create_id(app, &campaigns_body("Kept briefly", &["csv", "pdf"])).await;
+    let run_id = run_now(app, &id).await;
+    let run = finished_run(app, &run_id).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["files"].as_array().map(Vec::len), Some(2));
+    let stored = |dir: &Path| -> usize {
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |d| {
+                d.filter_map(Result::ok)
+                    .map(|e| {
+                        let p = e.path();
+                        if p.is_dir() {
+                            count(&p)
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+        }
+        count(dir)
+    };
+    let files_dir = s._dir.0.join("files");
+    assert_eq!(stored(&files_dir), 2, "both files are in the store");
+
+    let removed = query_api::reports::retention::remove_expired(&short)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    assert_eq!(stored(&files_dir), 0, "the store holds none of them");
+    let run = get_json(app, &format!("/v1/report-runs/{run_id}"), VIEWER_A).await;
+    assert_eq!(run["files"], json!([]), "{run}");
+    assert_eq!(run["state"], "succeeded", "the run stays");
+    let gone = call(
+        app,
+        Method::GET,
+        &format!("/v1/report-runs/{run_id}/download?format=csv"),
+        VIEWER_A,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (gone.status, gone.code()),
+        (StatusCode::CONFLICT, "conflict".to_owned())
+    );
+    // A second round finds nothing more.
+    assert_eq!(
+        query_api::reports::retention::remove_expired(&short)
+            .await
+            .unwrap(),
+        0
+    );
+    s.db.drop().await;
+}

@@ -2,7 +2,9 @@
 # `make bench`: every benchmark, then a dated section in benches/RESULTS.md.
 #   1. the apply path (criterion, benches/benches/apply.rs)
 #   2. state memory per entry (processor/tests/memory.rs)
-#   3. the end-to-end scenarios (pipeline-bench: catch-up against a bare
+#   3. scheduled reports (report-bench: a one-campaign report in every
+#      format, journeys exports of 100k and 1M journeys with peak memory)
+#   4. the end-to-end scenarios (pipeline-bench: catch-up against a bare
 #      consumer, recovery, scaling, freshness, query latency with wrk)
 #      against the local stack, which this
 #      script starts with memory storage unless it runs, and stops again
@@ -67,6 +69,14 @@ else
   BENCH_BROKER_LABEL="tansu $TANSU_VERSION with memory://tansu/ (a private instance at $KAFKA_BROKERS; the stack's ran with $storage)"
 fi
 export KAFKA_BROKERS BENCH_BROKER_LABEL
+
+log "── scheduled reports: report-bench (one campaign in every format; journeys exports)"
+{
+  echo "\$ target/release/report-bench --scenario simple --runs 20"
+  "$target/release/report-bench" --scenario simple --runs 20 --query-api "$target/release/query-api"
+  echo "\$ target/release/report-bench --scenario journeys --journeys 100000,1000000"
+  "$target/release/report-bench" --scenario journeys --journeys 100000,1000000 --query-api "$target/release/query-api"
+} 2>&1 | tee "$logs/reports.txt" | grep -E '^\$|simple report|journeys export' >>"$quote"
 
 log "── end to end: pipeline-bench $*"
 "$target/release/pipeline-bench" --results benches/RESULTS.md --quote "$quote" "$@"

@@ -58,9 +58,10 @@ pub(crate) fn human_time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// The optional "as of" instant for headers.
+/// The optional "as of" instant for headers; without one, the figures
+/// were read when the file was generated (e.g. the overview's rollups).
 pub(crate) fn human_as_of(t: Option<&DateTime<Utc>>) -> String {
-    t.map_or_else(|| "not known".to_owned(), human_time)
+    t.map_or_else(|| "read at generation".to_owned(), human_time)
 }
 
 #[cfg(test)]

@@ -294,22 +294,12 @@ pub fn spec_json() -> &'static str {
     SPEC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
 }
 
-/// The docs page: Redoc, which the browser loads from its CDN, renders
-/// /openapi.json. Nothing is downloaded at build time.
-pub const DOCS_HTML: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Campaign analytics query API</title>
-</head>
-<body>
-  <noscript>This page needs JavaScript; the API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-  <p id="offline" style="display:none">Redoc could not be loaded (no internet?); the API
-    description is at <a href="/openapi.json">/openapi.json</a>.</p>
-  <redoc spec-url="/openapi.json"></redoc>
-  <script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"
-          onerror="document.getElementById('offline').style.display='block'"></script>
-</body>
-</html>
-"#;
+/// `/docs`: the document rendered as one self-contained page (no script,
+/// nothing from elsewhere), once per process.
+pub fn docs_html() -> &'static str {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(spec_json()).unwrap_or_default();
+        crate::docs::render(&doc)
+    })
+}

@@ -1169,7 +1169,20 @@ async fn the_openapi_document_lists_every_route() {
     assert_eq!(report["properties"]["sent_users"]["type"], "integer");
     let docs = api.get("/docs", None).await;
     assert!(docs.content_type().starts_with("text/html"));
-    assert!(docs.text().contains("/openapi.json"));
+    let page = docs.text();
+    assert!(page.contains("/openapi.json"));
+    // Every operation is on the page, and nothing is loaded from elsewhere
+    // (it works offline).
+    for path in spec["paths"].as_object().unwrap().keys() {
+        let shown = path.replace('&', "&amp;");
+        assert!(
+            page.contains(&format!("<code>{shown}</code>")),
+            "{path} is not on /docs"
+        );
+    }
+    assert!(page.contains("id=\"schema-Report\""));
+    assert!(!page.contains("<script"), "no script");
+    assert!(!page.contains("src=\"http"), "nothing from elsewhere");
 }
 
 #[tokio::test]

@@ -97,7 +97,8 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-/// A page rendering the OpenAPI document (Redoc, loaded by the browser).
+/// This API's documentation: the OpenAPI document as one page, rendered
+/// by the server (works offline).
 #[utoipa::path(
     get,
     path = "/docs",
@@ -106,5 +107,5 @@ pub async fn openapi() -> Response {
     responses((status = 200, description = "HTML documentation.", body = String, content_type = "text/html")),
 )]
 pub async fn docs() -> Html<&'static str> {
-    Html(crate::openapi::DOCS_HTML)
+    Html(crate::openapi::docs_html())
 }

@@ -366,6 +366,13 @@ pub struct DeliveryArgs {
     /// https://analytics.example.com/alerts/{alert_id}.
     #[arg(long, env = "ALERT_LINK_TEMPLATE", value_name = "URL")]
     pub alert_link_template: Option<String>,
+
+    /// Let webhooks and Slack URLs (of alert channels and report
+    /// recipients) point at non-public addresses: loopback, private
+    /// networks, link-local (the cloud metadata address). Off by default:
+    /// a URL a tenant enters must not reach the server's own network.
+    #[arg(long, env = "DELIVERY_ALLOW_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub delivery_allow_private_networks: bool,
 }
 
 impl DeliveryArgs {
@@ -378,6 +385,7 @@ impl DeliveryArgs {
                 from: self.smtp_from.clone(),
             }),
             link_template: self.alert_link_template.clone(),
+            allow_private_networks: self.delivery_allow_private_networks,
         }
     }
 

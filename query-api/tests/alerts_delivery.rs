@@ -145,8 +145,18 @@ async fn expect(
     a
 }
 
-/// A worker with a short backoff and a fast poll.
+/// A worker with a short backoff and a fast poll, allowed to reach the
+/// receivers of the test on loopback.
 fn worker(m: &Metadata, settings: &SenderSettings, base_ms: u64) -> DeliveryWorker {
+    let settings = SenderSettings {
+        allow_private_networks: true,
+        ..settings.clone()
+    };
+    strict_worker(m, &settings, base_ms)
+}
+
+/// A worker with the settings as given (private networks as they say).
+fn strict_worker(m: &Metadata, settings: &SenderSettings, base_ms: u64) -> DeliveryWorker {
     let config = DeliveryConfig {
         backoff_base: Duration::from_millis(base_ms),
         backoff_max: Duration::from_secs(5),
@@ -154,6 +164,15 @@ fn worker(m: &Metadata, settings: &SenderSettings, base_ms: u64) -> DeliveryWork
         ..DeliveryConfig::default()
     };
     DeliveryWorker::new(m.clone(), Senders::new(settings).unwrap(), config)
+}
+
+/// Senders that may reach the receivers of the test on loopback.
+fn local_senders() -> Senders {
+    Senders::new(&SenderSettings {
+        allow_private_networks: true,
+        ..SenderSettings::default()
+    })
+    .unwrap()
 }
 
 async fn create_channel(app: &Router, body: Value) -> String {
@@ -350,7 +369,7 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_is_retried_with_growing_backoff_and_one_signed_key() {
     let receiver = Receiver::start(&[503, 503], Duration::ZERO).await;
-    let s = setup("delivery_webhook", Senders::default()).await;
+    let s = setup("delivery_webhook", local_senders()).await;
     let channel = create_channel(
         &s.app,
         json!({"name": "ops hook", "kind": "webhook",
@@ -477,7 +496,7 @@ async fn a_webhook_is_retried_with_growing_backoff_and_one_signed_key() {
 async fn a_400_fails_at_once_and_a_429_is_retried() {
     let rejects = Receiver::start(&[400], Duration::ZERO).await;
     let busy = Receiver::start(&[429], Duration::ZERO).await;
-    let s = setup("delivery_4xx", Senders::default()).await;
+    let s = setup("delivery_4xx", local_senders()).await;
     let rejecting = create_channel(
         &s.app,
         json!({"name": "a rejects", "kind": "webhook", "url": rejects.url}),
@@ -514,12 +533,38 @@ async fn a_400_fails_at_once_and_a_429_is_retried() {
     s.db.drop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_private_addresses_are_refused_by_default() {
+    let receiver = Receiver::start(&[200], Duration::ZERO).await;
+    let s = setup("delivery_private", local_senders()).await;
+    let channel = create_channel(
+        &s.app,
+        json!({"name": "inside", "kind": "webhook", "url": receiver.url}),
+    )
+    .await;
+    let rule_id = rule(&s.m, "errors", "warning", &[&channel]).await;
+    let alert = fire(&s.m, &rule_id, Severity::Warning, "c-1").await;
+    // The production default: public addresses only.
+    let task = spawn_delivery_worker(strict_worker(&s.m, &SenderSettings::default(), 50));
+    let d = settled(&s.m, &alert, 1).await;
+    assert_eq!(d[0].state, "failed", "refused at once, not retried: {d:?}");
+    assert_eq!(d[0].attempts.len(), 1);
+    let error = d[0].attempts[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("non-public") && error.contains("DELIVERY_ALLOW_PRIVATE_NETWORKS"),
+        "{error}"
+    );
+    assert!(receiver.hits().is_empty(), "nothing reached the receiver");
+    task.abort();
+    s.db.drop().await;
+}
+
 // ---------------------------------------------------------------- Slack
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_messages_carry_the_colour_of_the_severity() {
     let receiver = Receiver::start(&[], Duration::ZERO).await;
-    let s = setup("delivery_slack", Senders::default()).await;
+    let s = setup("delivery_slack", local_senders()).await;
     let slack_url = format!("{}/services/T000/B000/XXXXSECRET", receiver.url);
     let channel = create_channel(
         &s.app,
@@ -806,7 +851,7 @@ async fn e_mails_reach_a_real_smtp_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_matching_silence_suppresses_and_another_campaign_is_delivered() {
     let receiver = Receiver::start(&[], Duration::ZERO).await;
-    let s = setup("delivery_silence", Senders::default()).await;
+    let s = setup("delivery_silence", local_senders()).await;
     let channel = create_channel(
         &s.app,
         json!({"name": "hook", "kind": "webhook", "url": receiver.url}),
@@ -894,7 +939,7 @@ async fn a_matching_silence_suppresses_and_another_campaign_is_delivered() {
 async fn two_workers_never_send_one_delivery_twice() {
     const N: usize = 40;
     let receiver = Receiver::start(&[], Duration::from_millis(30)).await;
-    let s = setup("delivery_workers", Senders::default()).await;
+    let s = setup("delivery_workers", local_senders()).await;
     let channel = create_channel(
         &s.app,
         json!({"name": "hook", "kind": "webhook", "url": receiver.url}),
@@ -911,6 +956,7 @@ async fn two_workers_never_send_one_delivery_twice() {
         .map(|name| {
             let settings = SenderSettings {
                 link_template: Some(format!("http://{name}/{{alert_id}}")),
+                allow_private_networks: true,
                 ..SenderSettings::default()
             };
             let config = DeliveryConfig {
@@ -955,7 +1001,7 @@ async fn two_workers_never_send_one_delivery_twice() {
 async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
     let ok = Receiver::start(&[], Duration::ZERO).await;
     let down = Receiver::start(&[503], Duration::ZERO).await;
-    let s = setup("delivery_channels_api", Senders::default()).await;
+    let s = setup("delivery_channels_api", local_senders()).await;
     let app = &s.app;
     let hook = json!({"name": "ops", "kind": "webhook", "url": ok.url, "secret": SECRET});
 
@@ -1281,7 +1327,7 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
 
 #[tokio::test]
 async fn silence_routes_check_roles_input_and_tenants() {
-    let s = setup("delivery_silences_api", Senders::default()).await;
+    let s = setup("delivery_silences_api", local_senders()).await;
     let app = &s.app;
     let rule_id = rule(&s.m, "errors", "critical", &[]).await;
     let b_rule = {

@@ -611,6 +611,8 @@ fn worker_env(
             format!("smtp://127.0.0.1:{}", sinks.smtp_port),
         ),
         ("SMTP_FROM".into(), "reports@example.com".into()),
+        // The webhook receiver is on loopback.
+        ("DELIVERY_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
     ]
 }
 

@@ -9,6 +9,7 @@
 //! and 5xx (and transient SMTP replies) can; other answers cannot.
 
 pub mod email;
+pub mod guard;
 pub mod slack;
 pub mod webhook;
 
@@ -90,6 +91,9 @@ pub struct SenderSettings {
     pub smtp: Option<SmtpSettings>,
     /// A link to an alert: `{alert_id}` is replaced by its id.
     pub link_template: Option<String>,
+    /// Whether webhooks (and Slack URLs) may point at non-public addresses
+    /// (loopback, private networks, link-local); default no.
+    pub allow_private_networks: bool,
 }
 
 impl Default for SenderSettings {
@@ -98,6 +102,7 @@ impl Default for SenderSettings {
             timeout: DEFAULT_SEND_TIMEOUT,
             smtp: None,
             link_template: None,
+            allow_private_networks: false,
         }
     }
 }
@@ -114,16 +119,17 @@ impl Default for Senders {
     fn default() -> Self {
         // Without SMTP nothing can fail.
         Self::new(&SenderSettings::default()).unwrap_or_else(|_| Senders {
-            http: agent(DEFAULT_SEND_TIMEOUT),
+            http: agent(DEFAULT_SEND_TIMEOUT, false),
             smtp: None,
             link_template: None,
         })
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+fn agent(timeout: Duration, allow_private: bool) -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(timeout)
+        .resolver(guard::Resolver { allow_private })
         // A redirect of a POST is not followed: the channel's URL is wrong.
         .redirects(0)
         .user_agent(concat!("campaign-analytics/", env!("CARGO_PKG_VERSION")))
@@ -139,7 +145,7 @@ impl Senders {
             None => None,
         };
         Ok(Senders {
-            http: agent(settings.timeout),
+            http: agent(settings.timeout, settings.allow_private_networks),
             smtp,
             link_template: settings.link_template.clone(),
         })
@@ -277,6 +283,10 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Sent, SendFailu
                 retryable: retryable_status(status),
                 retry_after: after,
             })
+        }
+        // A URL that points at a non-public address stays refused.
+        Err(ureq::Error::Transport(t)) if t.to_string().contains(guard::BLOCKED) => {
+            Err(SendFailure::permanent(t.to_string()))
         }
         Err(ureq::Error::Transport(t)) => Err(SendFailure::transient(t.to_string())),
     }

@@ -20,6 +20,9 @@ APT_PACKAGES=(
   "postgresql-15=15.18-0+deb12u1"
   "postgresql-client-15=15.18-0+deb12u1"
   "poppler-utils=22.12.0-2+deb12u3"
+  # A real browser for the tests of pages (security updates move its
+  # version: Debian's current one).
+  chromium
   curl
   python3-venv
 )

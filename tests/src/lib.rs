@@ -8,6 +8,7 @@
 //! says so; it never skips.
 
 pub mod api;
+pub mod browser;
 pub mod compare;
 pub mod ingest;
 pub mod kafka;

@@ -2,7 +2,8 @@
 //! processor into the real ClickHouse, the real `query-api` binary with
 //! its report workers on the real PostgreSQL, files read back with
 //! independent readers (openpyxl for XLSX, poppler's `pdftotext` and
-//! `pdftoppm` for PDF, the `zip` crate and a CSV split for CSV), links
+//! `pdftoppm` for PDF, the `zip` crate and a CSV split for CSV, Chromium
+//! for the HTML and for `/docs`), links
 //! fetched with curl, deliveries received by a real SMTP server (aiosmtpd)
 //! and an HTTP receiver.
 //!
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use benches::loadgen::expected_json::{self as expected, ExpectedFile};
 use chrono::{DateTime, Utc};
 use integration_tests::api::{keys, QueryApi};
+use integration_tests::browser::rendered_text;
 use integration_tests::compare::{assert_no_differences, differences};
 use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{loadgen, log_dir, wait_caught_up, ProcessorSpec};
@@ -488,9 +490,24 @@ async fn every_format_holds_the_api_figures_and_links_expire() {
     }
     assert!(dark > 0.01, "page 1 is not blank ({dark})");
 
-    // HTML: the campaigns table and the charts.
+    // HTML: the campaigns table and the charts; and as a real browser
+    // (Chromium) renders it.
     let html = String::from_utf8(t.download(&run_id, "html")).expect("UTF-8 HTML");
     assert!(html.contains("<svg"), "charts are drawn");
+    let page = dir.join("report.html");
+    std::fs::write(&page, &html).expect("write the page");
+    let seen = rendered_text(&format!("file://{}", page.display()), &dir);
+    assert!(
+        seen.contains("All campaigns") && seen.contains("Funnel of campaign"),
+        "{seen}"
+    );
+    for c in &api_campaigns {
+        let id = c["campaign_id"].as_str().unwrap();
+        assert!(
+            seen.contains(id),
+            "campaign {id} is not on the rendered page"
+        );
+    }
     let cells = html_rows(&html);
     for c in &api_campaigns {
         let id = c["campaign_id"].as_str().unwrap();
@@ -573,6 +590,16 @@ async fn every_format_holds_the_api_figures_and_links_expire() {
     assert_eq!(status, 403, "an expired link");
     let (status, _) = curl("GET", &url, None, None);
     assert_eq!(status, 200, "the hour-long link still works");
+
+    // The API's documentation renders in a browser, offline.
+    let docs = rendered_text(&format!("{}/docs", api.base), &dir);
+    for text in [
+        "Campaign analytics query API",
+        "/v1/report-definitions",
+        "DefinitionView",
+    ] {
+        assert!(docs.contains(text), "{text} is not on the rendered /docs");
+    }
 
     // Every download is in the audit log.
     let audit = t.get("/v1/audit?action=download&limit=1000");

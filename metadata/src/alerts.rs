@@ -673,3 +673,25 @@ pub struct EventListener {
     /// Dropping it ends the LISTEN connection.
     _client: tokio_postgres::Client,
 }
+
+impl EventListener {
+    /// Wait `poll`, or less when a notification comes first, for a worker
+    /// that found no work. Without a listener it just waits; a listener
+    /// whose connection was lost is dropped (the caller listens again).
+    pub async fn idle(listener: &mut Option<EventListener>, poll: std::time::Duration) {
+        let sleep = tokio::time::sleep(poll);
+        let closed = match listener {
+            Some(l) => tokio::select! {
+                _ = sleep => false,
+                woke = l.wakeups.recv() => woke.is_none(),
+            },
+            None => {
+                sleep.await;
+                false
+            }
+        };
+        if closed {
+            *listener = None;
+        }
+    }
+}

@@ -103,8 +103,40 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
 }
 
-fn millis(d: Duration) -> i64 {
+/// A duration in whole milliseconds (for `interval` arithmetic in SQL).
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The attempts of some deliveries, in order, from `table` (the alert or
+/// the report attempt log; both have the same columns).
+pub(crate) async fn attempts_of(
+    client: &deadpool_postgres::Object,
+    table: &'static str,
+    ids: &[i64],
+) -> Result<Vec<(i64, Attempt)>, MetadataError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT delivery_id, at, outcome, http_status, error, duration_ms \
+                 FROM {table} WHERE delivery_id = ANY($1) ORDER BY id"
+            ),
+            &[&ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let attempt = Attempt {
+                at: row.get("at"),
+                outcome: row.get("outcome"),
+                http_status: row.get("http_status"),
+                error: row.get("error"),
+                duration_ms: row.get("duration_ms"),
+            };
+            (row.get("delivery_id"), attempt)
+        })
+        .collect())
 }
 
 /// Enqueue the deliveries of a stored transition: one per channel id of
@@ -306,23 +338,9 @@ impl Metadata {
             })
             .collect();
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        let rows = client
-            .query(
-                "SELECT delivery_id, at, outcome, http_status, error, duration_ms \
-                 FROM delivery_attempts WHERE delivery_id = ANY($1) ORDER BY id",
-                &[&ids],
-            )
-            .await?;
-        for row in &rows {
-            let id: i64 = row.get("delivery_id");
+        for (id, attempt) in attempts_of(&client, "delivery_attempts", &ids).await? {
             if let Some(d) = deliveries.iter_mut().find(|d| d.id == id) {
-                d.attempts.push(Attempt {
-                    at: row.get("at"),
-                    outcome: row.get("outcome"),
-                    http_status: row.get("http_status"),
-                    error: row.get("error"),
-                    duration_ms: row.get("duration_ms"),
-                });
+                d.attempts.push(attempt);
             }
         }
         Ok(deliveries)

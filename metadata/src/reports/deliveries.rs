@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::definitions::parse_uuid;
 use super::REPORT_DELIVERIES_CHANNEL;
-use crate::deliveries::{Attempt, AttemptRecord, NextState};
+use crate::deliveries::{attempts_of, millis, Attempt, AttemptRecord, NextState};
 use crate::{Metadata, MetadataError};
 
 /// A delivery claimed by a worker.
@@ -37,10 +37,6 @@ pub struct ReportDelivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub attempts: Vec<Attempt>,
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Metadata {
@@ -164,23 +160,9 @@ impl Metadata {
             })
             .collect();
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        let rows = client
-            .query(
-                "SELECT delivery_id, at, outcome, http_status, error, duration_ms \
-                 FROM report_delivery_attempts WHERE delivery_id = ANY($1) ORDER BY id",
-                &[&ids],
-            )
-            .await?;
-        for row in &rows {
-            let id: i64 = row.get("delivery_id");
+        for (id, attempt) in attempts_of(&client, "report_delivery_attempts", &ids).await? {
             if let Some(d) = deliveries.iter_mut().find(|d| d.id == id) {
-                d.attempts.push(Attempt {
-                    at: row.get("at"),
-                    outcome: row.get("outcome"),
-                    http_status: row.get("http_status"),
-                    error: row.get("error"),
-                    duration_ms: row.get("duration_ms"),
-                });
+                d.attempts.push(attempt);
             }
         }
         Ok(deliveries)

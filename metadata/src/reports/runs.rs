@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::definitions::parse_uuid;
 use super::RUNS_CHANNEL;
+use crate::deliveries::millis;
 use crate::rules::audit;
 use crate::{Metadata, MetadataError};
 
@@ -147,10 +148,6 @@ fn file_of(row: &tokio_postgres::Row) -> StoredFile {
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Metadata {

@@ -145,20 +145,7 @@ impl DeliveryWorker {
                     failing = true;
                 }
             }
-            let sleep = tokio::time::sleep(self.config.poll_interval);
-            let closed = match &mut listener {
-                Some(l) => tokio::select! {
-                    _ = sleep => false,
-                    woke = l.wakeups.recv() => woke.is_none(),
-                },
-                None => {
-                    sleep.await;
-                    false
-                }
-            };
-            if closed {
-                listener = None;
-            }
+            EventListener::idle(&mut listener, self.config.poll_interval).await;
         }
     }
 

@@ -91,20 +91,7 @@ pub async fn run_delivery(reports: Arc<Reports>) {
             }
             Err(e) => tracing::warn!(error = %e, "report delivery: claiming failed; retrying"),
         }
-        let sleep = tokio::time::sleep(reports.settings.poll_interval);
-        let closed = match &mut listener {
-            Some(l) => tokio::select! {
-                _ = sleep => false,
-                woke = l.wakeups.recv() => woke.is_none(),
-            },
-            None => {
-                sleep.await;
-                false
-            }
-        };
-        if closed {
-            listener = None;
-        }
+        EventListener::idle(&mut listener, reports.settings.poll_interval).await;
     }
 }
 

@@ -78,20 +78,7 @@ pub async fn run_worker<R: Reader>(reports: Arc<Reports>, reader: R, slot: usize
                 failing = true;
             }
         }
-        let sleep = tokio::time::sleep(reports.settings.poll_interval);
-        let closed = match &mut listener {
-            Some(l) => tokio::select! {
-                _ = sleep => false,
-                woke = l.wakeups.recv() => woke.is_none(),
-            },
-            None => {
-                sleep.await;
-                false
-            }
-        };
-        if closed {
-            listener = None;
-        }
+        EventListener::idle(&mut listener, reports.settings.poll_interval).await;
     }
 }
 

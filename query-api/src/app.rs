@@ -25,13 +25,14 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::ingest::{Ingest, MAX_BODY_BYTES};
 use crate::keys::KeyStore;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
 use crate::reports::Reports;
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, report_runs,
-    report_templates, reports, silences,
+    alert_rules, alerts, campaigns, channels, events, journeys, live, ops, overview, report_runs,
+    report_templates, reports, silences, ws,
 };
 
 /// The request id header, taken from the request or generated, and
@@ -47,6 +48,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// A fixed "now" (tests); `None`: the system clock.
     pub now: Option<DateTime<Utc>>,
+    /// Commits a live stream may fall behind before it is closed.
+    pub live_buffer: usize,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             max_overview_days: 731,
             request_timeout: Duration::from_secs(10),
             now: None,
+            live_buffer: crate::live::DEFAULT_BUFFER,
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct AppState<R> {
     /// Scheduled reports; `None` when off (no metadata database
     /// configured): the report routes answer 503.
     pub reports: Option<Arc<Reports>>,
+    /// The live streams' hub; its poller is started apart
+    /// ([`crate::live::spawn_poller`]).
+    pub live: Arc<Live>,
 }
 
 impl<R: Clone> Clone for AppState<R> {
@@ -100,6 +107,7 @@ impl<R: Clone> Clone for AppState<R> {
             ingest: self.ingest.clone(),
             alerts: self.alerts.clone(),
             reports: self.reports.clone(),
+            live: self.live.clone(),
         }
     }
 }
@@ -113,16 +121,19 @@ impl<R: Reader> AppState<R> {
         settings: Settings,
     ) -> Self {
         let limiter = RateLimiter::new(&keys, default_limit);
+        let metrics = Metrics::new();
+        let live = Arc::new(Live::new(settings.live_buffer, metrics.clone()));
         AppState {
             reader,
             keys: Arc::new(keys),
             limiter: Arc::new(limiter),
             zones: Arc::new(zones),
-            metrics: Metrics::new(),
+            metrics,
             settings: Arc::new(settings),
             ingest: None,
             alerts: None,
             reports: None,
+            live,
         }
     }
 
@@ -156,6 +167,11 @@ impl<R> AppState<R> {
 pub fn router<R: Reader>(state: AppState<R>) -> Router {
     Router::new()
         .route("/v1/campaigns", get(campaigns::list::<R>))
+        .route("/v1/campaigns/stream", get(live::campaigns::<R>))
+        .route(
+            "/v1/campaigns/{campaign_id}/report/stream",
+            get(live::report::<R>),
+        )
         .route(
             "/v1/campaigns/{campaign_id}/report",
             get(campaigns::report::<R>),
@@ -225,7 +241,7 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             get(silences::list::<R>).post(silences::create::<R>),
         )
         .route("/v1/silences/{id}", delete(silences::delete::<R>))
-        .route("/v1/ws", get(alerts::websocket::<R>))
+        .route("/v1/ws", get(ws::websocket::<R>))
         .route(
             "/v1/report-definitions",
             get(reports::list_definitions::<R>).post(reports::create_definition::<R>),

@@ -114,6 +114,21 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
 
+    /// How often the live streams read the checkpoints (milliseconds): a
+    /// commit reaches subscribed clients within about this long. One small
+    /// query per poll per API instance, whatever the number of clients.
+    #[arg(long, env = "LIVE_POLL_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub live_poll_ms: u64,
+
+    /// Commits a live stream's client may fall behind before the server
+    /// closes it (with reason `too_slow`; it reconnects and resumes). The
+    /// commits are shared by every client: this bounds memory, not per
+    /// connection buffers.
+    #[arg(long, env = "LIVE_BUFFER", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub live_buffer: u64,
+
     /// Log format: text for people, json for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -63,7 +63,9 @@ pub enum ErrorCode {
     Conflict,
     /// `severity` is not `info`, `warning` or `critical`.
     BadSeverity,
-    /// `Last-Event-ID` (or `last_event_id`) is not a non-negative integer.
+    /// `Last-Event-ID` (or `last_event_id`) is not an id the stream sends:
+    /// a non-negative integer (alert stream, report stream) or a cursor of
+    /// `partition=version` pairs (campaigns stream).
     BadEventId,
     /// `GET /v1/ws` without a WebSocket upgrade request.
     #[serde(rename = "not_websocket")]

@@ -44,6 +44,7 @@ pub mod error;
 pub mod export;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod openapi;

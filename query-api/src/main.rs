@@ -220,7 +220,13 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_overview_days: args.max_overview_days,
             request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
             now: None,
+            live_buffer: usize::try_from(args.live_buffer).unwrap_or(usize::MAX),
         },
+    );
+    query_api::live::spawn_poller(
+        state.live.clone(),
+        state.reader.clone(),
+        std::time::Duration::from_millis(args.live_poll_ms),
     );
     if let Some(ingest) = ingest {
         state = state.with_ingest(ingest);

@@ -4,7 +4,9 @@
 //! ingestion, the record type, the rejection code and the produce outcome
 //! (never tenant ids).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Cheap to clone: every field is a handle to the same metric.
 #[derive(Debug, Clone)]
@@ -23,6 +25,20 @@ pub struct Metrics {
     /// From handing a request's records to the producer until the broker
     /// acknowledged them all (or one failed), by outcome.
     pub ingest_produce: HistogramVec,
+    /// Live subscriptions open, by stream (report, campaigns).
+    pub live_subscriptions: IntGaugeVec,
+    /// Live messages sent, by stream.
+    pub live_messages: IntCounterVec,
+    /// Live subscriptions closed because the client fell too far behind.
+    pub live_closed_slow: IntCounter,
+    /// Polls of the checkpoints that found a commit.
+    pub live_ticks: IntCounter,
+    /// Changed reports read by those polls.
+    pub live_reports: IntCounter,
+    /// Polls that failed.
+    pub live_poll_errors: IntCounter,
+    /// Duration of a poll (checkpoints and changed reports).
+    pub live_poll_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -96,8 +112,62 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let live_subscriptions = IntGaugeVec::new(
+            Opts::new(
+                "query_api_live_subscriptions",
+                "Live subscriptions open (SSE streams and WebSocket subscriptions), by stream \
+                 (report, campaigns).",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let live_messages = IntCounterVec::new(
+            Opts::new(
+                "query_api_live_messages_total",
+                "Live messages sent to clients, by stream (report, campaigns).",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let live_closed_slow = IntCounter::new(
+            "query_api_live_closed_slow_total",
+            "Live subscriptions closed because the client fell more than LIVE_BUFFER commits behind.",
+        )
+        .expect("valid metric");
+        let live_ticks = IntCounter::new(
+            "query_api_live_ticks_total",
+            "Polls of the checkpoints that found a commit and handed its reports to the live streams.",
+        )
+        .expect("valid metric");
+        let live_reports = IntCounter::new(
+            "query_api_live_reports_total",
+            "Changed reports read for the live streams.",
+        )
+        .expect("valid metric");
+        let live_poll_errors = IntCounter::new(
+            "query_api_live_poll_errors_total",
+            "Polls of the checkpoints for the live streams that failed (retried at the next poll).",
+        )
+        .expect("valid metric");
+        let live_poll_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "query_api_live_poll_seconds",
+                "Duration of one poll for the live streams: the checkpoints, then the changed reports.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(live_subscriptions.clone()),
+            Box::new(live_messages.clone()),
+            Box::new(live_closed_slow.clone()),
+            Box::new(live_ticks.clone()),
+            Box::new(live_reports.clone()),
+            Box::new(live_poll_errors.clone()),
+            Box::new(live_poll_duration.clone()),
             Box::new(duration.clone()),
             Box::new(rate_limited.clone()),
             Box::new(ingest_accepted.clone()),
@@ -116,6 +186,13 @@ impl Metrics {
             ingest_rejected,
             ingest_undelivered,
             ingest_produce,
+            live_subscriptions,
+            live_messages,
+            live_closed_slow,
+            live_ticks,
+            live_reports,
+            live_poll_errors,
+            live_poll_duration,
         }
     }
 

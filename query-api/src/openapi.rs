@@ -30,8 +30,8 @@ use crate::reports::model::{
 use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, ops, overview, report_runs,
-    report_templates, reports, silences,
+    alert_rules, alerts, campaigns, channels, events, journeys, live, ops, overview, report_runs,
+    report_templates, reports, silences, ws,
 };
 
 #[derive(OpenApi)]
@@ -80,7 +80,9 @@ is `{\"error\": {\"code\", \"message\"}}`."
         alerts::dismiss,
         alerts::delete,
         alerts::stream,
-        alerts::websocket,
+        live::campaigns,
+        live::report,
+        ws::websocket,
         alert_rules::list,
         alert_rules::create,
         alert_rules::one,
@@ -145,6 +147,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
         (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
+        (name = "live", description = "Reports pushed as snapshots commit: Server-Sent Events per campaign report or for the tenant's campaigns, and one WebSocket for every live stream (report subscriptions and alert transitions). A reconnect with the last event id resumes without a gap."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )
 )]

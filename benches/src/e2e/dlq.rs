@@ -391,7 +391,12 @@ async fn measure(
     let from = topic
         .first_since_ms
         .and_then(|ms| u64::try_from(ms - since_ms).ok())
-        .map_or(no_dead_letter_yet, |ms| spawned + Duration::from_millis(ms));
+        .map(|ms| spawned + Duration::from_millis(ms))
+        // The two clocks (wall for the topic's timestamps, monotonic for the
+        // samples) may disagree by a millisecond: a window that would close
+        // before it opens falls back to the last sample without a dead letter.
+        .filter(|from| *from < to)
+        .unwrap_or(no_dead_letter_yet);
     if !bench.options.keep {
         drop_database(env, &spec.database).await;
     }

@@ -45,6 +45,7 @@ pub mod query;
 pub mod recovery;
 pub mod results;
 pub mod scaling;
+pub mod sse;
 pub mod steady;
 pub mod timing;
 pub mod topics;

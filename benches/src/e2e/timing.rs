@@ -11,7 +11,9 @@ pub struct Run {
     pub records: u64,
     /// Consumer created / processor spawned.
     pub started: Instant,
-    /// The first record arrived.
+    /// The first record arrived: the last sample before it, so that a run
+    /// read whole between two samples still has a window (rates are then a
+    /// lower bound, never inflated).
     pub first_record: Instant,
     /// Every record was read.
     pub consumed: Instant,

@@ -45,13 +45,19 @@ pub async fn caught_up(
 ) -> anyhow::Result<Run> {
     let (mut first, mut consumed) = (None, None);
     let (mut last_progress, mut last_read) = (Instant::now(), Instant::now());
+    let mut before_first = p.spawned;
     let mut have = [0u64; 3];
     loop {
         p.check_running()?;
         let now = Instant::now();
         let scrape = p.scrape().await.unwrap_or_default();
-        if scrape.consumed > 0 {
-            first.get_or_insert(now);
+        // The first record came after the last scrape that saw none: input
+        // read whole between two scrapes still has a window, not zero
+        // seconds.
+        if scrape.consumed == 0 {
+            before_first = now;
+        } else {
+            first.get_or_insert(before_first);
         }
         if scrape.consumed >= consume {
             consumed.get_or_insert(now);

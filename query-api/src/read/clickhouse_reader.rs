@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use futures_util::{StreamExt, TryStreamExt};
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery, Reader, RowStream};
+use super::reader::{CampaignQuery, JourneyQuery, Reader, ReportScope, RowStream, VersionRange};
 use super::{overview, snapshots, Granularity, Period, ReadError};
 
 /// Reads through one client (cheap to clone: it shares the connection pool).
@@ -81,6 +81,18 @@ impl Reader for ClickHouseReader {
         user: &str,
     ) -> Result<Option<JourneyRow>, ReadError> {
         snapshots::journey(&self.client, tenant, campaign, job, user).await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<(i32, u64)>, ReadError> {
+        snapshots::checkpoints(&self.client).await
+    }
+
+    async fn reports_between(
+        &self,
+        scope: &ReportScope,
+        ranges: &[VersionRange],
+    ) -> Result<Vec<ReportRow>, ReadError> {
+        snapshots::reports_between(&self.client, scope, ranges).await
     }
 
     async fn overview(

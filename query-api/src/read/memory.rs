@@ -11,12 +11,13 @@ use chrono::NaiveDate;
 use futures_util::stream::{self, StreamExt};
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery, Reader, RowStream};
+use super::reader::{CampaignQuery, JourneyQuery, Reader, ReportScope, RowStream, VersionRange};
 use super::{Granularity, Period, ReadError};
 
 #[derive(Debug, Default)]
 struct Data {
     reports: Vec<ReportRow>,
+    checkpoints: std::collections::BTreeMap<i32, u64>,
     journeys: Vec<JourneyRow>,
     periods: Vec<(Granularity, Period)>,
 }
@@ -37,6 +38,25 @@ impl MemoryReader {
     pub fn add_report(&self, row: ReportRow) {
         if let Ok(mut d) = self.data.write() {
             d.reports.push(row);
+        }
+    }
+
+    /// Replace the report of the row's key (tenant, campaign, job), or add
+    /// it: a snapshot's newer version.
+    pub fn put_report(&self, row: ReportRow) {
+        if let Ok(mut d) = self.data.write() {
+            d.reports.retain(|r| {
+                (&r.tenant_id, &r.campaign_id, &r.job_id)
+                    != (&row.tenant_id, &row.campaign_id, &row.job_id)
+            });
+            d.reports.push(row);
+        }
+    }
+
+    /// A partition's checkpoint reaches `version`.
+    pub fn set_checkpoint(&self, partition: i32, version: u64) {
+        if let Ok(mut d) = self.data.write() {
+            d.checkpoints.insert(partition, version);
         }
     }
 
@@ -197,6 +217,43 @@ impl Reader for MemoryReader {
                         && j.user_id == user
                 })
                 .cloned()
+        })
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<(i32, u64)>, ReadError> {
+        self.gate().await?;
+        self.read(|d| d.checkpoints.iter().map(|(p, v)| (*p, *v)).collect())
+    }
+
+    async fn reports_between(
+        &self,
+        scope: &ReportScope,
+        ranges: &[VersionRange],
+    ) -> Result<Vec<ReportRow>, ReadError> {
+        self.gate().await?;
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        self.read(|d| {
+            let mut rows: Vec<ReportRow> = d
+                .reports
+                .iter()
+                .filter(|r| {
+                    is(&scope.tenant, &r.tenant_id)
+                        && is(&scope.campaign, &r.campaign_id)
+                        && is(&scope.job, &r.job_id)
+                        && ranges.iter().any(|g| {
+                            g.partition == r.partition && r.version > g.after && r.version <= g.upto
+                        })
+                })
+                .cloned()
+                .collect();
+            rows.sort_by(|a, b| {
+                (&a.tenant_id, &a.campaign_id, &a.job_id).cmp(&(
+                    &b.tenant_id,
+                    &b.campaign_id,
+                    &b.job_id,
+                ))
+            });
+            rows
         })
     }
 

@@ -44,6 +44,24 @@ pub struct JourneyQuery {
     pub limit: Option<u64>,
 }
 
+/// The reports written by the snapshots of one partition whose versions
+/// lie in `(after, upto]`: what its checkpoints committed in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    pub partition: i32,
+    pub after: u64,
+    pub upto: u64,
+}
+
+/// Which reports a [`Reader::reports_between`] read keeps: `None` is any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportScope {
+    pub tenant: Option<String>,
+    pub campaign: Option<String>,
+    /// `Some("")`: the all-jobs reports only.
+    pub job: Option<String>,
+}
+
 /// What the HTTP layer reads. Implementations: [`super::ClickHouseReader`]
 /// and, for tests, [`super::MemoryReader`].
 pub trait Reader: Clone + Send + Sync + 'static {
@@ -86,6 +104,19 @@ pub trait Reader: Clone + Send + Sync + 'static {
         job: &str,
         user: &str,
     ) -> impl Future<Output = Result<Option<JourneyRow>, ReadError>> + Send;
+
+    /// The latest checkpointed version of every partition that has one,
+    /// by partition.
+    fn checkpoints(&self) -> impl Future<Output = Result<Vec<(i32, u64)>, ReadError>> + Send;
+
+    /// Of the reports in `scope` whose (partition, version) lies in one of
+    /// `ranges`, the greatest version of each key (tenant, campaign, job).
+    /// No ranges: no rows.
+    fn reports_between(
+        &self,
+        scope: &ReportScope,
+        ranges: &[VersionRange],
+    ) -> impl Future<Output = Result<Vec<ReportRow>, ReadError>> + Send;
 
     /// The tenant's overview periods starting in `[from, to]` that had
     /// events, ordered by period.

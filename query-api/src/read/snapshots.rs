@@ -25,7 +25,7 @@
 
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery};
+use super::reader::{CampaignQuery, JourneyQuery, ReportScope, VersionRange};
 use super::ReadError;
 
 /// Visible reports, optionally of one tenant, ordered by (tenant, campaign, job).
@@ -423,6 +423,69 @@ pub async fn journey(
         q = q.bind(tenant).bind(campaign).bind(job).bind(user);
     }
     Ok(q.fetch_optional().await?)
+}
+
+/// The latest checkpointed version of every partition.
+pub async fn checkpoints(client: &clickhouse::Client) -> Result<Vec<(i32, u64)>, ReadError> {
+    Ok(client
+        .query(
+            "SELECT partition, max(version) FROM checkpoints GROUP BY partition ORDER BY partition",
+        )
+        .fetch_all()
+        .await?)
+}
+
+/// Of the reports in `scope` with (partition, version) in one of `ranges`,
+/// the greatest version per key. The ranges filter in `PREWHERE` (the
+/// partition key is the version's month, so ClickHouse skips the parts
+/// whose versions all lie outside), as do the scope's key columns (a
+/// prefix of the primary key); the wide columns are read of matching
+/// granules only. The SQL text is made of constants; every value is bound.
+pub async fn reports_between(
+    client: &clickhouse::Client,
+    scope: &ReportScope,
+    ranges: &[VersionRange],
+) -> Result<Vec<ReportRow>, ReadError> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from("SELECT ?fields FROM campaign_reports PREWHERE (");
+    for i in 0..ranges.len() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        sql.push_str("(partition = ? AND version > ? AND version <= ?)");
+    }
+    sql.push(')');
+    for (column, value) in scope_columns(scope) {
+        if value.is_some() {
+            sql.push_str(" AND ");
+            sql.push_str(column);
+            sql.push_str(" = ?");
+        }
+    }
+    sql.push_str(
+        " ORDER BY tenant_id, campaign_id, job_id, version DESC \
+         LIMIT 1 BY tenant_id, campaign_id, job_id",
+    );
+    let mut q = client.query(&sql);
+    for r in ranges {
+        q = q.bind(r.partition).bind(r.after).bind(r.upto);
+    }
+    for (_, value) in scope_columns(scope) {
+        if let Some(v) = value {
+            q = q.bind(v);
+        }
+    }
+    Ok(q.fetch_all().await?)
+}
+
+fn scope_columns(scope: &ReportScope) -> [(&'static str, Option<&str>); 3] {
+    [
+        ("tenant_id", scope.tenant.as_deref()),
+        ("campaign_id", scope.campaign.as_deref()),
+        ("job_id", scope.job.as_deref()),
+    ]
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -654,7 +653,10 @@ fn event_id(source: &str, text: &str) -> Result<i64, ApiError> {
 
 /// Where to resume: the `Last-Event-ID` header, else the `last_event_id`
 /// parameter. Both are checked when both are given.
-fn after_event(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn after_event(
+    headers: &HeaderMap,
+    param: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
     let param = param
         .map(|text| event_id("last_event_id", text))
         .transpose()?;
@@ -673,7 +675,7 @@ fn after_event(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, 
     Ok(header.or(param))
 }
 
-fn event_json(event: StoredEvent) -> (AlertEvent, String) {
+pub(crate) fn event_json(event: StoredEvent) -> (AlertEvent, String) {
     let event = AlertEvent::from(event);
     // Serializing these plain structs cannot fail.
     let json = serde_json::to_string(&event).unwrap_or_default();
@@ -720,64 +722,6 @@ pub async fn stream<R: Reader>(
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
-}
-
-/// The live transitions of the tenant over a WebSocket: one JSON text
-/// message (an [`AlertEvent`]) per transition; `?last_event_id=` resumes
-/// after an event.
-#[utoipa::path(
-    get,
-    path = "/v1/ws",
-    tag = "alerts",
-    operation_id = "alert_websocket",
-    params(StreamParams),
-    security(("bearer" = [])),
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol; each text message is an AlertEvent.", body = AlertEvent),
-    )
-)]
-pub async fn websocket<R: Reader>(
-    State(s): State<AppState<R>>,
-    scope: Scope,
-    headers: HeaderMap,
-    Params(p): Params<StreamParams>,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let alerts = enabled(&s)?.clone();
-    let upgrade = upgrade.map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::NotWebsocket,
-            format!("GET /v1/ws takes a WebSocket upgrade request ({e})"),
-        )
-    })?;
-    let after = after_event(&headers, p.last_event_id.as_deref())?;
-    let feed = EventFeed::start(alerts, scope.tenant, scope.principal, after).await?;
-    Ok(upgrade.on_upgrade(move |socket| pump(socket, feed)))
-}
-
-async fn pump(mut socket: WebSocket, mut feed: EventFeed) {
-    let mut ping = tokio::time::interval(KEEP_ALIVE);
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            event = feed.next() => {
-                let Some(event) = event else { break };
-                let (_, json) = event_json(event);
-                if socket.send(Message::Text(json.into())).await.is_err() {
-                    break;
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

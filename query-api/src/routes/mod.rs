@@ -12,12 +12,14 @@ pub mod campaigns;
 pub mod channels;
 pub mod events;
 pub mod journeys;
+pub mod live;
 pub mod ops;
 pub mod overview;
 pub mod report_runs;
 pub mod report_templates;
 pub mod reports;
 pub mod silences;
+pub mod ws;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;

@@ -21,8 +21,10 @@ APT_PACKAGES=(
   "postgresql-client-15=15.18-0+deb12u1"
   "poppler-utils=22.12.0-2+deb12u3"
   # A real browser for the tests of pages (security updates move its
-  # version: Debian's current one).
+  # version: Debian's current one), and its WebDriver server (the /ui
+  # tests drive it; it must match chromium's version, so it is unpinned too).
   chromium
+  chromium-driver
   curl
   python3-venv
 )

@@ -307,6 +307,7 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
         .route("/metrics", get(ops::metrics::<R>))
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
+        .merge(crate::ui::router())
         .fallback(unknown_route)
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), timeout::<R>))

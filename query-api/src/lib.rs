@@ -53,3 +53,4 @@ pub mod rate_limit;
 pub mod read;
 pub mod reports;
 pub mod routes;
+pub mod ui;

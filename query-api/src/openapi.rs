@@ -20,6 +20,7 @@ use crate::alerts::model::{
     MatchersView, Preview, PreviewHit, SilenceList, SilenceView,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::live::doc::{CampaignStreamEvent, ReportStreamEvent};
 use crate::params::{CampaignStatus, ExportFormat};
 use crate::read::Granularity;
 use crate::reports::model::{
@@ -137,7 +138,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         DefinitionView, DefinitionList, DefinitionInputDoc, ScheduleView, ScheduleInputDoc,
         ScheduleList, ScheduleEntry, TemplateView, TemplateList, TemplateInputDoc, InstantiateDoc,
         RunView, RunList, FileView, RunDeliveryView, DeliveryAttemptView, DownloadLink,
-        AuditView, AuditList,
+        AuditView, AuditList, CampaignStreamEvent, ReportStreamEvent,
     )),
     modifiers(&Security, &Errors),
     tags(

@@ -343,6 +343,8 @@ async fn report_stream_sends_newer_versions_of_its_report_only() {
         (e.event.as_str(), e.id.as_deref(), e.data["job_id"].as_str()),
         ("report", Some("10"), Some("j1"))
     );
+    let synced = s.next().await.unwrap();
+    assert_eq!((synced.event.as_str(), synced.id), ("synced", None));
     commit(
         &f.reader,
         vec![row("a", "c1", "", 0, 20, 6, "RUNNING")],
@@ -370,6 +372,7 @@ async fn report_stream_sends_newer_versions_of_its_report_only() {
     )
     .await
     .unwrap();
+    assert_eq!(s.next().await.unwrap().event, "synced", "and no report");
     commit(
         &f.reader,
         vec![row("a", "c1", "j1", 0, 40, 9, "RUNNING")],
@@ -383,6 +386,11 @@ async fn report_stream_sends_newer_versions_of_its_report_only() {
     let mut s = open(&f, "/v1/campaigns/b1/report/stream", KEY_A, None)
         .await
         .unwrap();
+    assert_eq!(
+        s.next().await.unwrap().event,
+        "synced",
+        "no report of b1 for a"
+    );
     commit(
         &f.reader,
         vec![row("b", "b1", "", 0, 50, 3, "RUNNING")],
@@ -519,7 +527,7 @@ async fn one_websocket_carries_several_subscriptions() {
 
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while got.len() < 8 && tokio::time::Instant::now() < deadline {
+    while got.len() < 9 && tokio::time::Instant::now() < deadline {
         let m = tokio::time::timeout(WAIT, ws.next())
             .await
             .unwrap_or_else(|_| panic!("{got:#?}"))
@@ -546,7 +554,11 @@ async fn one_websocket_carries_several_subscriptions() {
         ["subscribed:", "campaign:c1", "campaign:c2", "synced:"],
         "{got:#?}"
     );
-    assert_eq!(of("c1"), ["subscribed:", "report:c1"], "{got:#?}");
+    assert_eq!(
+        of("c1"),
+        ["subscribed:", "report:c1", "synced:"],
+        "{got:#?}"
+    );
     let bad: Vec<&Value> = got.iter().filter(|m| m["type"] == "error").collect();
     assert_eq!(bad.len(), 2, "{got:#?}");
     assert!(bad

@@ -311,7 +311,10 @@ def test_every_response_conforms_to_the_spec(case, server):
         excluded.append(positive_data_acceptance)
     if case.operation.path in INGEST_PATHS:
         excluded.append(negative_data_rejection)
-    case.call_and_validate(excluded_checks=excluded)
+    # Event streams never end: schemathesis reads one until the request
+    # timeout (10 s by default); what a stream sends first comes at once.
+    kwargs = {"timeout": 2} if case.operation.path.endswith("/stream") else {}
+    case.call_and_validate(excluded_checks=excluded, **kwargs)
 
 
 def post(base, path, key, body):

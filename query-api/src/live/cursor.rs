@@ -9,6 +9,12 @@ use crate::read::VersionRange;
 /// The longest encoded cursor accepted (about 400 partitions).
 const MAX_ENCODED: usize = 16 * 1024;
 
+/// `text` if it is 1 to `max` ASCII digits.
+fn digits(text: &str, max: usize) -> Option<&str> {
+    (!text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(text)
+}
+
 /// Partition → checkpointed version; a partition not named is at 0
 /// (nothing of it seen).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,17 +81,15 @@ impl Cursor {
             let (p, v) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("{pair:?} is not partition=version"))?;
-            let p: i32 = p
-                .parse()
-                .ok()
-                .filter(|p| *p >= 0)
-                .ok_or_else(|| format!("{p:?} is not a partition number"))?;
-            let v: u64 = v
-                .parse()
-                .map_err(|_| format!("{v:?} is not a version (an unsigned integer)"))?;
-            if map.insert(p, v).is_some() {
-                return Err(format!("partition {p} is named twice"));
-            }
+            let p: i32 = digits(p, 9)
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| format!("{p:?} is not a partition number (1 to 9 digits)"))?;
+            let v: u64 = digits(v, 19)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{v:?} is not a version (1 to 19 digits)"))?;
+            // Named twice (not what this server sends): the greater holds.
+            let have = map.entry(p).or_insert(v);
+            *have = (*have).max(v);
         }
         Ok(Cursor(map))
     }
@@ -97,12 +101,26 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
-        let c = Cursor::from_pairs([(0, 5), (3, u64::MAX), (1, 0)]);
-        assert_eq!(c.encode(), format!("0=5,1=0,3={}", u64::MAX));
+        let c = Cursor::from_pairs([(0, 5), (3, i64::MAX as u64), (1, 0)]);
+        assert_eq!(c.encode(), format!("0=5,1=0,3={}", i64::MAX));
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert_eq!(Cursor::decode("").unwrap(), Cursor::default());
+        assert_eq!(
+            Cursor::decode("1=2,1=7,01=3").unwrap(),
+            Cursor::from_pairs([(1, 7)])
+        );
         for bad in [
-            "x", "0=", "=1", "-1=3", "0=1,0=2", "0=1;1=2", "0=-4", "0=1,",
+            "x",
+            "0=",
+            "=1",
+            "-1=3",
+            "0=1;1=2",
+            "0=-4",
+            "0=1,",
+            "+1=2",
+            "1=+2",
+            "1234567890=1",
+            "1=12345678901234567890",
         ] {
             assert!(Cursor::decode(bad).is_err(), "{bad:?}");
         }

@@ -17,6 +17,7 @@
 //! - [`feed`]: a subscription's catch-up read, then the ticks.
 
 pub mod cursor;
+pub mod doc;
 pub mod feed;
 pub mod subscription;
 

@@ -106,8 +106,9 @@ pub enum Out {
         status: String,
         id: Option<String>,
     },
-    /// The catch-up is over: what follows is live. Carries the cursor.
-    Synced { id: String },
+    /// The catch-up is over: what follows is live. Carries the cursor
+    /// (campaigns; a report stream's id stays its report's version).
+    Synced { id: Option<String> },
     /// The server ends the stream, and why.
     Close { code: &'static str, message: String },
 }
@@ -182,18 +183,20 @@ impl Subscription {
 
     /// The catch-up: the reports of the scope committed between the
     /// subscription's cursor and `to` (the hub's cursor when it
-    /// subscribed), then (campaigns) `Synced`.
+    /// subscribed), then `Synced`.
     pub fn catch_up(&mut self, mut reports: Vec<Arc<LiveReport>>, to: &Cursor) -> Vec<Out> {
         sort(&mut reports);
         let mut out = self.batch(&reports, to, self.resumed);
-        if let Stream::Campaigns { .. } = self.stream {
-            if let Some(last) = out.last_mut() {
-                set_id(last, None);
+        let id = match self.stream {
+            Stream::Campaigns { .. } => {
+                if let Some(last) = out.last_mut() {
+                    set_id(last, None);
+                }
+                Some(self.cursor.encode())
             }
-            out.push(Out::Synced {
-                id: self.cursor.encode(),
-            });
-        }
+            Stream::Report { .. } => None,
+        };
+        out.push(Out::Synced { id });
         out
     }
 
@@ -312,7 +315,7 @@ mod tests {
         out.iter()
             .map(|o| match o {
                 Out::Campaign { id, .. } | Out::Removed { id, .. } => id.clone(),
-                Out::Synced { id } => Some(id.clone()),
+                Out::Synced { id } => id.clone(),
                 Out::Report { version, .. } => Some(version.to_string()),
                 Out::Close { .. } => None,
             })
@@ -409,7 +412,8 @@ mod tests {
             vec![report("t", "a", "j1", 0, 10, "RUNNING")],
             &Cursor::from_pairs([(0, 10)]),
         );
-        assert!(out.is_empty(), "the client has version 10");
+        assert_eq!(jsons(&out), ["synced"], "the client has version 10");
+        assert_eq!(ids(&out), [None], "the id stays the report's version");
         let out = s.apply(&tick(
             &[(0, 15)],
             vec![

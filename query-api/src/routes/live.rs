@@ -18,6 +18,7 @@ use super::{check_ids, Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode};
+use crate::live::doc::{CampaignStreamEvent, ReportStreamEvent};
 use crate::live::feed::StartError;
 use crate::live::{Cursor, Feed, Out, Subscription};
 use crate::params::parse_status;
@@ -38,7 +39,7 @@ pub struct CampaignStreamParams {
     pub status: Option<String>,
     /// Resume from this event id (the `id` of the last event received:
     /// `partition=version` pairs); the `Last-Event-ID` header wins over it.
-    #[param(value_type = Option<String>, max_length = 16384, pattern = "^([0-9]+=[0-9]+(,[0-9]+=[0-9]+)*)?$")]
+    #[param(value_type = Option<String>, max_length = 16384, pattern = "^([0-9]{1,9}=[0-9]{1,19}(,[0-9]{1,9}=[0-9]{1,19})*)?$")]
     pub last_event_id: Option<String>,
 }
 
@@ -56,25 +57,48 @@ pub struct ReportStreamParams {
     pub job_id: Option<String>,
     /// Resume after this report version (the `id` of the last event
     /// received); the `Last-Event-ID` header wins over it.
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub last_event_id: Option<String>,
 }
 
-/// The `Last-Event-ID` header, else the parameter.
-fn resume_text<'a>(
-    headers: &'a HeaderMap,
-    param: Option<&'a str>,
-) -> Result<Option<&'a str>, ApiError> {
-    match headers.get("last-event-id") {
-        Some(v) => v.to_str().map(Some).map_err(|_| {
+/// Where to resume: the `Last-Event-ID` header, else the parameter, each
+/// parsed by `parse` (both are checked when both are given); empty is none
+/// (a browser sends an empty id before it has seen one).
+fn resume<T>(
+    headers: &HeaderMap,
+    param: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    let header = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().map_err(|_| {
             ApiError::bad_request(
                 ErrorCode::BadEventId,
                 "Last-Event-ID must be the id of an event this stream sent",
             )
-        }),
-        None => Ok(param),
-    }
+        })?),
+        None => None,
+    };
+    let parsed = |text: Option<&str>| text.filter(|t| !t.is_empty()).map(&parse).transpose();
+    let param = parsed(param)?;
+    Ok(parsed(header)?.or(param))
 }
+
+/// Ids a stream may follow: the contract's ids (at most 64 characters,
+/// no control characters). A lookup of a longer id is a 404; a stream of
+/// one would wait for a report that can never come, so it is refused.
+pub(crate) fn subscribable_id(what: &str, id: &str) -> Result<(), ApiError> {
+    check_ids(&[(what, id)])?;
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadId,
+            format!("{what} id is longer than {MAX_ID_CHARS} characters: no report can have it"),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest id of the event schemas, in characters.
+const MAX_ID_CHARS: usize = 64;
 
 /// A campaigns stream's resume cursor.
 pub(crate) fn parse_cursor(text: &str) -> Result<Cursor, ApiError> {
@@ -89,17 +113,22 @@ pub(crate) fn parse_cursor(text: &str) -> Result<Cursor, ApiError> {
     })
 }
 
-/// A report stream's resume version.
+/// A report stream's resume version (0 to 2^63 - 1, as the document says).
 pub(crate) fn parse_version(text: &str) -> Result<u64, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::bad_request(
-            ErrorCode::BadEventId,
-            format!(
-                "the last event id of a report stream is the report version it sent (an \
-                 unsigned integer), not {text:?}"
-            ),
-        )
-    })
+    text.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0 && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::BadEventId,
+                format!(
+                    "the last event id of a report stream is the report version it sent (an \
+                     integer from 0 to {}), not {text:?}",
+                    i64::MAX
+                ),
+            )
+        })
 }
 
 impl From<StartError> for ApiError {
@@ -125,13 +154,13 @@ impl From<StartError> for ApiError {
     operation_id = "campaign_stream",
     params(
         CampaignStreamParams,
-        ("Last-Event-ID" = Option<String>, Header, nullable = false,
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, max_length = 16384, pattern = "^([0-9]{1,9}=[0-9]{1,19}(,[0-9]{1,9}=[0-9]{1,19})*)?$",
          description = "Resume from this event id (what the browser's EventSource sends when it reconnects): only campaigns changed since are sent; wins over `last_event_id`."),
     ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An endless `text/event-stream`. Events: `campaign` (data: a Report, as in the campaign list), `removed` (data: `{campaign_id, status}`, a campaign that left a status-filtered stream), `synced` (data `{}`: what follows is live), `close` (data `{code, message}`: the server ends the stream, e.g. `too_slow`; reconnect with the last id). The `id` (a cursor) comes with the last event of each commit. A comment every 15 s keeps the connection open.",
-         content((String = "text/event-stream"))),
+         content((CampaignStreamEvent = "text/event-stream"))),
     )
 )]
 pub async fn campaigns<R: Reader>(
@@ -141,9 +170,7 @@ pub async fn campaigns<R: Reader>(
     Params(p): Params<CampaignStreamParams>,
 ) -> Result<Response, ApiError> {
     let status = parse_status(p.status.as_deref())?.map(|s| s.as_str().to_string());
-    let resume = resume_text(&headers, p.last_event_id.as_deref())?
-        .map(parse_cursor)
-        .transpose()?;
+    let resume = resume(&headers, p.last_event_id.as_deref(), parse_cursor)?;
     let sub = Subscription::campaigns(scope.tenant, status, resume);
     let feed = Feed::start(&s.live, &s.reader, sub).await?;
     Ok(sse(feed))
@@ -161,13 +188,13 @@ pub async fn campaigns<R: Reader>(
         ("campaign_id" = String, Path, description = "Campaign id: 1 to 256 bytes of UTF-8, no control characters (the schema says at most 64 characters, which always fit in 256 bytes).",
          min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"),
         ReportStreamParams,
-        ("Last-Event-ID" = Option<u64>, Header, nullable = false,
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_i64,
          description = "Resume after this report version: the current report is sent only if it is newer; wins over `last_event_id`."),
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "An endless `text/event-stream`. Events: `report` (id: the report version; data: a Report, as from `GET /v1/campaigns/{campaign_id}/report`), `close` (data `{code, message}`). A campaign not reported yet sends its first report when a commit brings it. A comment every 15 s keeps the connection open.",
-         content((String = "text/event-stream"))),
+        (status = 200, description = "An endless `text/event-stream`. Events: `report` (id: the report version; data: a Report, as from `GET /v1/campaigns/{campaign_id}/report`), `synced` (data `{}`, after the current report: what follows is live), `close` (data `{code, message}`). A campaign not reported yet sends its first report when a commit brings it. A comment every 15 s keeps the connection open.",
+         content((ReportStreamEvent = "text/event-stream"))),
     )
 )]
 pub async fn report<R: Reader>(
@@ -177,13 +204,11 @@ pub async fn report<R: Reader>(
     Ids(campaign_id): Ids<String>,
     Params(p): Params<ReportStreamParams>,
 ) -> Result<Response, ApiError> {
-    check_ids(&[("campaign", &campaign_id)])?;
+    subscribable_id("campaign", &campaign_id)?;
     if let Some(job) = &p.job_id {
-        check_ids(&[("job", job)])?;
+        subscribable_id("job", job)?;
     }
-    let after = resume_text(&headers, p.last_event_id.as_deref())?
-        .map(parse_version)
-        .transpose()?;
+    let after = resume(&headers, p.last_event_id.as_deref(), parse_version)?;
     let sub = Subscription::report(
         scope.tenant,
         campaign_id,
@@ -222,7 +247,7 @@ fn event(out: Out) -> Event {
             ),
             id,
         ),
-        Out::Synced { id } => Event::default().event("synced").id(id).data("{}"),
+        Out::Synced { id } => with_id(Event::default().event("synced").data("{}"), id),
         Out::Close { code, message } => Event::default()
             .event("close")
             .data(serde_json::json!({ "code": code, "message": message }).to_string()),

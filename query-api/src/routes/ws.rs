@@ -33,14 +33,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::alerts::{after_event, event_json, StreamParams, KEEP_ALIVE};
-use super::live::{parse_cursor, parse_version};
+use super::live::{parse_cursor, parse_version, subscribable_id};
 use super::Params;
 use crate::alerts::stream::EventFeed;
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode, ErrorDetail};
 use crate::live::{Feed, Out, Subscription};
-use crate::params::{parse_status, validate_id};
+use crate::params::parse_status;
 use crate::read::Reader;
 
 /// Subscriptions one connection may hold.
@@ -189,7 +189,7 @@ impl<R: Reader> Connection<R> {
                 id,
                 json!({ "campaign_id": campaign_id, "status": status }),
             ),
-            Out::Synced { id } => ("synced", Some(id), json!({})),
+            Out::Synced { id } => ("synced", id, json!({})),
             Out::Close { code, message } => {
                 // The client is behind on this subscription, so on the
                 // connection: close it with the reason.
@@ -271,7 +271,11 @@ impl<R: Reader> Connection<R> {
                 last_event_id,
             } => {
                 let status = parse_status(status.as_deref())?.map(|s| s.as_str().to_string());
-                let resume = last_event_id.as_deref().map(parse_cursor).transpose()?;
+                let resume = last_event_id
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .map(parse_cursor)
+                    .transpose()?;
                 Subscription::campaigns(self.tenant.clone(), status, resume)
             }
             StreamRequest::Report {
@@ -279,11 +283,15 @@ impl<R: Reader> Connection<R> {
                 job_id,
                 last_event_id,
             } => {
-                validate_id("campaign", &campaign_id)?;
+                subscribable_id("campaign", &campaign_id)?;
                 if let Some(job) = &job_id {
-                    validate_id("job", job)?;
+                    subscribable_id("job", job)?;
                 }
-                let after = last_event_id.as_deref().map(parse_version).transpose()?;
+                let after = last_event_id
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .map(parse_version)
+                    .transpose()?;
                 Subscription::report(
                     self.tenant.clone(),
                     campaign_id,

@@ -198,7 +198,9 @@ print(c, min(weeks), max(weeks))' "$expected" "${tenants[0]}")
   if [ -n "$campaign" ]; then
     key=$("$here/query-api.sh" key "${tenants[0]}")
     api=http://${LISTEN_ADDR:-127.0.0.1:8080}
-    curl_example="  curl -s -H 'Authorization: Bearer $key' $api/v1/campaigns/$campaign/report
+    curl_example="  open $api/ui/ in a browser and sign in with the key $key (the web dashboard, live)
+  curl -s -H 'Authorization: Bearer $key' $api/v1/campaigns/$campaign/report
+  curl -N -H 'Authorization: Bearer $key' $api/v1/campaigns/stream    # every commit, pushed (SSE)
   curl -s -H 'Authorization: Bearer $key' '$api/v1/overview?granularity=week&from=$from&to=$to'"
     # ── Alerts: two rules per tenant (made once); the processor evaluates
     # them on the reports it holds, the API stores what fires.

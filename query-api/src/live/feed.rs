@@ -51,7 +51,9 @@ impl Feed {
             .await
             .ok_or(StartError::NotReady)?;
         let ranges = sub.cursor().ranges_to(&now);
+        let turn = live.catch_up_turn().await;
         let rows = reader.reports_between(&sub.scope(), &ranges).await?;
+        drop(turn);
         let reports = rows
             .iter()
             .map(|r| Arc::new(LiveReport::from_row(r)))

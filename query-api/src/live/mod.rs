@@ -38,6 +38,10 @@ use crate::read::{ReadError, Reader, ReportScope};
 pub const DEFAULT_POLL: Duration = Duration::from_millis(250);
 /// Default ticks a connection may fall behind before it is closed.
 pub const DEFAULT_BUFFER: usize = 256;
+/// Catch-up reads a process runs at once; more subscriptions wait their
+/// turn (a reconnect storm of thousands of clients must not run thousands
+/// of queries at once: ClickHouse refuses past `max_concurrent_queries`).
+pub const CATCH_UP_READS: usize = 8;
 
 /// The hub of one process: the cursor of the last tick and the channel of
 /// the ticks, changed together under one lock so that a subscriber gets
@@ -49,6 +53,8 @@ pub struct Live {
     /// subscription would have no cursor to start from.
     ready: watch::Sender<bool>,
     buffer: usize,
+    /// Bounds the catch-up reads running at once.
+    catch_up: tokio::sync::Semaphore,
     metrics: Metrics,
 }
 
@@ -69,6 +75,7 @@ impl Live {
             }),
             ready: watch::Sender::new(false),
             buffer,
+            catch_up: tokio::sync::Semaphore::new(CATCH_UP_READS),
             metrics,
         }
     }
@@ -79,6 +86,11 @@ impl Live {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// A turn for a catch-up read (see [`CATCH_UP_READS`]).
+    pub async fn catch_up_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.catch_up.acquire().await.ok()
     }
 
     /// The cursor of the last tick.

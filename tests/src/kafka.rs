@@ -20,6 +20,25 @@ pub async fn create(topics: &Topics) {
     });
 }
 
+/// Create one more topic (alerts, rules...) with `partitions` partitions
+/// on the test broker; fails the test if it cannot.
+pub async fn create_topic(name: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", crate::brokers())
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
 /// Every record of the dead-letter topic: (headers, payload).
 pub fn dead_letters(topics: &Topics, expected: usize) -> Vec<(BTreeMap<String, String>, Vec<u8>)> {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -22,8 +22,6 @@ use integration_tests::procs::{
 use integration_tests::{bin, brokers, clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
 use metadata::AlertFilter;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -87,21 +85,6 @@ fn rule_id(tenant_index: usize, rule_index: usize) -> String {
         "00000000-0000-4000-8000-{:06}{:06}",
         tenant_index, rule_index
     )
-}
-
-async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .expect("create topic");
-    for r in results {
-        r.expect("topic created");
-    }
 }
 
 /// Every rule of every tenant of the traffic, on the rules topic; returns
@@ -175,8 +158,8 @@ async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
     kafka::create(&topics).await;
     let rules_topic = unique("alert-rules");
     let alerts_topic = unique("alerts-out");
-    create_topic(&rules_topic, 1).await;
-    create_topic(&alerts_topic, 4).await;
+    kafka::create_topic(&rules_topic, 1).await;
+    kafka::create_topic(&alerts_topic, 4).await;
     // The figures first (a dry run: the same seed makes the same traffic),
     // for the tenants of the rules and the oracle.
     let dry = log_dir().join(format!("{}.json", unique("alerts-dry")));

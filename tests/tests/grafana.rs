@@ -36,11 +36,8 @@ use integration_tests::procs::{
     loadgen_command, log_dir, read_expected, wait_caught_up, ProcessorSpec,
 };
 use integration_tests::server::free_port;
-use integration_tests::{bin, brokers, clickhouse_url, fresh_database, unique};
+use integration_tests::{bin, clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
 use dashboards::{Query, CLICKHOUSE, PROMETHEUS};
@@ -369,21 +366,6 @@ async fn scrape(addr: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for r in admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .expect("create topic")
-    {
-        r.expect("topic created");
-    }
-}
-
 /// POST `body` with `key`: the status and the JSON answer.
 async fn post_json(poster: &Poster, path: &str, key: &str, body: &Value) -> (u16, Value) {
     let r = poster
@@ -506,8 +488,8 @@ async fn dashboards_show_the_pipeline_figures_and_name_only_exported_metrics() {
         .join("\n");
     std::fs::write(&keys_file, both).expect("write keys");
     let (rules_topic, alerts_topic) = (unique("grafana-rules"), unique("grafana-alerts"));
-    create_topic(&rules_topic, 1).await;
-    create_topic(&alerts_topic, 1).await;
+    kafka::create_topic(&rules_topic, 1).await;
+    kafka::create_topic(&alerts_topic, 1).await;
     let mut env: Vec<(String, String)> = api_env(&topics, &producers)
         .into_iter()
         .filter(|(k, _)| k != "API_KEYS_FILE")

@@ -24,11 +24,8 @@ use integration_tests::ingest::{api_env, post, producer_keys, Poster};
 use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{loadgen, log_dir, wait_caught_up, ProcessorProc, ProcessorSpec};
 use integration_tests::server::free_port;
-use integration_tests::{brokers, clickhouse_url, fresh_database, unique};
+use integration_tests::{clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
 /// How long the page may take to show what is waited for.
@@ -356,21 +353,6 @@ async fn chart_periods(c: &Client, granularity: &str) -> (Vec<String>, String, S
     (periods, s(1), s(2))
 }
 
-async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for r in admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .expect("create topic")
-    {
-        r.expect("topic created");
-    }
-}
-
 /// POST `body` as JSON with `key`; the answer's JSON (2xx expected).
 async fn post_json(poster: &Poster, path: &str, key: &str, body: Value) -> Value {
     let r = poster
@@ -532,8 +514,8 @@ async fn setup() -> World {
     }
     let pg = TestDatabase::new("e2e_ui").await;
     let (rules_topic, alerts_topic) = (unique("ui-alert-rules"), unique("ui-alerts"));
-    create_topic(&rules_topic, 1).await;
-    create_topic(&alerts_topic, 4).await;
+    kafka::create_topic(&rules_topic, 1).await;
+    kafka::create_topic(&alerts_topic, 4).await;
     let files = log_dir().join(unique("ui-report-files"));
     std::fs::create_dir_all(&files).expect("report files directory");
     env.extend(

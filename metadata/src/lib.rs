@@ -1,19 +1,20 @@
 //! The metadata database: what users create and change (alert rules,
 //! alerts with their read and dismissed state, delivery channels,
-//! silences, the audit log), scheduled reports (definitions, templates,
+//! silences, the audit log), saved dashboards, scheduled reports (definitions, templates,
 //! schedules, runs, files, their deliveries) and the delivery queues, in
 //! PostgreSQL.
 //! ClickHouse stays the home of events and reports.
 //!
 //! [`Metadata`] is the seam: a connection pool and one method per
 //! operation, grouped by concept ([`rules`], [`alerts`], [`channels`],
-//! [`silences`], [`deliveries`], [`reports`]). Every method
+//! [`silences`], [`deliveries`], [`reports`], [`dashboards`]). Every method
 //! that reads or changes a tenant's data takes the tenant and scopes its
 //! statement by it: another tenant's row is "not found".
 
 pub mod alerts;
 pub mod channels;
 pub mod config;
+pub mod dashboards;
 pub mod deliveries;
 pub mod error;
 pub mod migrate;
@@ -30,6 +31,7 @@ pub use alerts::{
 };
 pub use channels::{Channel, ChannelConfig};
 pub use config::MetadataConfig;
+pub use dashboards::{DashboardBody, DashboardFilter, Replaced, StoredDashboard};
 pub use deliveries::{
     Attempt, AttemptOutcome, AttemptRecord, ClaimedDelivery, Delivery, NextState,
     DELIVERIES_CHANNEL,

@@ -31,8 +31,8 @@ use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
 use crate::reports::Reports;
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, live, ops, overview, report_runs,
-    report_templates, reports, silences, ws,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, ops, overview,
+    report_runs, report_templates, reports, silences, ws,
 };
 
 /// The request id header, taken from the request or generated, and
@@ -302,6 +302,17 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             get(report_runs::file::<R>),
         )
         .route("/v1/audit", get(reports::audit::<R>))
+        .route(
+            "/v1/dashboards",
+            get(dashboards::list::<R>).post(dashboards::create::<R>),
+        )
+        .route(
+            "/v1/dashboards/{id}",
+            get(dashboards::one::<R>)
+                .put(dashboards::replace::<R>)
+                .delete(dashboards::delete::<R>),
+        )
+        .route("/v1/dashboards/{id}/data", get(dashboards::data::<R>))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<R>))
         .route("/metrics", get(ops::metrics::<R>))

@@ -56,10 +56,15 @@ pub enum ErrorCode {
     /// preset, an unknown time zone, a recipient that is neither an e-mail
     /// address nor an http(s) URL...); the message names the field.
     BadSchedule,
+    /// A dashboard is malformed or invalid (an unknown widget type, a
+    /// parameter the widget does not take, a missing campaign id...); the
+    /// message names the widget and the field.
+    BadDashboard,
     /// A download link expired, or was changed (403).
     LinkRefused,
     /// The run has finished (succeeded, failed or cancelled) and cannot
-    /// be cancelled, or has no file in that format yet (409).
+    /// be cancelled, or has no file in that format yet (409); a dashboard
+    /// is at another version than `If-Match` says (412).
     Conflict,
     /// `severity` is not `info`, `warning` or `critical`.
     BadSeverity,

@@ -39,6 +39,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod cursor;
+pub mod dashboards;
 pub mod docs;
 pub mod error;
 pub mod export;

@@ -21,7 +21,7 @@ pub fn rfc3339_millis(ms: i64) -> String {
 }
 
 /// A finite number (JSON has no NaN or infinity).
-fn finite(x: f64) -> f64 {
+pub(crate) fn finite(x: f64) -> f64 {
     if x.is_finite() {
         x
     } else {

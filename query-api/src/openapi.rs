@@ -19,6 +19,10 @@ use crate::alerts::model::{
     AttemptView, ChannelList, ChannelTest, ChannelView, DeliveryView, ManualAlertInput, Marked,
     MatchersView, Preview, PreviewHit, SilenceList, SilenceView,
 };
+use crate::dashboards::model::{
+    CampaignRow, CampaignTableData, CounterData, DashboardData, DashboardInputDoc, DashboardList,
+    DashboardView, FunnelData, TrendData, WidgetData, WidgetDoc, WidgetError,
+};
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::live::doc::{CampaignStreamEvent, ReportStreamEvent};
 use crate::params::{CampaignStatus, ExportFormat};
@@ -31,8 +35,8 @@ use crate::reports::model::{
 use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, events, journeys, live, ops, overview, report_runs,
-    report_templates, reports, silences, ws,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, ops, overview,
+    report_runs, report_templates, reports, silences, ws,
 };
 
 #[derive(OpenApi)]
@@ -121,6 +125,12 @@ is `{\"error\": {\"code\", \"message\"}}`."
         report_runs::cancel,
         report_runs::download,
         report_runs::file,
+        dashboards::list,
+        dashboards::create,
+        dashboards::one,
+        dashboards::replace,
+        dashboards::delete,
+        dashboards::data,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -139,6 +149,8 @@ is `{\"error\": {\"code\", \"message\"}}`."
         ScheduleList, ScheduleEntry, TemplateView, TemplateList, TemplateInputDoc, InstantiateDoc,
         RunView, RunList, FileView, RunDeliveryView, DeliveryAttemptView, DownloadLink,
         AuditView, AuditList, CampaignStreamEvent, ReportStreamEvent,
+        DashboardView, DashboardList, DashboardInputDoc, WidgetDoc, DashboardData, WidgetData,
+        WidgetError, FunnelData, TrendData, CampaignTableData, CampaignRow, CounterData,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -148,6 +160,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
         (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
+        (name = "dashboards", description = "Saved dashboards (when the server has a metadata database, DATABASE_URL; 503 otherwise): per tenant, named lists of widgets (report_kpis, funnel, overview_trend, campaign_table, live_counter) and every widget's data as of one moment. Any reading key reads; creating, replacing and deleting need an editor key."),
         (name = "live", description = "Reports pushed as snapshots commit: Server-Sent Events per campaign report or for the tenant's campaigns, and one WebSocket for every live stream (report subscriptions and alert transitions). A reconnect with the last event id resumes without a gap."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )

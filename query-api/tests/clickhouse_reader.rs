@@ -13,7 +13,9 @@ use http_body_util::BodyExt;
 use query_api::app::{router, AppState, Settings};
 use query_api::keys::{hash_key, KeyStore};
 use query_api::rate_limit::Limit;
-use query_api::read::{self, CampaignQuery, ClickHouseReader, Granularity, JourneyQuery, Reader};
+use query_api::read::{
+    self, CampaignQuery, ClickHouseReader, Granularity, JourneyQuery, Reader, ReportSet,
+};
 use runtime::tenants::TenantZones;
 use serde_json::Value;
 use storage::rows::{CheckpointRow, JourneyRow, RawRow, ReportRow};
@@ -404,6 +406,55 @@ async fn reports_are_read_as_of_the_checkpoint() {
         .unwrap();
     assert_eq!(all.iter().filter(|r| r.job_id.is_empty()).count(), 5);
     assert!(all.iter().all(|r| r.version <= 10 && r.tenant_id == "t1"));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_report_set_is_the_visible_reports_of_its_keys() {
+    let (db, reader) = fixture().await;
+    let keyed = |r: &ReportRow| (r.campaign_id.clone(), r.job_id.clone(), r.version);
+    let visible = read::visible_reports(&db.client(), Some("t1"))
+        .await
+        .unwrap();
+    let set = |all_campaigns: bool, keys: &[(&str, &str)]| ReportSet {
+        tenant: "t1".into(),
+        all_campaigns,
+        keys: keys
+            .iter()
+            .map(|(c, j)| (c.to_string(), j.to_string()))
+            .collect(),
+    };
+
+    // Every all-jobs report and one job's, the greatest version of each.
+    let got = reader
+        .report_set(&set(true, &[("c01", "j1"), ("c01", "nope")]))
+        .await
+        .unwrap();
+    let expected: Vec<_> = visible
+        .iter()
+        .filter(|r| r.job_id.is_empty() || (r.campaign_id == "c01" && r.job_id == "j1"))
+        .map(keyed)
+        .collect();
+    assert_eq!(got.iter().map(keyed).collect::<Vec<_>>(), expected);
+    assert_eq!(expected.len(), 6, "5 campaigns and a job");
+
+    // Keys alone; another tenant's key and spliced SQL find nothing.
+    let got = reader
+        .report_set(&set(
+            false,
+            &[("c02", ""), ("c09", ""), ("c01' OR '1'='1", "?")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(keyed).collect::<Vec<_>>(),
+        [("c02".to_string(), String::new(), 3)]
+    );
+    assert!(reader
+        .report_set(&set(false, &[]))
+        .await
+        .unwrap()
+        .is_empty());
     db.drop().await;
 }
 

@@ -307,12 +307,16 @@ impl Parameters {
         };
         let parameters = Parameters {
             campaign_ids,
-            status: given("status").map(status).transpose()?,
+            status: given("status")
+                .map(|v| status(v, "parameters.status"))
+                .transpose()?,
             job_id: given("job_id")
                 .map(|id| id_value(id, "parameters.job_id"))
                 .transpose()?,
             completed: given("completed").map(completed).transpose()?,
-            granularity: given("granularity").map(granularity).transpose()?,
+            granularity: given("granularity")
+                .map(|v| granularity(v, "parameters.granularity"))
+                .transpose()?,
             range: given("range")
                 .map(|range| RangeInput::parse(range, "parameters.range"))
                 .transpose()?,
@@ -371,7 +375,7 @@ fn check_keys(object: &Map<String, Value>, kind: Kind) -> Result<(), ValidationE
     )))
 }
 
-fn name(text: &str) -> Result<String, ValidationError> {
+pub(crate) fn name(text: &str) -> Result<String, ValidationError> {
     let name = text.trim();
     if name.is_empty() {
         return Err(invalid("name: must not be empty"));
@@ -385,7 +389,7 @@ fn name(text: &str) -> Result<String, ValidationError> {
     Ok(name.to_owned())
 }
 
-fn description(text: Option<&str>) -> Result<Option<String>, ValidationError> {
+pub(crate) fn description(text: Option<&str>) -> Result<Option<String>, ValidationError> {
     let Some(description) = text.map(str::trim).filter(|d| !d.is_empty()) else {
         return Ok(None);
     };
@@ -446,7 +450,7 @@ fn formats(names: &[String]) -> Result<Vec<Format>, ValidationError> {
 
 /// A campaign or job id: 1 to [`MAX_ID_CHARS`] characters, no control
 /// characters.
-fn id_value(value: &Value, path: &str) -> Result<String, ValidationError> {
+pub(crate) fn id_value(value: &Value, path: &str) -> Result<String, ValidationError> {
     let id = fields::string(value, path)?;
     let chars = id.chars().count();
     if !(1..=MAX_ID_CHARS).contains(&chars) {
@@ -491,13 +495,13 @@ fn campaign_ids(value: &Value) -> Result<Vec<String>, ValidationError> {
         .collect()
 }
 
-fn status(value: &Value) -> Result<String, ValidationError> {
-    let status = fields::string(value, "parameters.status")?;
+pub(crate) fn status(value: &Value, path: &str) -> Result<String, ValidationError> {
+    let status = fields::string(value, path)?;
     if STATUSES.contains(&status) {
         Ok(status.to_owned())
     } else {
         Err(invalid(format!(
-            "parameters.status: unknown status \"{status}\"; use {}",
+            "{path}: unknown status \"{status}\"; use {}",
             STATUSES.join(", ")
         )))
     }
@@ -509,11 +513,11 @@ fn completed(value: &Value) -> Result<bool, ValidationError> {
         .ok_or_else(|| invalid("parameters.completed: must be true or false"))
 }
 
-fn granularity(value: &Value) -> Result<Granularity, ValidationError> {
-    let name = fields::string(value, "parameters.granularity")?;
+pub(crate) fn granularity(value: &Value, path: &str) -> Result<Granularity, ValidationError> {
+    let name = fields::string(value, path)?;
     Granularity::from_name(name).ok_or_else(|| {
         invalid(format!(
-            "parameters.granularity: unknown granularity \"{name}\"; use day, week or month"
+            "{path}: unknown granularity \"{name}\"; use day, week or month"
         ))
     })
 }

@@ -1,9 +1,11 @@
-//! Scheduled reports, pure: the logic behind report definitions, templates
-//! and schedules, with no I/O and no clock (callers pass "now" and
-//! "today").
+//! Scheduled reports and saved dashboards, pure: the logic behind report
+//! definitions, templates, schedules and dashboards, with no I/O and no
+//! clock (callers pass "now" and "today").
 //!
 //! - [`definition`]: a report definition ([`DefinitionInput`]) checked into
 //!   a [`ValidDefinition`]: its [`Kind`], [`Parameters`] and [`Format`]s.
+//! - [`dashboard`]: a saved dashboard ([`DashboardInput`]) checked into a
+//!   [`ValidDashboard`]: its [`Widget`]s with their parameters.
 //! - [`range`]: report date ranges ([`RangeInput`]) in the tenant's
 //!   calendar.
 //! - [`templates`]: the system [`Template`]s and [`instantiate`].
@@ -40,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod cadence;
+pub mod dashboard;
 pub mod definition;
 pub mod due;
 pub mod error;
@@ -51,6 +54,9 @@ pub mod schedule;
 pub mod templates;
 
 pub use cadence::Cadence;
+pub use dashboard::{
+    DashboardInput, Metric, SortSpec, TableSort, ValidDashboard, Widget, WidgetSpec,
+};
 pub use definition::{DefinitionInput, Format, Granularity, Kind, Parameters, ValidDefinition};
 pub use error::ValidationError;
 pub use occurrence::{last_at_or_before, next_after, occurrences_between, resolve_local};

@@ -45,7 +45,7 @@ pub const RAW_COLUMNS: &str = "tenant_id, campaign_id, job_id, user_id, event_id
     kafka_topic, kafka_partition, kafka_offset, epoch";
 
 /// `campaign_reports`.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct ReportRow {
     pub tenant_id: String,
     pub campaign_id: String,

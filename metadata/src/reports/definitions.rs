@@ -119,7 +119,7 @@ pub(crate) fn parse_uuid(id: &str) -> Option<Uuid> {
 }
 
 /// `%` and `_` of a search term taken literally by ILIKE.
-fn like_pattern(term: &str) -> String {
+pub(crate) fn like_pattern(term: &str) -> String {
     let escaped = term
         .replace('\\', "\\\\")
         .replace('%', "\\%")

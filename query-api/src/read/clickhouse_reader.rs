@@ -4,7 +4,9 @@ use chrono::NaiveDate;
 use futures_util::{StreamExt, TryStreamExt};
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery, Reader, ReportScope, RowStream, VersionRange};
+use super::reader::{
+    CampaignQuery, JourneyQuery, Reader, ReportScope, ReportSet, RowStream, VersionRange,
+};
 use super::{overview, snapshots, Granularity, Period, ReadError};
 
 /// Reads through one client (cheap to clone: it shares the connection pool).
@@ -85,6 +87,10 @@ impl Reader for ClickHouseReader {
 
     async fn checkpoints(&self) -> Result<Vec<(i32, u64)>, ReadError> {
         snapshots::checkpoints(&self.client).await
+    }
+
+    async fn report_set(&self, set: &ReportSet) -> Result<Vec<ReportRow>, ReadError> {
+        snapshots::report_set(&self.client, set).await
     }
 
     async fn reports_between(

@@ -11,7 +11,9 @@ use chrono::NaiveDate;
 use futures_util::stream::{self, StreamExt};
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery, Reader, ReportScope, RowStream, VersionRange};
+use super::reader::{
+    CampaignQuery, JourneyQuery, Reader, ReportScope, ReportSet, RowStream, VersionRange,
+};
 use super::{Granularity, Period, ReadError};
 
 #[derive(Debug, Default)]
@@ -223,6 +225,27 @@ impl Reader for MemoryReader {
     async fn checkpoints(&self) -> Result<Vec<(i32, u64)>, ReadError> {
         self.gate().await?;
         self.read(|d| d.checkpoints.iter().map(|(p, v)| (*p, *v)).collect())
+    }
+
+    async fn report_set(&self, set: &ReportSet) -> Result<Vec<ReportRow>, ReadError> {
+        self.gate().await?;
+        self.read(|d| {
+            let mut rows: Vec<ReportRow> = d
+                .reports
+                .iter()
+                .filter(|r| {
+                    r.tenant_id == set.tenant
+                        && ((set.all_campaigns && r.job_id.is_empty())
+                            || set
+                                .keys
+                                .iter()
+                                .any(|(c, j)| *c == r.campaign_id && *j == r.job_id))
+                })
+                .cloned()
+                .collect();
+            rows.sort_by(|a, b| (&a.campaign_id, &a.job_id).cmp(&(&b.campaign_id, &b.job_id)));
+            rows
+        })
     }
 
     async fn reports_between(

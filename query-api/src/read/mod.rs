@@ -17,7 +17,9 @@ pub mod snapshots;
 pub use clickhouse_reader::ClickHouseReader;
 pub use memory::MemoryReader;
 pub use overview::{overview, Granularity, Period};
-pub use reader::{CampaignQuery, JourneyQuery, Reader, ReportScope, RowStream, VersionRange};
+pub use reader::{
+    CampaignQuery, JourneyQuery, Reader, ReportScope, ReportSet, RowStream, VersionRange,
+};
 pub use snapshots::{visible_journeys, visible_reports};
 
 /// A failed read.

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::ReadError;
 
 /// Days, weeks (starting Monday) or months of the tenant's calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Day,

@@ -62,6 +62,16 @@ pub struct ReportScope {
     pub job: Option<String>,
 }
 
+/// Several reports of one tenant read together (a saved dashboard's):
+/// every all-jobs report of the tenant when `all_campaigns`, and the
+/// reports of `keys` (campaign, job; `""` for all jobs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportSet {
+    pub tenant: String,
+    pub all_campaigns: bool,
+    pub keys: Vec<(String, String)>,
+}
+
 /// What the HTTP layer reads. Implementations: [`super::ClickHouseReader`]
 /// and, for tests, [`super::MemoryReader`].
 pub trait Reader: Clone + Send + Sync + 'static {
@@ -104,6 +114,15 @@ pub trait Reader: Clone + Send + Sync + 'static {
         job: &str,
         user: &str,
     ) -> impl Future<Output = Result<Option<JourneyRow>, ReadError>> + Send;
+
+    /// The visible reports of `set`, ordered by (campaign, job), all read
+    /// by one query: one read of the table, so that they are as of one
+    /// moment (a snapshot's reports land in one insert, so no snapshot is
+    /// seen in part).
+    fn report_set(
+        &self,
+        set: &ReportSet,
+    ) -> impl Future<Output = Result<Vec<ReportRow>, ReadError>> + Send;
 
     /// The latest checkpointed version of every partition that has one,
     /// by partition.

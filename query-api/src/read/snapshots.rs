@@ -25,7 +25,7 @@
 
 use storage::rows::{JourneyRow, ReportRow};
 
-use super::reader::{CampaignQuery, JourneyQuery, ReportScope, VersionRange};
+use super::reader::{CampaignQuery, JourneyQuery, ReportScope, ReportSet, VersionRange};
 use super::ReadError;
 
 /// Visible reports, optionally of one tenant, ordered by (tenant, campaign, job).
@@ -476,6 +476,32 @@ pub async fn reports_between(
         if let Some(v) = value {
             q = q.bind(v);
         }
+    }
+    Ok(q.fetch_all().await?)
+}
+
+/// The visible reports of `set` in one query: the rows of the tenant's
+/// wanted keys, the greatest version of each.
+pub async fn report_set(
+    client: &clickhouse::Client,
+    set: &ReportSet,
+) -> Result<Vec<ReportRow>, ReadError> {
+    if !set.all_campaigns && set.keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from(
+        "SELECT ?fields FROM campaign_reports PREWHERE tenant_id = ? AND ((? = 1 AND job_id = '')",
+    );
+    for _ in &set.keys {
+        sql.push_str(" OR (campaign_id = ? AND job_id = ?)");
+    }
+    sql.push_str(") ORDER BY campaign_id, job_id, version DESC LIMIT 1 BY campaign_id, job_id");
+    let mut q = client
+        .query(&sql)
+        .bind(&set.tenant)
+        .bind(u8::from(set.all_campaigns));
+    for (campaign, job) in &set.keys {
+        q = q.bind(campaign).bind(job);
     }
     Ok(q.fetch_all().await?)
 }

@@ -35,7 +35,7 @@ fn render_format(f: reporting::Format) -> report_render::Format {
     }
 }
 
-fn read_granularity(g: reporting::Granularity) -> Granularity {
+pub(crate) fn read_granularity(g: reporting::Granularity) -> Granularity {
     match g {
         reporting::Granularity::Day => Granularity::Day,
         reporting::Granularity::Week => Granularity::Week,

@@ -4,12 +4,14 @@
 //! checked records to [`crate::ingest`]; the alert handlers ([`alerts`],
 //! [`alert_rules`], [`channels`], [`silences`]) use the metadata database
 //! of [`crate::alerts`]; the report handlers ([`reports`],
-//! [`report_templates`], [`report_runs`]) that of [`crate::reports`].
+//! [`report_templates`], [`report_runs`]) and the saved dashboards
+//! ([`dashboards`]) that of [`crate::reports`].
 
 pub mod alert_rules;
 pub mod alerts;
 pub mod campaigns;
 pub mod channels;
+pub mod dashboards;
 pub mod events;
 pub mod journeys;
 pub mod live;

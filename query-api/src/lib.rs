@@ -25,6 +25,8 @@
 //!   their files, deliveries to recipients, signed links, retention; the
 //!   routes are [`routes::reports`], [`routes::report_templates`] and
 //!   [`routes::report_runs`].
+//! - [`dashboards`]: saved dashboards' data, every widget's from one read
+//!   of the reports; the routes are [`routes::dashboards`].
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
 //!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
 //!   buckets).

@@ -131,12 +131,7 @@ impl ProcessorProc {
 
     /// Send a signal by name (`STOP` freezes the process, `CONT` resumes it).
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), pid.as_str()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{name} {pid}");
+        signal_pid(self.child.id(), name);
     }
 
     /// Fails the test if the process died.
@@ -342,4 +337,14 @@ pub fn dlq_replay(topics: &Topics, args: &[&str], timeout: Duration) -> Replayed
         stdout: std::fs::read_to_string(&out).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err).unwrap_or_default(),
     }
+}
+
+/// Send a signal by name to a process (`STOP` freezes it, `CONT` resumes
+/// it).
+pub fn signal_pid(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}");
 }

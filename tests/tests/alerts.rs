@@ -17,7 +17,8 @@ use benches::loadgen::expected_json::{ExpectedFile, Report};
 use integration_tests::api::{keys, QueryApi};
 use integration_tests::kafka::{self, read_all, Topics};
 use integration_tests::procs::{
-    loadgen_command, log_dir, read_expected, wait_caught_up, ProcessorProc, ProcessorSpec,
+    loadgen_command, log_dir, read_expected, signal_pid, wait_caught_up, ProcessorProc,
+    ProcessorSpec,
 };
 use integration_tests::{bin, brokers, clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
@@ -243,10 +244,15 @@ async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
         .spawn()
         .expect("start loadgen");
     // Five SIGKILLs at irregular moments while the traffic streams in.
+    // The load generator is frozen while an instance starts (a slow start
+    // on a loaded machine must not let the traffic end before the kills):
+    // it produces only during the irregular moments.
     let mut kills_while_producing = 0;
     for (i, ms) in [300u64, 1_700, 900, 2_300, 1_300].into_iter().enumerate() {
+        signal_pid(producer.id(), "STOP");
         let mut p = spec.start(&format!("alerts-k{i}"));
         wait_assigned(&mut p).await;
+        signal_pid(producer.id(), "CONT");
         tokio::time::sleep(Duration::from_millis(ms)).await;
         p.assert_running();
         if producer.try_wait().expect("loadgen").is_none() {

@@ -90,7 +90,7 @@ pub fn produce(
         client_config(cfg).create_with_context(Deliveries::default())?;
     check_topics(&producer, cfg)?;
     let total = plan.items.len() as u64;
-    let pacer = Pacer::new(cfg.rate);
+    let mut pacer = Pacer::new(cfg.rate);
     let mut progress = Progress::new(total);
     let mut per_kind = [0u64; 3];
     let delivered =

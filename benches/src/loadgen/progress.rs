@@ -3,8 +3,12 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The most a [`Pacer`] falls behind before it restarts its schedule.
+pub const MAX_CATCH_UP: Duration = Duration::from_secs(1);
+
 /// Holds a producer to `rate` records per second (0: no limit), measured
-/// from its creation, so that oversleeping once is caught up afterwards.
+/// from its creation, so that oversleeping once is caught up afterwards
+/// (up to [`MAX_CATCH_UP`]).
 #[derive(Debug)]
 pub struct Pacer {
     rate: u64,
@@ -19,15 +23,21 @@ impl Pacer {
         }
     }
 
-    /// Wait until record number `sent` (0-based) is due.
-    pub fn wait(&self, sent: u64) {
+    /// Wait until record number `sent` (0-based) is due. After a stall
+    /// (the process was stopped, or the broker was slow) of more than
+    /// [`MAX_CATCH_UP`], the schedule restarts from now instead of sending
+    /// the backlog at once: the rate is a rate, not a timetable.
+    pub fn wait(&mut self, sent: u64) {
         if self.rate == 0 {
             return;
         }
-        let due = self.start + Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        let offset = Duration::from_secs_f64(sent as f64 / self.rate as f64);
         let now = Instant::now();
+        let due = self.start + offset;
         if due > now {
             thread::sleep(due - now);
+        } else if now - due > MAX_CATCH_UP {
+            self.start = now.checked_sub(offset).unwrap_or(now);
         }
     }
 }
@@ -83,5 +93,33 @@ impl Progress {
         );
         self.last_log = now;
         self.last_delivered = delivered;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_restarts_the_schedule_instead_of_bursting() {
+        let stalled_since = Instant::now() - Duration::from_secs(5);
+        let mut p = Pacer {
+            rate: 100,
+            start: stalled_since,
+        };
+        // Record 0 was due 5 s ago: it goes now, and the schedule restarts.
+        let t = Instant::now();
+        p.wait(0);
+        assert!(t.elapsed() < Duration::from_millis(50));
+        assert!(p.start > stalled_since + Duration::from_secs(4));
+        // So record 10 is due 100 ms later, not in the past.
+        p.wait(10);
+        assert!(t.elapsed() >= Duration::from_millis(90), "{:?}", t.elapsed());
+
+        // Falling behind by less than MAX_CATCH_UP is caught up.
+        let start = Instant::now() - Duration::from_millis(500);
+        let mut p = Pacer { rate: 100, start };
+        p.wait(0);
+        assert_eq!(p.start, start);
     }
 }

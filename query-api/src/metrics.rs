@@ -39,6 +39,9 @@ pub struct Metrics {
     pub live_poll_errors: IntCounter,
     /// Duration of a poll (checkpoints and changed reports).
     pub live_poll_duration: Histogram,
+    /// Catch-up reads run (subscriptions that need the same reports share
+    /// one).
+    pub live_catch_up_reads: IntCounter,
 }
 
 impl Default for Metrics {
@@ -149,6 +152,12 @@ impl Metrics {
             "Polls of the checkpoints for the live streams that failed (retried at the next poll).",
         )
         .expect("valid metric");
+        let live_catch_up_reads = IntCounter::new(
+            "query_api_live_catch_up_reads_total",
+            "Catch-up reads of new or resumed live subscriptions run against ClickHouse \
+             (subscriptions needing the same reports share one).",
+        )
+        .expect("valid metric");
         let live_poll_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "query_api_live_poll_seconds",
@@ -168,6 +177,7 @@ impl Metrics {
             Box::new(live_reports.clone()),
             Box::new(live_poll_errors.clone()),
             Box::new(live_poll_duration.clone()),
+            Box::new(live_catch_up_reads.clone()),
             Box::new(duration.clone()),
             Box::new(rate_limited.clone()),
             Box::new(ingest_accepted.clone()),
@@ -193,6 +203,7 @@ impl Metrics {
             live_reports,
             live_poll_errors,
             live_poll_duration,
+            live_catch_up_reads,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::subscription::{LiveReport, Out, Subscription, Tick};
+use super::subscription::{Out, Subscription, Tick};
 use super::Live;
 use crate::read::{ReadError, Reader};
 
@@ -51,14 +51,11 @@ impl Feed {
             .await
             .ok_or(StartError::NotReady)?;
         let ranges = sub.cursor().ranges_to(&now);
-        let turn = live.catch_up_turn().await;
-        let rows = reader.reports_between(&sub.scope(), &ranges).await?;
-        drop(turn);
-        let reports = rows
-            .iter()
-            .map(|r| Arc::new(LiveReport::from_row(r)))
-            .collect();
-        let queue = sub.catch_up(reports, &now).into();
+        let reports = live
+            .catch_ups()
+            .read(reader, sub.scope(), ranges, &now)
+            .await?;
+        let queue = sub.catch_up(reports.to_vec(), &now).into();
         let kind = [sub.stream().kind()];
         let metrics = live.metrics();
         let gauge = metrics.live_subscriptions.with_label_values(&kind);

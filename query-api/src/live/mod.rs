@@ -14,8 +14,11 @@
 //!
 //! - [`cursor`]: where a stream stands (the `Last-Event-ID`).
 //! - [`subscription`]: what a subscription sends (pure).
+//! - [`catch_up`]: catch-up reads shared by the subscriptions that need
+//!   the same reports.
 //! - [`feed`]: a subscription's catch-up read, then the ticks.
 
+pub mod catch_up;
 pub mod cursor;
 pub mod doc;
 pub mod feed;
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+pub use catch_up::CatchUps;
 pub use cursor::Cursor;
 pub use feed::Feed;
 pub use subscription::{LiveReport, Out, Stream, Subscription, Tick};
@@ -38,9 +42,10 @@ use crate::read::{ReadError, Reader, ReportScope};
 pub const DEFAULT_POLL: Duration = Duration::from_millis(250);
 /// Default ticks a connection may fall behind before it is closed.
 pub const DEFAULT_BUFFER: usize = 256;
-/// Catch-up reads a process runs at once; more subscriptions wait their
-/// turn (a reconnect storm of thousands of clients must not run thousands
-/// of queries at once: ClickHouse refuses past `max_concurrent_queries`).
+/// Catch-up reads a process runs at once; more wait their turn (a reconnect
+/// storm must not run thousands of queries at once: ClickHouse refuses past
+/// `max_concurrent_queries`). Subscriptions that need the same reports
+/// share one read ([`catch_up`]).
 pub const CATCH_UP_READS: usize = 8;
 
 /// The hub of one process: the cursor of the last tick and the channel of
@@ -53,8 +58,8 @@ pub struct Live {
     /// subscription would have no cursor to start from.
     ready: watch::Sender<bool>,
     buffer: usize,
-    /// Bounds the catch-up reads running at once.
-    catch_up: tokio::sync::Semaphore,
+    /// The catch-up reads, shared and bounded.
+    catch_ups: CatchUps,
     metrics: Metrics,
 }
 
@@ -75,7 +80,7 @@ impl Live {
             }),
             ready: watch::Sender::new(false),
             buffer,
-            catch_up: tokio::sync::Semaphore::new(CATCH_UP_READS),
+            catch_ups: CatchUps::new(CATCH_UP_READS, metrics.live_catch_up_reads.clone()),
             metrics,
         }
     }
@@ -88,9 +93,9 @@ impl Live {
         &self.metrics
     }
 
-    /// A turn for a catch-up read (see [`CATCH_UP_READS`]).
-    pub async fn catch_up_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.catch_up.acquire().await.ok()
+    /// The catch-up reads of the process.
+    pub fn catch_ups(&self) -> &CatchUps {
+        &self.catch_ups
     }
 
     /// The cursor of the last tick.

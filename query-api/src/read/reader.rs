@@ -46,7 +46,7 @@ pub struct JourneyQuery {
 
 /// The reports written by the snapshots of one partition whose versions
 /// lie in `(after, upto]`: what its checkpoints committed in between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VersionRange {
     pub partition: i32,
     pub after: u64,
@@ -54,7 +54,7 @@ pub struct VersionRange {
 }
 
 /// Which reports a [`Reader::reports_between`] read keeps: `None` is any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ReportScope {
     pub tenant: Option<String>,
     pub campaign: Option<String>,

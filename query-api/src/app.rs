@@ -435,7 +435,12 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
+    // `into_make_service`: each connection gets a clone of the router's
+    // `Arc`. Serving the `Router` itself re-applies its state per
+    // connection, which copies every route (about 120 KiB a connection,
+    // held as long as it is open: more than 1 GiB for 10,000 live
+    // dashboards; tests/live_memory.rs).
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

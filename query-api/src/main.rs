@@ -236,9 +236,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reports.spawn_tasks(state.reader.clone());
         state = state.with_alerts(alerts).with_reports(reports);
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = listen(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr().unwrap_or(args.listen);
     tracing::info!(
         %addr,
@@ -266,4 +264,23 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => run(*args).await,
         None => run(cli.serve).await,
     }
+}
+
+/// Connections the kernel completes before the server accepts them. A
+/// reconnect storm (thousands of live clients after a deploy) overflows
+/// the usual 128: the overflowing clients believe they are connected and
+/// hang until their handshake is retried (the kernel caps it at
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The listening socket (address reuse on, as with `TcpListener::bind`).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -114,7 +114,11 @@ mod tests {
         assert!(p.start > stalled_since + Duration::from_secs(4));
         // So record 10 is due 100 ms later, not in the past.
         p.wait(10);
-        assert!(t.elapsed() >= Duration::from_millis(90), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            t.elapsed()
+        );
 
         // Falling behind by less than MAX_CATCH_UP is caught up.
         let start = Instant::now() - Duration::from_millis(500);

@@ -168,6 +168,12 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        // Every stream exported from the start (at 0), so that dashboards
+        // and alerts see the series before the first subscription.
+        for stream in ["report", "campaigns"] {
+            live_subscriptions.with_label_values(&[stream]);
+            live_messages.with_label_values(&[stream]);
+        }
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(live_subscriptions.clone()),

@@ -31,8 +31,8 @@ use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
 use crate::reports::Reports;
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, ops, overview,
-    report_runs, report_templates, reports, silences, ws,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
+    overview, report_runs, report_templates, reports, silences, ws,
 };
 
 /// The request id header, taken from the request or generated, and
@@ -193,6 +193,7 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             get(journeys::one_journey::<R>),
         )
         .route("/v1/overview", get(overview::overview::<R>))
+        .route("/v1/me", get(me::me))
         .route(
             "/v1/events",
             post(events::post_event::<R>).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),

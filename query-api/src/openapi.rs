@@ -35,8 +35,8 @@ use crate::reports::model::{
 use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, ops, overview,
-    report_runs, report_templates, reports, silences, ws,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
+    overview, report_runs, report_templates, reports, silences, ws,
 };
 
 #[derive(OpenApi)]
@@ -72,6 +72,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         journeys::list,
         journeys::one_journey,
         overview::overview,
+        me::me,
         events::post_event,
         events::post_batch,
         alerts::list,
@@ -138,7 +139,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         ops::docs,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity,
+        me::Me, ErrorBody, ErrorDetail, ErrorCode, ExportFormat, CampaignStatus, Granularity,
         AlertView, AlertPageView, AlertList, AlertStatsView, AlertEvent, Marked,
         ManualAlertInput, Preview, PreviewHit, rule_doc::Rule, rule_doc::RuleInput,
         rule_doc::RuleList, rule_doc::Scope, rule_doc::Condition, rule_doc::StreamEvent,

@@ -70,6 +70,9 @@ static ASSETS: &[Asset] = &[
     asset!("view-overview.js", "text/javascript; charset=utf-8"),
     asset!("view-alerts.js", "text/javascript; charset=utf-8"),
     asset!("view-reports.js", "text/javascript; charset=utf-8"),
+    asset!("view-dashboards.js", "text/javascript; charset=utf-8"),
+    asset!("view-dashboard.js", "text/javascript; charset=utf-8"),
+    asset!("view-dashboard-form.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The routes of the dashboard (no key, no state).

@@ -441,3 +441,53 @@ async fn every_widget_shows_what_the_json_routes_show() {
     .await;
     s.db.drop().await;
 }
+
+#[tokio::test]
+async fn me_tells_a_client_what_its_key_may_do() {
+    let s = setup("dash_me").await;
+    let app = &s.app;
+    let viewer = get_json(app, "/v1/me", VIEWER_A).await;
+    assert_eq!(
+        viewer,
+        json!({"tenant_id": "a", "principal": "ann", "role": "viewer", "can_edit": false, "can_audit": false})
+    );
+    let editor = get_json(app, "/v1/me", EDITOR_A).await;
+    assert_eq!(
+        (
+            editor["role"].clone(),
+            editor["can_edit"].clone(),
+            editor["can_audit"].clone()
+        ),
+        (json!("editor"), json!(true), json!(false))
+    );
+    let admin = get_json(app, "/v1/me", ADMIN_B).await;
+    assert_eq!(
+        (
+            admin["tenant_id"].clone(),
+            admin["role"].clone(),
+            admin["can_audit"].clone()
+        ),
+        (json!("b"), json!("tenant_admin"), json!(true))
+    );
+    expect(
+        app,
+        GET,
+        "/v1/me",
+        NO_KEY,
+        None,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect(
+        app,
+        GET,
+        "/v1/me?tenant_id=b",
+        VIEWER_A,
+        None,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    s.db.drop().await;
+}

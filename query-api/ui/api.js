@@ -70,6 +70,30 @@ export async function get(path, params = {}, { signal, sess = session(), quiet40
   throw await errorOf(res, quiet401);
 }
 
+/** A change: `method` (POST, PUT, DELETE) of `path` with `body` as JSON
+ * (undefined: none) and extra `headers` (e.g. If-Match); the answer's
+ * JSON, or null for a 204. Throws ApiError. */
+export async function send(method, path, body = undefined, { signal, sess = session(), headers = {} } = {}) {
+  const extra = { Accept: "application/json", ...headers };
+  if (body !== undefined) extra["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(apiUrl(path, {}, sess), {
+      method,
+      headers: authHeaders(sess, extra),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache: "no-store",
+    });
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError(0, "network", "No answer from the server. Check that it runs and that you are online, then try again.");
+  }
+  if (res.status === 204) return null;
+  if (res.ok) return res.json();
+  throw await errorOf(res);
+}
+
 /** An ApiError from a failed response. */
 export async function errorOf(res, quiet401 = false) {
   let code = "http_" + res.status;
@@ -99,6 +123,8 @@ export function explain(err) {
       return { title: "This key may not read this", detail: err.message };
     case err.status === 404:
       return { title: "Not found", detail: err.message };
+    case err.status === 412:
+      return { title: "Changed by someone else", detail: err.message };
     case err.status === 429:
       return { title: "Too many requests", detail: "The key's rate limit was reached; wait a moment, then try again." };
     case err.status === 503:

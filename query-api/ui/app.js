@@ -12,6 +12,9 @@ import * as journeys from "./view-journeys.js";
 import * as overview from "./view-overview.js";
 import * as alerts from "./view-alerts.js";
 import * as reports from "./view-reports.js";
+import * as dashboards from "./view-dashboards.js";
+import * as dashboard from "./view-dashboard.js";
+import * as dashboardForm from "./view-dashboard-form.js";
 
 const ROUTES = [
   [/^\/campaigns$/, campaigns.render, "campaigns"],
@@ -21,11 +24,16 @@ const ROUTES = [
   [/^\/overview$/, overview.render, "overview"],
   [/^\/alerts$/, alerts.render, "alerts"],
   [/^\/reports$/, reports.render, "reports"],
+  [/^\/dashboards$/, dashboards.render, "dashboards"],
+  [/^\/dashboards\/new$/, dashboardForm.render, "dashboards"],
+  [/^\/dashboards\/([^/]+)$/, dashboard.render, "dashboards"],
+  [/^\/dashboards\/([^/]+)\/edit$/, dashboardForm.render, "dashboards"],
 ];
 
 const NAV = [
   ["campaigns", "Campaigns", "#/campaigns"],
   ["overview", "Overview", "#/overview"],
+  ["dashboards", "Dashboards", "#/dashboards"],
   ["alerts", "Alerts", "#/alerts"],
   ["reports", "Reports", "#/reports"],
 ];

@@ -27,7 +27,7 @@ function nextMonth(date) {
 
 /** Every period start in [from, to] (the API leaves out the periods
  * without events; the chart shows them, empty). */
-function periodStarts(granularity, from, to) {
+export function periodStarts(granularity, from, to) {
   const out = [];
   if (!from || !to) return out;
   let d = from;

@@ -8,8 +8,10 @@
 //! API's JSON, new events showing up on the open page without a reload,
 //! the overview's periods per granularity, a journey's steps, the alerts
 //! and scheduled reports panels (a metadata database of the test's own),
-//! and the phone layout. A screenshot of each page is kept under
-//! `target/test-artifacts/ui/`.
+//! a saved dashboard (its widgets against the API's JSON, kept live by the
+//! campaigns stream) and its form (the server's errors, a conflicting
+//! edit, delete), and the phone layout. A screenshot of each page is kept
+//! under `target/test-artifacts/ui/`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -280,10 +282,18 @@ fn rate(text: &str) -> f64 {
 
 /// The figures on the page: key → (raw value, text shown).
 async fn shown_kpis(c: &Client) -> BTreeMap<String, (String, String)> {
+    kpis_in(c, "#kpis").await
+}
+
+/// The figures under the element `css` selects: key → (raw value, text
+/// shown).
+async fn kpis_in(c: &Client, css: &str) -> BTreeMap<String, (String, String)> {
     let v = js(
         c,
-        "return [...document.querySelectorAll('#kpis [data-kpi]')].map(e => \
-         [e.dataset.kpi, e.dataset.value, e.querySelector('.kpi-value').textContent])",
+        &format!(
+            "return [...document.querySelectorAll('{css} [data-kpi]')].map(e => \
+             [e.dataset.kpi, e.dataset.value, e.querySelector('.kpi-value').textContent])"
+        ),
     )
     .await;
     v.as_array()
@@ -423,6 +433,8 @@ struct World {
     readers: Keys,
     /// The producer key of `tenant`.
     producer: String,
+    /// An editor key of `tenant` (saved dashboards).
+    editor: String,
     /// A tenant outside UTC, its reading key and its time zone.
     tenant: String,
     key: String,
@@ -444,6 +456,17 @@ impl World {
     /// GET as the tenant, JSON.
     async fn get(&self, path: &str) -> Value {
         self.api.get_json(path, &self.key).await
+    }
+
+    /// POST as the tenant's editor: the answer, whatever its status.
+    async fn post_editor(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .poster
+            .post(path, &self.editor, body.to_string().into())
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e:#}"));
+        let json: Value = r.json().unwrap_or_else(|e| panic!("POST {path}: {e:#}"));
+        (r.status, json)
     }
 
     /// POST as the admin, for the tenant; the answer's JSON.
@@ -498,14 +521,26 @@ async fn setup() -> World {
     )
     .await;
 
-    // One keys file: readers (tenant keys, an admin) and producers.
+    let (tenant, info) = exp
+        .tenants
+        .iter()
+        .find(|(_, t)| t.timezone != "UTC")
+        .expect("a tenant outside UTC");
+
+    // One keys file: readers (tenant keys, an admin), producers, and an
+    // editor of the tenant.
     let readers = api::keys(exp.tenants.keys());
     let producers = producer_keys(exp.tenants.keys());
+    let editor = unique("ui-editor-key");
     let keys_file = log_dir().join(format!("{}.toml", unique("ui-keys")));
-    let both = std::fs::read_to_string(&readers.path).expect("keys")
+    let all = std::fs::read_to_string(&readers.path).expect("keys")
         + "\n"
-        + &std::fs::read_to_string(&producers.path).expect("producer keys");
-    std::fs::write(&keys_file, both).expect("keys file");
+        + &std::fs::read_to_string(&producers.path).expect("producer keys")
+        + &format!(
+            "\n[[keys]]\ntenant = \"{tenant}\"\nrole = \"editor\"\nname = \"ui editor\"\nsha256 = \"{}\"\n",
+            query_api::keys::hash_key(&editor)
+        );
+    std::fs::write(&keys_file, all).expect("keys file");
     let mut env = api_env(&topics, &producers);
     for (k, v) in &mut env {
         if k == "API_KEYS_FILE" {
@@ -531,11 +566,6 @@ async fn setup() -> World {
         .map(|(k, v)| (k.to_string(), v)),
     );
     let api = QueryApi::start_with(&clickhouse_url(), &db, &spec.tenant_timezones, env, true).await;
-    let (tenant, info) = exp
-        .tenants
-        .iter()
-        .find(|(_, t)| t.timezone != "UTC")
-        .expect("a tenant outside UTC");
     let key = readers.of(tenant).expect("tenant key").to_string();
     let producer = producers.of(tenant).expect("producer key").to_string();
     let list: Value = api.get_json("/v1/campaigns?limit=100", &key).await;
@@ -550,6 +580,7 @@ async fn setup() -> World {
         pg,
         readers,
         producer,
+        editor,
         tenant: tenant.clone(),
         key,
         tz: info.timezone.clone(),
@@ -977,6 +1008,546 @@ async fn alerts_and_reports(c: &Client, w: &World) {
     shot(c, "10-reports", false).await;
 }
 
+/// The widget `id` of a dashboard's data.
+fn widget<'a>(data: &'a Value, id: &str) -> &'a Value {
+    data["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .find(|w| w["id"] == id)
+        .unwrap_or_else(|| panic!("no widget {id} in {data}"))
+}
+
+/// The counter `id` on the page.
+async fn counter(c: &Client, id: &str) -> u64 {
+    let v = js(
+        c,
+        &format!(
+            "const e = document.querySelector('[data-widget={id}] [data-kpi=value]');\
+             return e ? e.dataset.value : null"
+        ),
+    )
+    .await;
+    v.as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("counter {id}: {v}"))
+}
+
+/// A saved dashboard, made through the API with the editor key: listed;
+/// its form refused to the viewer; each widget equal to the `/data`
+/// answer and to the reports (figures, counters, funnel steps, trend
+/// periods, the table's order); a campaign without a report an inline
+/// state; new events on the open page without a reload. Ends on the
+/// campaign page, through the table's link; returns the dashboard's id.
+async fn dashboard_page(c: &Client, w: &World, report: &Value) -> String {
+    let cid = w.cid.as_str();
+    let (status, created) = w
+        .post_editor(
+            "/v1/dashboards",
+            &json!({
+                "name": "Campaign health",
+                "description": format!("The tenant's reach and campaign {cid}, live"),
+                "widgets": [
+                    { "id": "sent", "type": "live_counter", "width": 4, "title": "Sent users, all campaigns",
+                      "params": { "metric": "sent_users" } },
+                    { "id": "interacted", "type": "live_counter", "width": 4,
+                      "params": { "metric": "interacted_users", "campaign_id": cid } },
+                    { "id": "completed", "type": "live_counter", "width": 4,
+                      "params": { "metric": "completed_users" } },
+                    { "id": "kpis", "type": "report_kpis", "params": { "campaign_id": cid } },
+                    { "id": "funnel", "type": "funnel", "params": { "campaign_id": cid } },
+                    { "id": "trend", "type": "overview_trend",
+                      "params": { "granularity": "day", "periods": 45 } },
+                    { "id": "table", "type": "campaign_table", "width": 8,
+                      "params": { "sort": "-sent_users", "limit": 10 } },
+                    { "id": "missing", "type": "report_kpis", "width": 4, "title": "A campaign to come",
+                      "params": { "campaign_id": "no-such-campaign" } },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("dashboard id").to_string();
+
+    // The list; the viewer key is offered no form.
+    click(c, "a[data-nav=dashboards]").await;
+    let row = until(
+        c,
+        "the dashboard in the list",
+        &format!(
+            "const r = document.querySelector('.dashboards tr[data-key=\"{id}\"]');\
+             return r && [r.querySelector('td[data-field=name]').textContent,\
+               r.querySelector('td[data-field=widgets]').textContent,\
+               !!document.getElementById('new-dashboard')]"
+        ),
+        WAIT,
+    )
+    .await;
+    assert!(
+        row[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Campaign health")),
+        "{row}"
+    );
+    assert_eq!(row[1], "8", "its widget count");
+    assert_eq!(row[2], false, "no New dashboard button for a viewer");
+    shot(c, "05a-dashboards", false).await;
+    js(c, "location.hash = '#/dashboards/new'; return true").await;
+    let refusal = until(
+        c,
+        "the viewer's refusal of the form",
+        "const m = document.getElementById('viewer-message'); return m && m.textContent",
+        WAIT,
+    )
+    .await;
+    assert!(
+        refusal.as_str().is_some_and(|t| t.contains("editor key")),
+        "{refusal}"
+    );
+    assert_eq!(
+        js(c, "return !!document.getElementById('dashboard-form')").await,
+        false
+    );
+    click(c, "#viewer-message a[href='#/dashboards']").await;
+
+    // The dashboard: every widget drawn, the stream up.
+    click(c, &format!("a.row-link[href='#/dashboards/{id}']")).await;
+    js(c, "window.__dashboardNotReloaded = true; return true").await;
+    until(
+        c,
+        "every widget, and the live stream",
+        "const g = document.getElementById('dashboard-grid');\
+         return g && Number(g.dataset.reads) >= 1\
+           && g.querySelectorAll('[data-widget]').length === 8\
+           && !!g.querySelector('[data-widget=funnel] svg g.step')\
+           && !!g.querySelector('[data-widget=trend] svg')\
+           && document.getElementById('live').dataset.status === 'live'",
+        WAIT,
+    )
+    .await;
+    let data = w.get(&format!("/v1/dashboards/{id}/data")).await;
+    let fresh = w.get(&format!("/v1/campaigns/{cid}/report")).await;
+    let list = w.get("/v1/campaigns?limit=100").await;
+    let campaigns = list["campaigns"].as_array().expect("campaigns");
+
+    // Report figures: the /data answer's report, and the report route's.
+    let shown = kpis_in(c, "[data-widget=kpis] .kpis").await;
+    assert_kpis(&shown, &widget(&data, "kpis")["data"]);
+    assert_kpis(&shown, &fresh);
+    // Counters: /data's, and the reports' (summed over the campaigns).
+    let sum = |key: &str| -> u64 { campaigns.iter().map(|x| x[key].as_u64().unwrap_or(0)).sum() };
+    for (wid, want) in [
+        ("sent", sum("sent_users")),
+        ("interacted", count(&fresh, "interacted_users")),
+        ("completed", sum("completed_users")),
+    ] {
+        assert_eq!(
+            widget(&data, wid)["data"]["value"].as_u64(),
+            Some(want),
+            "{wid}: /data and the reports"
+        );
+        assert_eq!(counter(c, wid).await, want, "counter {wid} on the page");
+    }
+    // The funnel: a bar a step, in order.
+    let bars = js(
+        c,
+        "const b = document.querySelector('[data-widget=funnel] .funnel-box');\
+         return [[...b.querySelectorAll('svg g.step')].map(s => s.dataset.node),\
+           b.querySelectorAll('svg rect.bar').length]",
+    )
+    .await;
+    let steps = widget(&data, "funnel")["data"]["funnel"]
+        .as_array()
+        .expect("funnel")
+        .clone();
+    let nodes: Vec<Value> = steps.iter().map(|f| f["node_id"].clone()).collect();
+    assert_eq!(
+        bars[0],
+        Value::Array(nodes.clone()),
+        "a bar a step, in order"
+    );
+    assert_eq!(bars[1].as_u64(), Some(steps.len() as u64));
+    let report_nodes: Vec<Value> = fresh["funnel"]
+        .as_array()
+        .expect("funnel")
+        .iter()
+        .map(|f| f["node_id"].clone())
+        .collect();
+    assert_eq!(nodes, report_nodes, "the report's funnel");
+    // The trend: the periods with events.
+    let periods = js(
+        c,
+        "return [...document.querySelectorAll('[data-widget=trend] g.col:not(.filled)')]\
+           .map(g => g.dataset.period)",
+    )
+    .await;
+    let want: Vec<Value> = widget(&data, "trend")["data"]["periods"]
+        .as_array()
+        .expect("periods")
+        .iter()
+        .map(|p| p["period_start"].clone())
+        .collect();
+    assert!(!want.is_empty(), "days with events");
+    assert_eq!(periods, Value::Array(want), "the trend's days");
+    // The table: the API's order (most users sent to first, then by id),
+    // each row a link to its campaign.
+    let rows = js(
+        c,
+        "return [...document.querySelectorAll('[data-widget=table] tr[data-key]')].map(r =>\
+           [r.dataset.key, r.querySelector('a.row-link').getAttribute('href'),\
+            r.querySelector('td[data-field=sent_users]').textContent])",
+    )
+    .await;
+    let from_data: Vec<Value> = widget(&data, "table")["data"]["campaigns"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["campaign_id"].clone())
+        .collect();
+    let mut by_sent: Vec<&Value> = campaigns.iter().collect();
+    by_sent.sort_by(|a, b| {
+        b["sent_users"]
+            .as_u64()
+            .cmp(&a["sent_users"].as_u64())
+            .then_with(|| a["campaign_id"].as_str().cmp(&b["campaign_id"].as_str()))
+    });
+    let by_sent: Vec<Value> = by_sent
+        .iter()
+        .take(10)
+        .map(|r| r["campaign_id"].clone())
+        .collect();
+    assert_eq!(from_data, by_sent, "/data's order");
+    let rows = rows.as_array().expect("rows");
+    let shown: Vec<Value> = rows.iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        Value::Array(shown),
+        Value::Array(from_data),
+        "the table's order"
+    );
+    for (r, want) in rows.iter().zip(&by_sent) {
+        let c = want.as_str().unwrap_or_default();
+        assert_eq!(r[1], format!("#/campaigns/{c}").as_str());
+        let sent = campaigns
+            .iter()
+            .find(|x| x["campaign_id"] == c)
+            .expect("row");
+        assert_eq!(
+            digits(r[2].as_str().unwrap_or_default()),
+            count(sent, "sent_users")
+        );
+    }
+    // No report yet: said in place, the other widgets drawn.
+    let error = &widget(&data, "missing")["error"];
+    assert_eq!(error["code"], "not_found", "{data}");
+    let state = js(
+        c,
+        "const s = document.querySelector('[data-widget=missing] .widget-state');\
+         return s && [s.dataset.code, s.textContent]",
+    )
+    .await;
+    assert_eq!(state[0], "not_found");
+    assert!(
+        state[1]
+            .as_str()
+            .is_some_and(|t| t.contains(error["message"].as_str().unwrap_or("?"))),
+        "{state}"
+    );
+    let as_of = js(c, "return document.getElementById('as-of').dataset.asOf").await;
+    assert_eq!(as_of, data["as_of"], "the figures' time");
+    shot(c, "05b-dashboard", true).await;
+
+    // New events: the stream says so, the data is read again.
+    let reads = js(
+        c,
+        "return Number(document.getElementById('dashboard-grid').dataset.reads)",
+    )
+    .await;
+    let before = counter(c, "sent").await;
+    w.post_newcomer(report).await;
+    let posted = Instant::now();
+    until(
+        c,
+        "the counter and figures to follow the new events",
+        &format!(
+            "const v = document.querySelector('[data-widget=sent] [data-kpi=value]');\
+             const k = document.querySelector('[data-widget=kpis] [data-kpi=sent_users]');\
+             return v && k && v.dataset.value === '{}' && k.dataset.value === '{}'",
+            before + 1,
+            count(&fresh, "sent_users") + 1
+        ),
+        LIVE_WAIT,
+    )
+    .await;
+    println!(
+        "new events on the dashboard {:.1} s after they were posted ({})",
+        posted.elapsed().as_secs_f64(),
+        js(c, "return document.getElementById('live').dataset.status").await
+    );
+    assert_eq!(
+        js(c, "return window.__dashboardNotReloaded === true").await,
+        true,
+        "the page was not reloaded"
+    );
+    let now = js(
+        c,
+        "return Number(document.getElementById('dashboard-grid').dataset.reads)",
+    )
+    .await;
+    assert!(now.as_u64() > reads.as_u64(), "read again: {reads} → {now}");
+    let after = w.get(&format!("/v1/dashboards/{id}/data")).await;
+    assert_eq!(
+        counter(c, "sent").await,
+        widget(&after, "sent")["data"]["value"]
+            .as_u64()
+            .unwrap_or(0)
+    );
+    assert_kpis(
+        &kpis_in(c, "[data-widget=kpis] .kpis").await,
+        &w.get(&format!("/v1/campaigns/{cid}/report")).await,
+    );
+    shot(c, "05c-dashboard-after-new-events", false).await;
+
+    // The table's link to the campaign page (where the next step starts).
+    click(
+        c,
+        &format!("[data-widget=table] a.row-link[href='#/campaigns/{cid}']"),
+    )
+    .await;
+    until(
+        c,
+        "the campaign page",
+        "return document.querySelectorAll('.jobs tr[data-key]').length > 0",
+        WAIT,
+    )
+    .await;
+    id
+}
+
+/// PUT `body` to `path` with `key` from the page (the test has no HTTP
+/// client of its own for it): the answer's status.
+async fn put_from_page(c: &Client, w: &World, path: &str, key: &str, body: &Value) -> u64 {
+    let v = c
+        .execute_async(
+            "const [url, key, body, done] = arguments;\
+             fetch(url, {method: 'PUT', headers: {Authorization: 'Bearer ' + key,\
+               'Content-Type': 'application/json'}, body})\
+               .then(r => done(r.status), e => done(String(e)));",
+            vec![
+                json!(format!("{}{path}", w.api.base)),
+                json!(key),
+                json!(body.to_string()),
+            ],
+        )
+        .await
+        .expect("PUT from the page");
+    v.as_u64().unwrap_or_else(|| panic!("PUT {path}: {v}"))
+}
+
+/// The form with the editor key: a widget without its campaign is the
+/// server's 400, shown at the widget; then created; edited while someone
+/// else changed it (412: said, their version reloaded), saved again;
+/// deleted after a confirmation.
+async fn dashboard_form(c: &Client, w: &World) {
+    click(c, "#signout").await;
+    sign_in(c, &w.editor).await;
+    until(
+        c,
+        "the campaigns, as the editor",
+        "return document.querySelectorAll('.campaigns tr[data-key]').length > 0",
+        WAIT,
+    )
+    .await;
+    click(c, "a[data-nav=dashboards]").await;
+    click(c, "#new-dashboard").await;
+    type_into(c, "#dashboard-name", "Made in the browser").await;
+    // The first widget is the campaign's figures: no campaign chosen.
+    click(c, "#save-dashboard").await;
+    let shown = until(
+        c,
+        "the server's message",
+        "const m = document.getElementById('dashboard-form-message');\
+         return m && !m.hidden && m.textContent",
+        WAIT,
+    )
+    .await;
+    let (status, answer) = w
+        .post_editor(
+            "/v1/dashboards",
+            &json!({ "name": "Made in the browser", "widgets": [{ "type": "report_kpis", "params": {} }] }),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "bad_dashboard");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(message.contains("campaign_id"), "{message}");
+    assert_eq!(shown, message, "the server's message, as it said it");
+    let at = js(
+        c,
+        "const b = document.querySelector('.widget-editor.invalid');\
+         return b && [b.dataset.index, b.querySelector('.field-error').textContent,\
+           b.querySelector('[data-param=campaign_id]').getAttribute('aria-invalid')]",
+    )
+    .await;
+    assert_eq!(at, json!(["0", message, "true"]), "shown at the widget");
+    shot(c, "10a-dashboard-form-error", true).await;
+
+    // Fixed, and a counter added.
+    type_into(c, "#w0-campaign_id", &w.cid).await;
+    js(
+        c,
+        "document.getElementById('add-widget-type').value = 'live_counter'; return true",
+    )
+    .await;
+    click(c, "#add-widget").await;
+    click(c, "#save-dashboard").await;
+    let id = until(
+        c,
+        "the new dashboard's page",
+        "const m = location.hash.match(/^#\\/dashboards\\/([0-9a-f-]{36})$/);\
+         const g = document.getElementById('dashboard-grid');\
+         return m && g && g.querySelectorAll('[data-widget]').length === 2\
+           && Number(g.dataset.reads) >= 1 && m[1]",
+        WAIT,
+    )
+    .await;
+    let id = id.as_str().expect("id").to_string();
+    let saved = w.get(&format!("/v1/dashboards/{id}")).await;
+    assert_eq!(saved["name"], "Made in the browser");
+    assert_eq!(saved["version"], 1);
+    let types: Vec<&str> = saved["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .map(|x| x["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(types, ["report_kpis", "live_counter"]);
+    assert_eq!(saved["widgets"][0]["params"]["campaign_id"], w.cid.as_str());
+    assert!(
+        js(
+            c,
+            "return !!document.querySelector('[data-widget=w1] .kpis')"
+        )
+        .await
+            == true,
+        "the figures are drawn"
+    );
+
+    // Edited here while someone else saves it: 412, their version shown.
+    click(c, "#edit-dashboard").await;
+    until(
+        c,
+        "the form with the dashboard",
+        "const f = document.getElementById('dashboard-form');\
+         return f && f.dataset.version === '1' && document.getElementById('dashboard-name').value",
+        WAIT,
+    )
+    .await;
+    type_into(c, "#dashboard-name", "Renamed here").await;
+    let mut theirs = saved.clone();
+    theirs["name"] = json!("Renamed elsewhere");
+    let body = json!({ "name": theirs["name"], "widgets": theirs["widgets"] });
+    let status = put_from_page(c, w, &format!("/v1/dashboards/{id}"), &w.editor, &body).await;
+    assert_eq!(status, 200);
+    click(c, "#save-dashboard").await;
+    let warned = until(
+        c,
+        "the conflict, said",
+        "const m = document.getElementById('dashboard-form-message');\
+         return m && !m.hidden && m.classList.contains('warn')\
+           && [m.textContent, document.getElementById('dashboard-name').value,\
+               document.getElementById('dashboard-form').dataset.version]",
+        WAIT,
+    )
+    .await;
+    assert!(
+        warned[0]
+            .as_str()
+            .is_some_and(|t| t.contains("Someone else changed")),
+        "{warned}"
+    );
+    assert_eq!(warned[1], "Renamed elsewhere", "their version reloaded");
+    assert_eq!(warned[2], "2");
+    shot(c, "10b-dashboard-form-conflict", false).await;
+    type_into(c, "#dashboard-name", "Renamed here").await;
+    click(c, "#save-dashboard").await;
+    until(
+        c,
+        "the renamed dashboard",
+        &format!(
+            "return location.hash === '#/dashboards/{id}'\
+               && document.querySelector('h1.title').textContent === 'Renamed here'"
+        ),
+        WAIT,
+    )
+    .await;
+    let saved = w.get(&format!("/v1/dashboards/{id}")).await;
+    assert_eq!(
+        (saved["name"].as_str(), saved["version"].as_i64()),
+        (Some("Renamed here"), Some(3))
+    );
+
+    // Deleted, after a confirmation.
+    click(c, "a[data-nav=dashboards]").await;
+    click(c, &format!("[data-confirm=\"{id}\"] [data-action=delete]")).await;
+    click(
+        c,
+        &format!("[data-confirm=\"{id}\"] [data-action=confirm-delete]"),
+    )
+    .await;
+    until(
+        c,
+        "the dashboard gone from the list",
+        &format!(
+            "return document.querySelector('.dashboards') !== null\
+               && !document.querySelector('.dashboards tr[data-key=\"{id}\"]')"
+        ),
+        WAIT,
+    )
+    .await;
+    let gone = w
+        .api
+        .get_as(&format!("/v1/dashboards/{id}"), Some(&w.key), None)
+        .await;
+    assert_eq!(gone.status, 404);
+}
+
+/// The dashboard on a phone: every widget the full width, nothing wider
+/// than the screen.
+async fn phone_dashboard(p: &Client, id: &str) {
+    js(
+        p,
+        &format!("location.hash = '#/dashboards/{id}'; return true"),
+    )
+    .await;
+    let widths = until(
+        p,
+        "the dashboard on a phone",
+        "const g = document.getElementById('dashboard-grid');\
+         return g && g.querySelectorAll('[data-widget]').length === 8\
+           && g.querySelector('[data-widget=funnel] svg g.step')\
+           && [g.getBoundingClientRect().width,\
+               [...g.querySelectorAll('[data-widget]')].map(x => x.getBoundingClientRect().width),\
+               document.documentElement.scrollWidth,\
+               [...document.querySelectorAll('#dashboard-grid *')]\
+                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
+                 .slice(0, 5).map(e => e.tagName + ' ' + (e.getAttribute('class') || ''))]",
+        WAIT,
+    )
+    .await;
+    let grid = widths[0].as_f64().expect("grid width");
+    for x in widths[1].as_array().expect("widths") {
+        assert!(
+            (x.as_f64().unwrap_or(0.0) - grid).abs() < 1.0,
+            "every widget the full width: {widths}"
+        );
+    }
+    assert!(
+        widths[2].as_u64() <= Some(390),
+        "nothing wider than the phone (widths, page width, what sticks out): {widths}"
+    );
+    shot(p, "12b-phone-dashboard", false).await;
+}
+
 /// A phone (390x844): nothing wider than the screen, tables as cards.
 async fn phone(p: &Client, w: &World) {
     p.goto(&format!("{}/ui/#/campaigns/{}", w.api.base, w.cid))
@@ -1036,14 +1607,17 @@ async fn the_dashboard_shows_the_apis_figures_and_follows_new_events() {
     campaign_list(&c, &w).await;
     let report = campaign_page(&c, &w).await;
     new_events_on_the_campaign_page(&c, &w, &report).await;
+    let dashboard = dashboard_page(&c, &w, &report).await;
     job_page_polling(&c, &w, &report).await;
     journey_page(&c, &w).await;
     overview_page(&c, &w).await;
     alerts_and_reports(&c, &w).await;
+    dashboard_form(&c, &w).await;
     c.close().await.expect("close the browser");
 
     let p = driver.browser(true).await;
     phone(&p, &w).await;
+    phone_dashboard(&p, &dashboard).await;
     p.close().await.expect("close the phone");
 
     let World {

@@ -15,6 +15,7 @@ pub mod dashboards;
 pub mod events;
 pub mod journeys;
 pub mod live;
+pub mod me;
 pub mod ops;
 pub mod overview;
 pub mod report_runs;

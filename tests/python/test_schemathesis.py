@@ -43,6 +43,7 @@ ALERT_WRITE_PATHS = ("/v1/alert-rules", "/v1/alert-rules/{id}", "/v1/alerts", "/
 REPORT_WRITE_PATHS = ("/v1/report-definitions", "/v1/report-definitions/{id}",
                       "/v1/report-definitions/{id}/schedule", "/v1/report-templates",
                       "/v1/report-templates/{id}", "/v1/report-templates/{id}/instantiate")
+DASHBOARD_WRITE_PATHS = ("/v1/dashboards", "/v1/dashboards/{id}")
 # A signed link's signature cannot be generated: any generated link is a 403.
 SIGNED_PATHS = ("/v1/report-files/{id}/{format}",)
 
@@ -303,9 +304,12 @@ def test_every_response_conforms_to_the_spec(case, server):
     # body, which is still checked, and tests/alerts_api.rs covers them).
     # So do the report write routes (a range's from must not be after its
     # to, parameters depend on the kind, a cron expression must parse;
-    # query-api/tests/reports_api.rs covers them), and signed links.
+    # query-api/tests/reports_api.rs covers them), the dashboard write
+    # routes (a widget's parameters depend on its type, a campaign widget
+    # needs a campaign_id; query-api/tests/dashboards_api.rs covers them),
+    # and signed links.
     excluded = []
-    write_paths = ALERT_WRITE_PATHS + REPORT_WRITE_PATHS
+    write_paths = ALERT_WRITE_PATHS + REPORT_WRITE_PATHS + DASHBOARD_WRITE_PATHS
     if case.operation.path in ("/v1/overview",) + SIGNED_PATHS or (
             case.method in ("POST", "PUT") and case.operation.path in write_paths):
         excluded.append(positive_data_acceptance)
@@ -367,6 +371,9 @@ def test_the_spec_lists_every_route(server):
         "/v1/report-runs/{id}/download",
         "/v1/report-templates",
         "/v1/audit",
+        "/v1/dashboards",
+        "/v1/dashboards/{id}/data",
+        "/v1/me",
         "/healthz",
         "/readyz",
     ]:

@@ -62,6 +62,9 @@ struct Args {
 }
 
 const PARTITIONS: i32 = 8;
+/// Clients connecting at once (as a reconnect storm of a fleet of browsers
+/// behind a load balancer would).
+const CONNECTING: usize = 200;
 /// Versions as the processor makes them: epoch 1, milliseconds below.
 const BASE_VERSION: u64 = (1 << 41) + 1_793_527_200_000;
 
@@ -180,20 +183,26 @@ async fn client(
     drop(arrived);
     let mut got = Vec::new();
     while (got.len() as u64) < commits {
-        let wait = match deadline.get() {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(600),
-        };
-        let Ok(Ok(Some(e))) = tokio::time::timeout(wait, s.next()).await else {
+        // Waits a second at a time (`next` is cancel-safe) until the run's
+        // deadline, set after the last commit, has passed.
+        if deadline.get().is_some_and(|d| Instant::now() >= *d) {
             break;
+        }
+        let e = match tokio::time::timeout(Duration::from_secs(1), s.next()).await {
+            Err(_) => continue,
+            Ok(Ok(Some(e))) => e,
+            Ok(Ok(None)) => bail!("the stream ended"),
+            Ok(Err(e)) => return Err(e),
         };
         let at = Instant::now();
         if e.event != "campaign" {
             bail!("unexpected event {}: {}", e.event, e.data);
         }
         let v: serde_json::Value = serde_json::from_str(&e.data)?;
+        // `sent_users` is the commit's number in this run (0: the initial
+        // state, or an earlier run's).
         let k = v["sent_users"].as_u64().context("sent_users")?;
-        if k > 0 {
+        if k > 0 && k <= commits {
             got.push((k, at));
         }
     }
@@ -205,6 +214,7 @@ async fn run(
     db: &storage::testing::TestDatabase,
     keys: &Keys,
     n: usize,
+    first_commit: u64,
 ) -> anyhow::Result<String> {
     let ch = db.client();
     let dir = std::env::temp_dir();
@@ -233,7 +243,7 @@ async fn run(
         .collect();
     let connected = Arc::new(Semaphore::new(0));
     let deadline = Arc::new(tokio::sync::OnceCell::new());
-    let gate = Arc::new(Semaphore::new(200));
+    let gate = Arc::new(Semaphore::new(CONNECTING));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
@@ -260,7 +270,9 @@ async fn run(
 
     let mut commit_at = Vec::new();
     for k in 1..=args.commits {
-        let version = BASE_VERSION + k * 1000;
+        // Versions grow across runs (a checkpoint that does not move is no
+        // commit).
+        let version = BASE_VERSION + (first_commit + k) * 1000;
         let rows = tenants
             .iter()
             .map(|(t, _)| report(t, k as usize % args.campaigns, version, k))
@@ -306,8 +318,14 @@ async fn run(
             .get(12)
             .and_then(|s| s.parse::<f64>().ok())
             .unwrap_or(0.0);
+    let metrics = api.get("/metrics", None, None).await?.text();
+    let catch_up_reads = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("query_api_live_catch_up_reads_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     let row = format!(
-        "| {n} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} KiB | {} | {} | {:.1} s |",
+        "| {n} | {connect_seconds:.1} s | {catch_up_reads:.0} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} KiB | {} | {} | {:.1} s |",
         latencies.len(),
         percentile(&latencies, 0.5) * 1000.0,
         percentile(&latencies, 0.99) * 1000.0,
@@ -349,21 +367,19 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let result = async {
         commit(&db.client(), initial, BASE_VERSION).await?;
-        let mut rows = Vec::new();
-        for &n in &args.clients {
-            rows.push(run(&args, &db, &keys, n).await?);
+        // Each run's row as soon as it is known (a later, larger run may
+        // take long or fail).
+        println!(
+            "| SSE clients | all connected and synced after | catch-up reads | events | p50 commit → client | p99 | max | API memory per connection | events missing | clients failed | API CPU |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for (i, &n) in args.clients.iter().enumerate() {
+            let first_commit = i as u64 * args.commits;
+            println!("{}", run(&args, &db, &keys, n, first_commit).await?);
         }
-        anyhow::Ok(rows)
+        anyhow::Ok(())
     }
     .await;
     db.drop().await;
-    let rows = result?;
-    println!(
-        "| SSE clients | events | p50 commit → client | p99 | max | API memory per connection | events missing | clients failed | API CPU |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
-    }
-    Ok(())
+    result
 }

@@ -20,8 +20,8 @@ use crate::alerts::model::{
     MatchersView, Preview, PreviewHit, SilenceList, SilenceView,
 };
 use crate::dashboards::model::{
-    CampaignRow, CampaignTableData, CounterData, DashboardData, DashboardInputDoc, DashboardList,
-    DashboardView, FunnelData, TrendData, WidgetData, WidgetDoc, WidgetError,
+    AlertsData, CampaignRow, CampaignTableData, CounterData, DashboardData, DashboardInputDoc,
+    DashboardList, DashboardView, FunnelData, TrendData, WidgetData, WidgetDoc, WidgetError,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::live::doc::{CampaignStreamEvent, ReportStreamEvent};
@@ -151,7 +151,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         RunView, RunList, FileView, RunDeliveryView, DeliveryAttemptView, DownloadLink,
         AuditView, AuditList, CampaignStreamEvent, ReportStreamEvent,
         DashboardView, DashboardList, DashboardInputDoc, WidgetDoc, DashboardData, WidgetData,
-        WidgetError, FunnelData, TrendData, CampaignTableData, CampaignRow, CounterData,
+        WidgetError, FunnelData, TrendData, CampaignTableData, CampaignRow, CounterData, AlertsData,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -161,7 +161,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "ingestion", description = "Posting events (a producer key), produced to Kafka."),
         (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
-        (name = "dashboards", description = "Saved dashboards (when the server has a metadata database, DATABASE_URL; 503 otherwise): per tenant, named lists of widgets (report_kpis, funnel, overview_trend, campaign_table, live_counter) and every widget's data as of one moment. Any reading key reads; creating, replacing and deleting need an editor key."),
+        (name = "dashboards", description = "Saved dashboards (when the server has a metadata database, DATABASE_URL; 503 otherwise): per tenant, named lists of widgets (report_kpis, funnel, overview_trend, campaign_table, live_counter, alerts) and every widget's data as of one moment. Any reading key reads; creating, replacing and deleting need an editor key."),
         (name = "live", description = "Reports pushed as snapshots commit: Server-Sent Events per campaign report or for the tenant's campaigns, and one WebSocket for every live stream (report subscriptions and alert transitions). A reconnect with the last event id resumes without a gap."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )

@@ -27,7 +27,9 @@ fn every_widget() -> Value {
             {"id": "running", "type": "campaign_table", "params": {"status": "RUNNING"}},
             {"id": "sent", "type": "live_counter", "params": {"metric": "sent_users"}},
             {"id": "sent2", "type": "live_counter", "params": {"metric": "messages_sent", "campaign_id": "camp-2"}},
-            {"id": "ghost", "type": "report_kpis", "params": {"campaign_id": "nope"}}
+            {"id": "ghost", "type": "report_kpis", "params": {"campaign_id": "nope"}},
+            {"id": "firing", "type": "alerts", "params": {"status": "firing"}},
+            {"id": "critical", "type": "alerts", "params": {"severity": "critical", "campaign_id": "camp-1", "limit": 1}}
         ]
     })
 }
@@ -135,7 +137,7 @@ async fn dashboards_are_created_changed_and_deleted_with_roles_and_tenants() {
         .collect();
     assert_eq!(
         ids,
-        ["w1", "w2", "w3", "top", "running", "sent", "sent2", "ghost"]
+        ["w1", "w2", "w3", "top", "running", "sent", "sent2", "ghost", "firing", "critical"]
     );
     assert_eq!(
         created["widgets"][0]["width"], 6,
@@ -418,6 +420,37 @@ async fn every_widget_shows_what_the_json_routes_show() {
     let ghost = widget(&data, "ghost");
     assert_eq!(ghost["data"], Value::Null);
     assert_eq!(ghost["error"]["code"], "not_found");
+
+    // alerts: what the alert list shows this key, newest first.
+    assert_eq!(widget(&data, "firing")["data"]["alerts"], json!([]));
+    for (severity, campaign) in [
+        ("critical", "camp-1"),
+        ("warning", "camp-1"),
+        ("critical", "camp-2"),
+    ] {
+        let alert = json!({"severity": severity, "message": format!("{severity} on {campaign}"), "campaign_id": campaign});
+        expect(
+            app,
+            POST,
+            "/v1/alerts",
+            EDITOR_A,
+            Some(&alert),
+            StatusCode::CREATED,
+            "",
+        )
+        .await;
+    }
+    let data = get_json(app, &format!("/v1/dashboards/{id}/data"), VIEWER_A).await;
+    let listed = get_json(app, "/v1/alerts?status=firing", VIEWER_A).await;
+    let firing = &widget(&data, "firing")["data"];
+    assert_eq!(firing["alerts"], listed["alerts"]);
+    assert_eq!(
+        (firing["total"].clone(), firing["unread"].clone()),
+        (json!(3), json!(3))
+    );
+    let critical = &widget(&data, "critical")["data"];
+    assert_eq!(critical["total"], 1);
+    assert_eq!(critical["alerts"][0]["message"], "critical on camp-1");
 
     // A newer snapshot changes what the widgets show.
     s.reader

@@ -11,7 +11,9 @@
 //! - `campaign_table` (optional `status`, `sort`, `limit`): the tenant's
 //!   campaigns, the first `limit` in `sort` order;
 //! - `live_counter` (`metric`, optional `campaign_id`): one figure of a
-//!   campaign, or summed over the tenant's campaigns.
+//!   campaign, or summed over the tenant's campaigns;
+//! - `alerts` (optional `status`, `severity`, `campaign_id`, `limit`): the
+//!   tenant's newest alerts.
 //!
 //! Like a definition, the parameters are read by hand so that an error
 //! names the field at fault (`widgets[2].params.metric: ...`).
@@ -38,6 +40,14 @@ pub const GRID_COLUMNS: u8 = 12;
 pub const MAX_TABLE_ROWS: u32 = 100;
 /// Rows of a `campaign_table` without a `limit`.
 pub const DEFAULT_TABLE_ROWS: u32 = 10;
+/// At most this many alerts in an `alerts` widget.
+pub const MAX_ALERTS: u32 = 50;
+/// Alerts of an `alerts` widget without a `limit`.
+pub const DEFAULT_ALERTS: u32 = 10;
+/// The alert statuses an `alerts` widget may filter on.
+pub const ALERT_STATUSES: [&str; 2] = ["firing", "resolved"];
+/// The severities an `alerts` widget may filter on.
+pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
 
 /// A dashboard as a client sends it (`POST`, and `PUT`, which replaces).
 /// [`ValidDashboard`] serializes to the same shape.
@@ -100,15 +110,30 @@ pub enum Widget {
         #[serde(skip_serializing_if = "Option::is_none")]
         campaign_id: Option<String>,
     },
+    /// The tenant's newest alerts (not dismissed).
+    Alerts {
+        /// Only `firing` or `resolved` alerts.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// Only alerts of this severity.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        severity: Option<String>,
+        /// Only alerts of this campaign.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        campaign_id: Option<String>,
+        /// At most this many.
+        limit: u32,
+    },
 }
 
 /// The widget types, as clients name them.
-pub const WIDGET_TYPES: [&str; 5] = [
+pub const WIDGET_TYPES: [&str; 6] = [
     "report_kpis",
     "funnel",
     "overview_trend",
     "campaign_table",
     "live_counter",
+    "alerts",
 ];
 
 impl Widget {
@@ -120,6 +145,7 @@ impl Widget {
             Widget::OverviewTrend { .. } => "overview_trend",
             Widget::CampaignTable { .. } => "campaign_table",
             Widget::LiveCounter { .. } => "live_counter",
+            Widget::Alerts { .. } => "alerts",
         }
     }
 
@@ -129,6 +155,7 @@ impl Widget {
             Widget::ReportKpis { .. } | Widget::Funnel { .. } => 6,
             Widget::OverviewTrend { .. } | Widget::CampaignTable { .. } => 12,
             Widget::LiveCounter { .. } => 3,
+            Widget::Alerts { .. } => 6,
         }
     }
 
@@ -160,6 +187,7 @@ impl Widget {
             "overview_trend" => &["granularity", "periods"],
             "campaign_table" => &["status", "sort", "limit"],
             "live_counter" => &["metric", "campaign_id"],
+            "alerts" => &["status", "severity", "campaign_id", "limit"],
             _ => {
                 return Err(invalid(format!(
                     "{path}.type: unknown widget type \"{kind}\"; use {}",
@@ -217,6 +245,19 @@ impl Widget {
                     .transpose()?
                     .unwrap_or(DEFAULT_TABLE_ROWS),
             },
+            "alerts" => Widget::Alerts {
+                status: given("status")
+                    .map(|v| one_of(v, &at("status"), &ALERT_STATUSES, "status"))
+                    .transpose()?,
+                severity: given("severity")
+                    .map(|v| one_of(v, &at("severity"), &SEVERITIES, "severity"))
+                    .transpose()?,
+                campaign_id: id("campaign_id")?,
+                limit: given("limit")
+                    .map(|v| count(v, &at("limit"), MAX_ALERTS))
+                    .transpose()?
+                    .unwrap_or(DEFAULT_ALERTS),
+            },
             _ => Widget::LiveCounter {
                 metric: match given("metric") {
                     Some(v) => Metric::parse(v, &at("metric"))?,
@@ -231,6 +272,24 @@ impl Widget {
                 campaign_id: id("campaign_id")?,
             },
         })
+    }
+}
+
+/// One of `allowed`.
+fn one_of(
+    value: &Value,
+    path: &str,
+    allowed: &[&str],
+    what: &str,
+) -> Result<String, ValidationError> {
+    let text = fields::string(value, path)?;
+    if allowed.contains(&text) {
+        Ok(text.to_owned())
+    } else {
+        Err(invalid(format!(
+            "{path}: unknown {what} \"{text}\"; use {}",
+            allowed.join(", ")
+        )))
     }
 }
 
@@ -622,9 +681,20 @@ mod tests {
                 {"id": "top", "type": "campaign_table",
                  "params": {"status": "RUNNING", "sort": "completion_rate", "limit": 5}},
                 {"type": "overview_trend", "params": {"granularity": "month", "periods": 24}},
-                {"type": "live_counter", "params": {"metric": "completed_users", "campaign_id": "c9"}}
+                {"type": "live_counter", "params": {"metric": "completed_users", "campaign_id": "c9"}},
+                {"type": "alerts", "params": {"status": "firing", "severity": "critical", "campaign_id": "c9", "limit": 5}},
+                {"type": "alerts"}
             ]
         }));
+        assert_eq!(
+            d.widgets()[4].widget,
+            Widget::Alerts {
+                status: None,
+                severity: None,
+                campaign_id: None,
+                limit: DEFAULT_ALERTS
+            }
+        );
         let again =
             ValidDashboard::from_stored(d.name(), d.description(), &d.widgets_json()).unwrap();
         assert_eq!(again, d);

@@ -6,13 +6,15 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Days, Months, NaiveDate};
+use metadata::{AlertFilter, Metadata};
 use reporting::{Metric, SortSpec, TableSort, ValidDashboard, Widget, WidgetSpec};
 use storage::rows::ReportRow;
 
 use super::model::{
-    CampaignRow, CampaignTableData, CounterData, DashboardData, FunnelData, TrendData, WidgetData,
-    WidgetError,
+    AlertsData, CampaignRow, CampaignTableData, CounterData, DashboardData, FunnelData, TrendData,
+    WidgetData, WidgetError,
 };
+use crate::alerts::model::AlertView;
 use crate::live::cursor::Cursor;
 use crate::model::{rfc3339_millis, OverviewPeriod, Report};
 use crate::read::{Granularity, Period, ReadError, Reader, ReportSet};
@@ -45,7 +47,7 @@ pub fn report_set_of(tenant: &str, widgets: &[WidgetSpec]) -> ReportSet {
             } => {
                 keys.insert((c.clone(), String::new()));
             }
-            Widget::OverviewTrend { .. } => {}
+            Widget::OverviewTrend { .. } | Widget::Alerts { .. } => {}
         }
     }
     if all_campaigns {
@@ -85,6 +87,9 @@ pub struct Found {
     pub reports: BTreeMap<(String, String), ReportRow>,
     /// Overview periods by (granularity, periods asked for).
     pub trends: BTreeMap<(Granularity, u32), Vec<Period>>,
+    /// The `alerts` widgets' data by widget id (read from the metadata
+    /// database), or why there is none.
+    pub alerts: BTreeMap<String, Result<AlertsData, WidgetError>>,
 }
 
 fn missing(campaign: &str, job: Option<&str>) -> WidgetError {
@@ -213,6 +218,11 @@ pub fn widget_data(
                 campaigns,
             })
         }
+        Widget::Alerts { .. } => match found.alerts.get(&spec.id) {
+            Some(Ok(data)) => serde_json::to_value(data),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err(off()),
+        },
     };
     value.map_err(|e| WidgetError {
         code: "internal".into(),
@@ -220,10 +230,40 @@ pub fn widget_data(
     })
 }
 
+fn off() -> WidgetError {
+    WidgetError {
+        code: "unavailable".into(),
+        message: "alerts are off on this server (no metadata database)".into(),
+    }
+}
+
+/// The filter of an `alerts` widget: the newest `limit` alerts that are
+/// not dismissed.
+pub fn alert_filter(widget: &Widget) -> Option<AlertFilter> {
+    let Widget::Alerts {
+        status,
+        severity,
+        campaign_id,
+        limit,
+    } = widget
+    else {
+        return None;
+    };
+    Some(AlertFilter {
+        status: status.clone(),
+        severity: severity.clone(),
+        campaign_id: campaign_id.clone(),
+        limit: i64::from(*limit),
+        ..AlertFilter::default()
+    })
+}
+
 /// Whose dashboard, on which day of which calendar.
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     pub tenant: &'a str,
+    /// The principal of the key (whose read state the alerts show).
+    pub principal: &'a str,
     /// The tenant's IANA time zone.
     pub timezone: &'a str,
     /// Today in that zone.
@@ -234,6 +274,7 @@ pub struct Viewer<'a> {
 /// one query, then the overview trends.
 pub async fn read<R: Reader>(
     reader: &R,
+    metadata: Option<&Metadata>,
     viewer: Viewer<'_>,
     id: &str,
     version: i32,
@@ -241,6 +282,7 @@ pub async fn read<R: Reader>(
 ) -> Result<DashboardData, ReadError> {
     let Viewer {
         tenant,
+        principal,
         timezone,
         today,
     } = viewer;
@@ -265,6 +307,27 @@ pub async fn read<R: Reader>(
             let (from, to) = trend_range(g, *periods, today);
             let rows = reader.overview(tenant, g, from, to).await?;
             found.trends.insert((g, *periods), rows);
+        }
+    }
+    if let Some(metadata) = metadata {
+        for w in widgets {
+            if let Some(filter) = alert_filter(&w.widget) {
+                let data = match metadata.list_alerts(tenant, principal, &filter).await {
+                    Ok(page) => Ok(AlertsData {
+                        total: u64::try_from(page.total).unwrap_or(0),
+                        unread: u64::try_from(page.unread_count).unwrap_or(0),
+                        alerts: page.alerts.into_iter().map(AlertView::from).collect(),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dashboard: reading alerts failed");
+                        Err(WidgetError {
+                            code: "unavailable".into(),
+                            message: "the metadata database is unavailable; try again later".into(),
+                        })
+                    }
+                };
+                found.alerts.insert(w.id.clone(), data);
+            }
         }
     }
     let as_of = found

@@ -8,6 +8,7 @@ use serde_json::Value;
 use storage::rows::ReportRow;
 use utoipa::ToSchema;
 
+use crate::alerts::model::AlertView;
 use crate::model::{finite, rfc3339_millis, FunnelStep, OverviewPeriod};
 use crate::read::Granularity;
 use crate::reports::model::millis;
@@ -76,8 +77,8 @@ pub struct WidgetDoc {
     /// 1 to 64 letters, digits, `-` or `_`, unique on the dashboard;
     /// default `w<n>`.
     pub id: Option<String>,
-    /// `report_kpis`, `funnel`, `overview_trend`, `campaign_table` or
-    /// `live_counter`.
+    /// `report_kpis`, `funnel`, `overview_trend`, `campaign_table`,
+    /// `live_counter` or `alerts`.
     #[schema(rename = "type")]
     pub widget_type: String,
     /// At most 200 characters.
@@ -98,7 +99,9 @@ pub struct WidgetDoc {
     /// `live_counter`: `metric` (target_users, sent_users,
     /// interacted_users, completed_users, total_interactions,
     /// messages_sent), optional `campaign_id` (default: the sum over the
-    /// tenant's campaigns).
+    /// tenant's campaigns); `alerts`: optional `status` (firing,
+    /// resolved), `severity` (info, warning, critical), `campaign_id`,
+    /// `limit` (1 to 50, default 10).
     #[schema(value_type = Option<Object>)]
     pub params: Option<Value>,
 }
@@ -135,7 +138,8 @@ pub struct WidgetData {
     /// By type: `report_kpis`: a report (as `/v1/campaigns/{id}/report`);
     /// `funnel`: a [`FunnelData`]; `overview_trend`: a [`TrendData`];
     /// `campaign_table`: a [`CampaignTableData`]; `live_counter`: a
-    /// [`CounterData`]. Null when `error` is set.
+    /// [`CounterData`]; `alerts`: an [`AlertsData`]. Null when `error` is
+    /// set.
     #[schema(value_type = Option<Object>, required = true)]
     pub data: Option<Value>,
     /// Why there is no data (for example a campaign with no report yet).
@@ -146,7 +150,8 @@ pub struct WidgetData {
 /// Why a widget has no data.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct WidgetError {
-    /// `not_found`: the campaign or job has no report (yet).
+    /// `not_found`: the campaign or job has no report (yet);
+    /// `unavailable`: alerts are off or their database did not answer.
     pub code: String,
     pub message: String,
 }
@@ -217,6 +222,18 @@ impl CampaignRow {
             last_event_at: rfc3339_millis(r.last_event_at_ms),
         }
     }
+}
+
+/// An `alerts` widget's data.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertsData {
+    /// The newest first, at most `limit`, as `GET /v1/alerts` shows them
+    /// to this key.
+    pub alerts: Vec<AlertView>,
+    /// Alerts matching the widget's filters.
+    pub total: u64,
+    /// Of those, unread by this key's principal.
+    pub unread: u64,
 }
 
 /// A `live_counter` widget's data.

@@ -321,9 +321,19 @@ pub async fn data<R: Reader>(
     let zone = s.zones.zone(&scope.tenant);
     let viewer = Viewer {
         tenant: &scope.tenant,
+        principal: &scope.principal,
         timezone: zone.name(),
         today: s.settings.today(zone),
     };
-    let data = read(&s.reader, viewer, &stored.id, stored.version, &valid).await?;
+    let metadata = s.alerts.as_ref().map(|a| &a.metadata);
+    let data = read(
+        &s.reader,
+        metadata,
+        viewer,
+        &stored.id,
+        stored.version,
+        &valid,
+    )
+    .await?;
     Ok(Json(data))
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use metadata::testing::TestDatabase;
 use query_api::alerts::senders::Senders;
+use query_api::alerts::Alerts;
 use query_api::app::{router, AppState, Settings};
 use query_api::keys::{hash_key, KeyStore};
 use query_api::rate_limit::Limit;
@@ -237,7 +238,8 @@ pub async fn setup(name: &str) -> Setup {
         settings: settings(&dir.0),
         metrics: ReportMetrics::new(&prometheus::Registry::new()),
     });
-    let app = router(state.with_reports(reports.clone()));
+    let alerts = Arc::new(Alerts::new(db.metadata.clone()));
+    let app = router(state.with_alerts(alerts).with_reports(reports.clone()));
     Setup {
         db,
         reader,

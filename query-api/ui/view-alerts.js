@@ -10,6 +10,14 @@ import { pageHeader, card, kpi, table, loading, empty, errorState, segmented, ro
 const cap = (t) => (t ? t[0].toUpperCase() + t.slice(1) : t);
 const SEVERITY = { critical: "error", warning: "warn", info: "neutral" };
 
+/** An alert's severity and status, as pills (also on the dashboards). */
+export const severityPill = (a) => pill(cap(a.severity), SEVERITY[a.severity] || "neutral");
+export const alertStatusPill = (a) => pill(a.status === "firing" ? "Firing" : "Resolved", a.status === "firing" ? "error" : "ok");
+/** A link to the campaign (and job) an alert is about, or a dash. */
+export const alertCampaign = (a) => (a.campaign_id
+  ? h("a", { href: a.job_id ? route("campaigns", a.campaign_id, "jobs", a.job_id) : route("campaigns", a.campaign_id) }, a.campaign_id, a.job_id ? ` · ${a.job_id}` : "")
+  : h("span", { class: "muted" }, "—"));
+
 /** A feature the server runs without (503 `unavailable`, or no route). */
 export function featureOff(e) {
   return e instanceof ApiError && (e.status === 503 || e.status === 404 || e.status === 501);
@@ -42,16 +50,13 @@ export async function render(root, ctx) {
     statsSlot, toolbar, listCard);
 
   const columns = [
-    { label: "Severity", key: "severity", cell: (a) => pill(cap(a.severity), SEVERITY[a.severity] || "neutral") },
+    { label: "Severity", key: "severity", cell: severityPill },
     {
       label: "Alert", key: "alert", cls: "primary wide",
       cell: (a) => h("span", { class: "id-cell" }, h("span", { class: ["id", !a.read && "unread"] }, a.rule_name || "Manual alert"), h("span", { class: "muted small" }, a.message)),
     },
-    {
-      label: "Campaign", key: "campaign_id",
-      cell: (a) => (a.campaign_id ? h("a", { href: a.job_id ? route("campaigns", a.campaign_id, "jobs", a.job_id) : route("campaigns", a.campaign_id) }, a.campaign_id, a.job_id ? ` · ${a.job_id}` : "") : h("span", { class: "muted" }, "—")),
-    },
-    { label: "Status", key: "status", cell: (a) => pill(a.status === "firing" ? "Firing" : "Resolved", a.status === "firing" ? "error" : "ok") },
+    { label: "Campaign", key: "campaign_id", cell: alertCampaign },
+    { label: "Status", key: "status", cell: alertStatusPill },
     { label: "Value / threshold", key: "value", num: true, cell: value },
     { label: "Fired", key: "fired_at", cell: (a) => h("span", { title: dateTime(a.fired_at, tz) }, relative(a.fired_at)) },
     { label: "Resolved", key: "resolved_at", cell: (a) => (a.resolved_at ? h("span", { title: dateTime(a.resolved_at, tz) }, relative(a.resolved_at)) : h("span", { class: "muted" }, "—")) },

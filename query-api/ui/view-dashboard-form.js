@@ -15,6 +15,8 @@ const STATUSES = [
   ["", "Any status"], ["RUNNING", "Running"], ["WAITING", "Waiting"], ["PREPARING", "Preparing"],
   ["NEW", "New"], ["COMPLETED", "Completed"], ["ERROR", "Error"],
 ];
+const ALERT_STATUSES = [["", "Firing or resolved"], ["firing", "Firing"], ["resolved", "Resolved"]];
+const SEVERITIES = [["", "Any severity"], ["info", "Info"], ["warning", "Warning"], ["critical", "Critical"]];
 const SORTS = [
   ["sent_users", "Sent users"], ["interacted_users", "Interacted users"], ["completed_users", "Completed users"],
   ["target_users", "Target users"], ["total_interactions", "Interactions"], ["messages_sent", "Messages sent"],
@@ -28,8 +30,9 @@ const PARAMS = {
   overview_trend: ["granularity", "periods"],
   campaign_table: ["status", "sort", "limit"],
   live_counter: ["metric", "campaign_id"],
+  alerts: ["status", "severity", "campaign_id", "limit"],
 };
-const DEFAULT_WIDTH = { report_kpis: 6, funnel: 6, overview_trend: 12, campaign_table: 12, live_counter: 3 };
+const DEFAULT_WIDTH = { report_kpis: 6, funnel: 6, overview_trend: 12, campaign_table: 12, live_counter: 3, alerts: 6 };
 const NUMBERS = new Set(["periods", "limit"]);
 
 function options(list, current) {
@@ -147,10 +150,12 @@ export async function render(root, ctx) {
       return el;
     };
     switch (key) {
-      case "campaign_id":
-        return field(w.type === "live_counter" ? "Campaign (optional)" : "Campaign",
-          on(h("input", { class: "input", id: cid, type: "text", list: "campaign-options", autocomplete: "off", spellcheck: "false", value, placeholder: w.type === "live_counter" ? "All campaigns" : "Campaign id" })),
-          w.type === "live_counter" ? "Empty: the sum over every campaign." : null);
+      case "campaign_id": {
+        const optional = w.type === "live_counter" || w.type === "alerts";
+        return field(optional ? "Campaign (optional)" : "Campaign",
+          on(h("input", { class: "input", id: cid, type: "text", list: "campaign-options", autocomplete: "off", spellcheck: "false", value, placeholder: optional ? "All campaigns" : "Campaign id" })),
+          w.type === "live_counter" ? "Empty: the sum over every campaign." : w.type === "alerts" ? "Empty: the alerts of every campaign." : null);
+      }
       case "job_id":
         return field("Job (optional)", on(h("input", { class: "input", id: cid, type: "text", autocomplete: "off", spellcheck: "false", value, placeholder: "All jobs" })));
       case "granularity":
@@ -158,7 +163,9 @@ export async function render(root, ctx) {
       case "periods":
         return field("How many periods", on(h("input", { class: "input", id: cid, type: "number", min: 1, max: 731, inputmode: "numeric", value, placeholder: "30 days, 12 weeks or months" })));
       case "status":
-        return field("Status", on(h("select", { class: "input", id: cid }, options(STATUSES, value))));
+        return field("Status", on(h("select", { class: "input", id: cid }, options(w.type === "alerts" ? ALERT_STATUSES : STATUSES, value))));
+      case "severity":
+        return field("Severity", on(h("select", { class: "input", id: cid }, options(SEVERITIES, value))));
       case "sort": {
         const desc = !value || value.startsWith("-");
         const by = (value || "-sent_users").replace(/^-/, "");
@@ -170,8 +177,10 @@ export async function render(root, ctx) {
         dirSel.addEventListener("change", set);
         return h("div", { class: "field" }, h("label", { for: cid }, "Sort by"), h("div", { class: "inline-controls" }, bySel, dirSel));
       }
-      case "limit":
-        return field("Rows", on(h("input", { class: "input", id: cid, type: "number", min: 1, max: 100, inputmode: "numeric", value, placeholder: "10" })));
+      case "limit": {
+        const alerts = w.type === "alerts";
+        return field(alerts ? "Alerts shown" : "Rows", on(h("input", { class: "input", id: cid, type: "number", min: 1, max: alerts ? 50 : 100, inputmode: "numeric", value, placeholder: "10" })));
+      }
       case "metric":
         return field("Figure", on(h("select", { class: "input", id: cid }, options(METRICS, value || "sent_users"))));
       default:
@@ -183,7 +192,8 @@ export async function render(root, ctx) {
     const typeSel = h("select", { class: "input", id: `w${i}-type`, data: { field: "type" } }, options(WIDGET_TYPES, w.type));
     typeSel.addEventListener("change", () => {
       const fresh = blank(typeSel.value);
-      for (const k of PARAMS[fresh.type]) if (w.params[k] && k !== "sort") fresh.params[k] = w.params[k];
+      // A table's status is a campaign's, an alert widget's an alert's.
+      for (const k of PARAMS[fresh.type]) if (w.params[k] && k !== "sort" && !(k === "status" && fresh.type !== w.type)) fresh.params[k] = w.params[k];
       Object.assign(w, { type: fresh.type, params: fresh.params });
       draw();
     });

@@ -2,18 +2,19 @@
 // phone), drawn with the other views' figures, charts and tables from one
 // read of /v1/dashboards/{id}/data. Kept live by the campaigns stream,
 // opened at the read's cursor: a change of any campaign reads the data
-// again (at most once a second); polling when the stream is not up.
+// again (at most once a second), and so does a fired or resolved alert
+// when an alerts widget is shown; polling when the stream is not up.
 
 import { h, icon, replace } from "./dom.js";
 import { get, seg } from "./api.js";
 import { int, pct, dateTime, relative, periodLabel } from "./format.js";
 import { funnelChart, columnChart } from "./charts.js";
 import { Live } from "./live.js";
-import { pageHeader, card, table, statusBadge, loading, empty, errorState, segmented, route, flashChanges, differs } from "./kit.js";
+import { pageHeader, card, table, statusBadge, loading, empty, errorState, segmented, route, withQuery, flashChanges, differs } from "./kit.js";
 import { kpis } from "./view-campaign.js";
 import { columns as campaignColumns } from "./view-campaigns.js";
 import { periodStarts } from "./view-overview.js";
-import { featureOff, offState } from "./view-alerts.js";
+import { featureOff, offState, severityPill, alertStatusPill, alertCampaign } from "./view-alerts.js";
 import { METRICS, canEdit, label, widgetTitle } from "./view-dashboards.js";
 
 const TREND_METRICS = [
@@ -64,7 +65,9 @@ function widgetView(spec, ctx) {
   let last = null;
   const box = h("div", { class: spec.type === "funnel" ? "funnel-box" : "chart-box" });
 
-  if (p.campaign_id && spec.type !== "live_counter") {
+  if (spec.type === "alerts") {
+    replace(actions, h("a", { class: "link-btn", href: withQuery("#/alerts", { status: p.status || "" }), data: { action: "open-alerts" } }, "Open alerts"));
+  } else if (p.campaign_id && spec.type !== "live_counter") {
     replace(actions, h("a", { class: "link-btn", href: campaignHref(p) }, "Open report"));
   }
   let metric = TREND_METRICS[0];
@@ -150,6 +153,26 @@ function widgetView(spec, ctx) {
         h("div", { class: "counter-label" }, label(METRICS, c.metric)));
       flashChanges(body.querySelector(".counter"), fresh);
       replace(body, fresh);
+    },
+    alerts: (a) => {
+      replace(sub,
+        h("span", { data: { count: "total", value: a.total } }, `${int(a.total)} ${a.total === 1 ? "alert" : "alerts"}`),
+        " · ",
+        h("span", { class: a.unread ? "unread-count" : "", data: { count: "unread", value: a.unread } }, `${int(a.unread)} unread`));
+      if (!a.alerts.length) {
+        const what = [p.status, p.severity].filter(Boolean).join(" ");
+        replace(body, empty(`No ${what ? `${what} ` : ""}alerts${p.campaign_id ? ` for ${p.campaign_id}` : ""}`, "Alerts appear here when a rule fires.", "alerts"));
+        return;
+      }
+      // Newest first, as the API answers.
+      replace(body, h("ul", { class: "alert-list" }, a.alerts.map((x) => h("li", { class: ["alert-row", !x.read && "unread"], data: { key: x.id, status: x.status, severity: x.severity } },
+        severityPill(x),
+        h("span", { class: "alert-text" },
+          h("span", { class: "alert-message" }, x.message),
+          h("span", { class: "alert-meta muted small" },
+            alertCampaign(x), " · ",
+            h("span", { title: dateTime(x.fired_at, tz), data: { field: "fired_at" } }, relative(x.fired_at)))),
+        alertStatusPill(x)))));
     },
   };
 
@@ -312,4 +335,16 @@ export async function render(root, ctx) {
   // Only what changed after the read: the stream resumes at its cursor.
   live.lastId = first.cursor || null;
   live.start();
+
+  // Alert widgets also follow the alerts stream (from now on): a fired or
+  // resolved alert reads the data again. Without the stream, the polling
+  // above keeps them current.
+  if (first.widgets.some((w) => w.type === "alerts" && !w.error)) {
+    new Live({
+      stream: () => ({ path: "/v1/alerts/stream" }),
+      onEvent: () => soon(),
+      poll: async () => {},
+      signal,
+    }).start();
+  }
 }

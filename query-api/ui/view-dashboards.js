@@ -16,6 +16,7 @@ export const WIDGET_TYPES = [
   ["overview_trend", "Overview trend"],
   ["campaign_table", "Campaign table"],
   ["live_counter", "Live counter"],
+  ["alerts", "Alerts"],
 ];
 
 /** The figures a counter shows or a table sorts by. */
@@ -41,6 +42,11 @@ export function widgetTitle(w) {
     case "overview_trend": return `Activity per ${p.granularity || "day"}`;
     case "campaign_table": return "Campaigns";
     case "live_counter": return label(METRICS, p.metric);
+    case "alerts": {
+      const what = [p.status ? `${p.status[0].toUpperCase()}${p.status.slice(1)}` : "", p.severity || ""].filter(Boolean).join(" ");
+      const name = what ? `${what} alerts` : "Alerts";
+      return p.campaign_id ? `${name} · ${p.campaign_id}` : name;
+    }
     default: return label(WIDGET_TYPES, w.type);
   }
 }
@@ -154,7 +160,7 @@ export async function render(root, ctx) {
       : h("div", { id: "no-dashboards" },
         empty("No dashboards yet", editable === false
           ? "Dashboards keep the figures you watch on one page. An editor key can create them."
-          : "Keep the figures you watch on one page: a campaign's figures and funnel, the tenant's trend, a table of campaigns, live counters.",
+          : "Keep the figures you watch on one page: a campaign's figures and funnel, the tenant's trend, a table of campaigns, live counters, the latest alerts.",
         "dashboards"),
         newButton ? h("p", { class: "center" }, h("a", { class: "btn primary", href: "#/dashboards/new" }, icon("plus"), "Create a dashboard")) : null));
     more.hidden = !next;

@@ -1062,6 +1062,7 @@ async fn dashboard_page(c: &Client, w: &World, report: &Value) -> String {
                       "params": { "sort": "-sent_users", "limit": 10 } },
                     { "id": "missing", "type": "report_kpis", "width": 4, "title": "A campaign to come",
                       "params": { "campaign_id": "no-such-campaign" } },
+                    { "id": "alerts", "type": "alerts", "params": {} },
                 ],
             }),
         )
@@ -1089,7 +1090,7 @@ async fn dashboard_page(c: &Client, w: &World, report: &Value) -> String {
             .is_some_and(|t| t.starts_with("Campaign health")),
         "{row}"
     );
-    assert_eq!(row[1], "8", "its widget count");
+    assert_eq!(row[1], "9", "its widget count");
     assert_eq!(row[2], false, "no New dashboard button for a viewer");
     shot(c, "05a-dashboards", false).await;
     js(c, "location.hash = '#/dashboards/new'; return true").await;
@@ -1118,9 +1119,10 @@ async fn dashboard_page(c: &Client, w: &World, report: &Value) -> String {
         "every widget, and the live stream",
         "const g = document.getElementById('dashboard-grid');\
          return g && Number(g.dataset.reads) >= 1\
-           && g.querySelectorAll('[data-widget]').length === 8\
+           && g.querySelectorAll('[data-widget]').length === 9\
            && !!g.querySelector('[data-widget=funnel] svg g.step')\
            && !!g.querySelector('[data-widget=trend] svg')\
+           && !!g.querySelector('[data-widget=alerts] .alert-row')\
            && document.getElementById('live').dataset.status === 'live'",
         WAIT,
     )
@@ -1252,6 +1254,46 @@ async fn dashboard_page(c: &Client, w: &World, report: &Value) -> String {
             .is_some_and(|t| t.contains(error["message"].as_str().unwrap_or("?"))),
         "{state}"
     );
+    // The alerts: /data's, newest first (the setup's manual alert), their
+    // counts in the widget's header, a link to the alerts page.
+    let alerts = &widget(&data, "alerts")["data"];
+    let listed = alerts["alerts"].as_array().expect("alerts");
+    assert!(!listed.is_empty(), "the setup's alert: {data}");
+    assert!(
+        listed.iter().any(|a| a["id"] == w.alert_id.as_str()),
+        "{alerts}"
+    );
+    let want: Vec<Value> = listed
+        .iter()
+        .map(|a| json!([a["id"], a["message"]]))
+        .collect();
+    let shown = js(
+        c,
+        "const e = document.querySelector('[data-widget=alerts]');\
+         const n = (k) => e.querySelector(`[data-count=${k}]`);\
+         return [[...e.querySelectorAll('.alert-row')]\
+             .map(r => [r.dataset.key, r.querySelector('.alert-message').textContent]),\
+           [n('total').dataset.value, n('total').textContent],\
+           [n('unread').dataset.value, n('unread').textContent],\
+           e.querySelector('a[data-action=open-alerts]').getAttribute('href')]",
+    )
+    .await;
+    assert_eq!(shown[0], Value::Array(want), "the alerts, in /data's order");
+    for (i, key) in [(1, "total"), (2, "unread")] {
+        let n = alerts[key].as_u64().expect("a count");
+        assert_eq!(shown[i][0], n.to_string().as_str(), "{key}: {shown}");
+        assert_eq!(
+            digits(shown[i][1].as_str().unwrap_or_default()),
+            n,
+            "{key} shown: {shown}"
+        );
+    }
+    assert!(
+        alerts["total"].as_u64() >= Some(listed.len() as u64),
+        "{alerts}"
+    );
+    assert_eq!(shown[3], "#/alerts", "the link to the alerts page");
+
     let as_of = js(c, "return document.getElementById('as-of').dataset.asOf").await;
     assert_eq!(as_of, data["as_of"], "the figures' time");
     shot(c, "05b-dashboard", true).await;
@@ -1344,7 +1386,8 @@ async fn put_from_page(c: &Client, w: &World, path: &str, key: &str, body: &Valu
 }
 
 /// The form with the editor key: a widget without its campaign is the
-/// server's 400, shown at the widget; then created; edited while someone
+/// server's 400, shown at the widget; then created (with a counter and
+/// the warning alerts); edited while someone
 /// else changed it (412: said, their version reloaded), saved again;
 /// deleted after a confirmation.
 async fn dashboard_form(c: &Client, w: &World) {
@@ -1399,13 +1442,26 @@ async fn dashboard_form(c: &Client, w: &World) {
     )
     .await;
     click(c, "#add-widget").await;
+    // And the warnings among the alerts.
+    js(
+        c,
+        "document.getElementById('add-widget-type').value = 'alerts'; return true",
+    )
+    .await;
+    click(c, "#add-widget").await;
+    js(
+        c,
+        "const s = document.getElementById('w2-severity');\
+         s.value = 'warning'; s.dispatchEvent(new Event('change')); return true",
+    )
+    .await;
     click(c, "#save-dashboard").await;
     let id = until(
         c,
         "the new dashboard's page",
         "const m = location.hash.match(/^#\\/dashboards\\/([0-9a-f-]{36})$/);\
          const g = document.getElementById('dashboard-grid');\
-         return m && g && g.querySelectorAll('[data-widget]').length === 2\
+         return m && g && g.querySelectorAll('[data-widget]').length === 3\
            && Number(g.dataset.reads) >= 1 && m[1]",
         WAIT,
     )
@@ -1420,7 +1476,12 @@ async fn dashboard_form(c: &Client, w: &World) {
         .iter()
         .map(|x| x["type"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(types, ["report_kpis", "live_counter"]);
+    assert_eq!(types, ["report_kpis", "live_counter", "alerts"]);
+    // The server fills in the default limit.
+    assert_eq!(
+        saved["widgets"][2]["params"],
+        json!({ "severity": "warning", "limit": 10 })
+    );
     assert_eq!(saved["widgets"][0]["params"]["campaign_id"], w.cid.as_str());
     assert!(
         js(
@@ -1523,7 +1584,7 @@ async fn phone_dashboard(p: &Client, id: &str) {
         p,
         "the dashboard on a phone",
         "const g = document.getElementById('dashboard-grid');\
-         return g && g.querySelectorAll('[data-widget]').length === 8\
+         return g && g.querySelectorAll('[data-widget]').length === 9\
            && g.querySelector('[data-widget=funnel] svg g.step')\
            && [g.getBoundingClientRect().width,\
                [...g.querySelectorAll('[data-widget]')].map(x => x.getBoundingClientRect().width),\

@@ -86,8 +86,17 @@ enum DlqCommand {
     Replay(Box<ReplayArgs>),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // First, while no other thread runs: a secret given as NAME_FILE
+    // becomes NAME for the settings below (runtime::secrets).
+    runtime::secrets::load_from_files()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_cli())
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     runtime::logging::init(&cli.log_format);
     match cli.command {

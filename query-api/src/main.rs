@@ -250,8 +250,17 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // First, while no other thread runs: a secret given as NAME_FILE
+    // becomes NAME for the settings below (runtime::secrets).
+    runtime::secrets::load_from_files()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_cli())
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::HashKey { key }) => {

@@ -50,6 +50,21 @@ fn campaign_ids(table: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Create a dashboard with the editor key of a (201); its JSON.
+async fn create(app: &Router, body: &Value) -> Value {
+    expect(
+        app,
+        POST,
+        "/v1/dashboards",
+        EDITOR_A,
+        Some(body),
+        StatusCode::CREATED,
+        "",
+    )
+    .await
+    .json()
+}
+
 /// `PUT` with an `If-Match` header.
 async fn put_if_match(
     app: &Router,
@@ -115,17 +130,7 @@ async fn dashboards_are_created_changed_and_deleted_with_roles_and_tenants() {
     )
     .await;
 
-    let created = expect(
-        app,
-        POST,
-        "/v1/dashboards",
-        EDITOR_A,
-        Some(&every_widget()),
-        StatusCode::CREATED,
-        "",
-    )
-    .await
-    .json();
+    let created = create(app, &every_widget()).await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["version"], 1);
     assert_eq!(created["created_by"], "eve");
@@ -202,16 +207,7 @@ async fn dashboards_are_created_changed_and_deleted_with_roles_and_tenants() {
 
     // Pages by name.
     let second = json!({"name": "Alpha"});
-    expect(
-        app,
-        POST,
-        "/v1/dashboards",
-        EDITOR_A,
-        Some(&second),
-        StatusCode::CREATED,
-        "",
-    )
-    .await;
+    create(app, &second).await;
     let page = get_json(app, "/v1/dashboards?limit=1", VIEWER_A).await;
     assert_eq!(page["dashboards"][0]["name"], "Alpha");
     let cursor = page["next_cursor"].as_str().unwrap();
@@ -336,17 +332,7 @@ async fn every_widget_shows_what_the_json_routes_show() {
     s.reader.set_checkpoint(0, 7);
     s.reader.set_checkpoint(3, 12);
 
-    let created = expect(
-        app,
-        POST,
-        "/v1/dashboards",
-        EDITOR_A,
-        Some(&every_widget()),
-        StatusCode::CREATED,
-        "",
-    )
-    .await
-    .json();
+    let created = create(app, &every_widget()).await;
     let id = created["id"].as_str().unwrap();
     let data = get_json(app, &format!("/v1/dashboards/{id}/data"), VIEWER_A).await;
     assert_eq!(data["dashboard_id"], id);

@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 
 use super::alerts::{body_bytes, AlertParams};
 use super::reports::{id_cursor, id_cursor_of};
-use super::{Ids, Params};
+use super::{cut_page, rows_for_page, Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::dashboards::data::{read, Viewer};
@@ -139,15 +139,10 @@ pub async fn list<R: Reader>(
     let filter = DashboardFilter {
         search: p.search.filter(|s| !s.is_empty()),
         after: p.cursor.as_deref().map(id_cursor).transpose()?,
-        limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        limit: rows_for_page(limit),
     };
-    let mut rows = metadata.list_dashboards(&scope.tenant, &filter).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        rows.last().map(|d| id_cursor_of(&d.id))
-    } else {
-        None
-    };
+    let rows = metadata.list_dashboards(&scope.tenant, &filter).await?;
+    let (rows, next_cursor) = cut_page(rows, limit, |d| id_cursor_of(&d.id));
     Ok(Json(DashboardList {
         dashboards: rows.into_iter().map(DashboardView::from).collect(),
         next_cursor,

@@ -84,13 +84,29 @@ pub fn check_ids(ids: &[(&str, &str)]) -> Result<(), ApiError> {
 }
 
 /// Keep `limit` rows; the cursor of the next page when there were more.
-pub fn page<T>(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
+pub fn page<T>(rows: Vec<T>, limit: u64, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
+    cut_page(rows, limit, |r| cursor::encode(key(r)))
+}
+
+/// Rows to ask the store for a page of `limit`: one more, which tells
+/// whether a next page exists ([`cut_page`] drops it).
+pub fn rows_for_page(limit: u64) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+/// Keep `limit` rows; when there were more, the next page's cursor, made
+/// of the last row kept by `cursor_of`.
+pub fn cut_page<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() <= limit {
         return (rows, None);
     }
     rows.truncate(limit);
-    let next = rows.last().map(|r| cursor::encode(key(r)));
+    let next = rows.last().map(cursor_of);
     (rows, next)
 }
 

@@ -19,7 +19,7 @@ use utoipa::IntoParams;
 
 use super::alerts::AlertParams;
 use super::reports::{id_cursor, id_cursor_of, reports_of};
-use super::{Ids, Params};
+use super::{cut_page, rows_for_page, Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode};
@@ -128,15 +128,10 @@ pub async fn list<R: Reader>(
         definition_id: p.definition_id,
         state: p.status,
         before,
-        limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        limit: rows_for_page(limit),
     };
-    let mut runs = reports.metadata.list_runs(&scope.tenant, &filter).await?;
-    let next_cursor = if runs.len() as u64 > limit {
-        runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        runs.last().map(|r| id_cursor_of(&r.id))
-    } else {
-        None
-    };
+    let runs = reports.metadata.list_runs(&scope.tenant, &filter).await?;
+    let (runs, next_cursor) = cut_page(runs, limit, |r| id_cursor_of(&r.id));
     Ok(Json(RunList {
         runs: runs.into_iter().map(RunView::from).collect(),
         next_cursor,

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::alerts::{body_bytes, AlertParams};
-use super::{Ids, Params};
+use super::{cut_page, rows_for_page, Ids, Params};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode};
@@ -190,18 +190,13 @@ pub async fn list_definitions<R: Reader>(
         sort,
         descending,
         after,
-        limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        limit: rows_for_page(limit),
     };
-    let mut rows = reports
+    let rows = reports
         .metadata
         .list_definitions(&scope.tenant, &filter)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        rows.last().map(|d| id_cursor_of(&d.id))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = cut_page(rows, limit, |d| id_cursor_of(&d.id));
     Ok(Json(DefinitionList {
         definitions: rows.into_iter().map(definition_view).collect(),
         next_cursor,
@@ -641,15 +636,10 @@ pub async fn audit<R: Reader>(
         action: p.action,
         principal: p.principal,
         before_id,
-        limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        limit: rows_for_page(limit),
     };
-    let mut entries = reports.metadata.list_audit(&scope.tenant, &filter).await?;
-    let next_cursor = if entries.len() as u64 > limit {
-        entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        entries.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let entries = reports.metadata.list_audit(&scope.tenant, &filter).await?;
+    let (entries, next_cursor) = cut_page(entries, limit, |e| e.id.to_string());
     Ok(Json(AuditList {
         entries: entries.into_iter().map(AuditView::from).collect(),
         next_cursor,

@@ -17,7 +17,7 @@ use prometheus::IntCounter;
 use tokio::sync::Semaphore;
 
 use super::cursor::Cursor;
-use super::subscription::LiveReport;
+use super::subscription::{live_reports, LiveReport};
 use crate::read::{ReadError, Reader, ReportScope, VersionRange};
 
 /// Reads kept at most (finished or running); past it, the finished ones
@@ -119,12 +119,7 @@ impl CatchUps {
                 .reports_between(&scope, &ranges)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut reports: Vec<Arc<LiveReport>> = rows
-                .iter()
-                .map(|r| Arc::new(LiveReport::from_row(r)))
-                .collect();
-            super::subscription::sort(&mut reports);
-            Ok(Reports::from(reports))
+            Ok(Reports::from(live_reports(&rows)))
         }
         .boxed()
         .shared()

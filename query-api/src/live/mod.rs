@@ -184,11 +184,7 @@ pub async fn poll_once<R: Reader>(live: &Live, reader: &R) -> Result<(), ReadErr
     let rows = reader
         .reports_between(&ReportScope::default(), &ranges)
         .await?;
-    let mut reports: Vec<Arc<LiveReport>> = rows
-        .iter()
-        .map(|r| Arc::new(LiveReport::from_row(r)))
-        .collect();
-    subscription::sort(&mut reports);
+    let reports = subscription::live_reports(&rows);
     live.metrics.live_ticks.inc();
     live.metrics.live_reports.inc_by(reports.len() as u64);
     live.publish(Tick { to: now, reports });

@@ -66,6 +66,16 @@ pub fn sort(reports: &mut [Arc<LiveReport>]) {
     reports.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
+/// Report rows as a stream sends them: serialized once, in [`sort`] order.
+pub fn live_reports(rows: &[ReportRow]) -> Vec<Arc<LiveReport>> {
+    let mut reports: Vec<Arc<LiveReport>> = rows
+        .iter()
+        .map(|r| Arc::new(LiveReport::from_row(r)))
+        .collect();
+    sort(&mut reports);
+    reports
+}
+
 /// What one poll of the checkpoints found: the reports committed since the
 /// previous tick (greatest version per key) and the cursor after them.
 #[derive(Debug, Clone, Default)]

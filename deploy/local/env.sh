@@ -2,8 +2,9 @@
 # overridden from the environment; the defaults are the documented ones.
 #
 # Only what programs read is exported (KAFKA_BROKERS, CLICKHOUSE_URL,
-# CLICKHOUSE_DATABASE, TOPIC_*), plus REPO_ROOT, CACHE_DIR, TANSU_BIN and
-# VENV_DIR. Paths under LOCAL_DIR are not exported, and exported values
+# CLICKHOUSE_DATABASE, TOPIC_*), plus REPO_ROOT, CACHE_DIR, TANSU_BIN,
+# VENV_DIR and, for the TLS tests, CLICKHOUSE_HTTPS_URL and LOCAL_CA_FILE.
+# Paths under LOCAL_DIR are not exported (but LOCAL_CA_FILE), and exported values
 # derived from other settings are derived again in a child, so a script run
 # by another with only LOCAL_DIR and ports changed (a second server in a
 # test) gets its own data directory, pid file and URL.
@@ -50,7 +51,10 @@ CLICKHOUSE_HOST=${CLICKHOUSE_HOST:-127.0.0.1}
 CLICKHOUSE_HTTP_PORT=${CLICKHOUSE_HTTP_PORT:-8123}
 CLICKHOUSE_TCP_PORT=${CLICKHOUSE_TCP_PORT:-9000}
 CLICKHOUSE_INTERSERVER_PORT=${CLICKHOUSE_INTERSERVER_PORT:-9009}
+# HTTPS, with the server certificate of $TLS_DIR (below).
+CLICKHOUSE_HTTPS_PORT=${CLICKHOUSE_HTTPS_PORT:-8443}
 derive CLICKHOUSE_URL "http://$CLICKHOUSE_HOST:$CLICKHOUSE_HTTP_PORT"
+derive CLICKHOUSE_HTTPS_URL "https://$CLICKHOUSE_HOST:$CLICKHOUSE_HTTPS_PORT"
 CLICKHOUSE_DATA=${CLICKHOUSE_DATA:-$LOCAL_DIR/clickhouse}
 CLICKHOUSE_CONFIG=${CLICKHOUSE_CONFIG:-/etc/clickhouse-server/config.xml}
 CLICKHOUSE_DATABASE=${CLICKHOUSE_DATABASE:-campaign_analytics}
@@ -63,6 +67,15 @@ POSTGRES_USER=${POSTGRES_USER:-campaign}
 POSTGRES_DATABASE=${POSTGRES_DATABASE:-campaign_analytics}
 POSTGRES_DATA=${POSTGRES_DATA:-$LOCAL_DIR/postgres}
 derive DATABASE_URL "postgres://$POSTGRES_USER@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DATABASE"
+
+# TLS (tls.sh): a CA of this checkout and a server certificate it signed
+# (localhost, 127.0.0.1, ::1), made once; ClickHouse's https port and
+# PostgreSQL present it (PostgreSQL takes TLS and plain connections on the
+# same port). Clients trust LOCAL_CA_FILE: CLICKHOUSE_CA_FILE=$LOCAL_CA_FILE
+# with CLICKHOUSE_URL=$CLICKHOUSE_HTTPS_URL, or
+# DATABASE_URL=postgres://campaign@localhost:5433/campaign_analytics?sslmode=verify-full&sslrootcert=$LOCAL_CA_FILE
+TLS_DIR=${TLS_DIR:-$LOCAL_DIR/tls}
+derive LOCAL_CA_FILE "$TLS_DIR/ca.pem"
 
 TOPIC_LIFECYCLE=${TOPIC_LIFECYCLE:-campaign-lifecycle}
 TOPIC_NOTIFICATIONS=${TOPIC_NOTIFICATIONS:-notifications}
@@ -84,6 +97,7 @@ fi
 
 export REPO_ROOT CACHE_DIR TANSU_BIN VENV_DIR \
   KAFKA_BROKERS CLICKHOUSE_URL CLICKHOUSE_DATABASE DATABASE_URL \
+  CLICKHOUSE_HTTPS_URL LOCAL_CA_FILE \
   TOPIC_LIFECYCLE TOPIC_NOTIFICATIONS TOPIC_INTERACTIONS TOPIC_DLQ TOPIC_PARTITIONS \
   TOPIC_ALERT_RULES TOPIC_ALERTS
 

@@ -26,7 +26,15 @@ APT_PACKAGES=(
   chromium
   chromium-driver
   curl
+  # The local stack's CA and server certificate (tls.sh).
+  openssl
   python3-venv
+  # librdkafka's TLS and SASL/SCRAM (rdkafka's ssl feature links OpenSSL).
+  libssl-dev
+  pkg-config
+  # TLS in front of the test broker (tansu 0.6 cannot take --cert and --key
+  # together): the Kafka TLS/SASL tests.
+  socat
 )
 
 as_root() {

@@ -4,6 +4,8 @@
 # /etc or /var), listening on $POSTGRES_HOST:$POSTGRES_PORT only, with the
 # socket in the data directory. The metadata database (rules, alerts, report
 # definitions, ...) is created on start; the services apply their migrations.
+# TLS is on (ssl=on) with the server certificate tls.sh makes (clients trust
+# $LOCAL_CA_FILE); plain connections are accepted on the same port too.
 #   postgres.sh start|stop|status|wait|psql [ARGS...]
 #
 # PostgreSQL refuses to run as root: as root, the server runs as the
@@ -17,10 +19,8 @@ OUT_FILE=$POSTGRES_DATA/server.log
 PID_FILE=$POSTGRES_DATA/postmaster.pid
 
 pg_bin() {
-  local dir
-  for dir in /usr/lib/postgresql/"$POSTGRES_MAJOR"/bin; do
-    [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
-  done
+  local bin=/usr/lib/postgresql/$POSTGRES_MAJOR/bin/$1
+  [ -x "$bin" ] && { echo "$bin"; return 0; }
   die "PostgreSQL $POSTGRES_MAJOR is not installed ($1 missing); run deploy/local/install.sh apt (make setup)"
 }
 
@@ -82,10 +82,26 @@ init_cluster() {
   rm -f "$POSTGRES_DATA.initdb.log"
 }
 
+# The server's certificate and key in the data directory (its default
+# ssl_cert_file and ssl_key_file), copied from $TLS_DIR at each start: the
+# key must belong to the server's user and be readable by it alone.
+install_tls() {
+  "$(dirname "$0")/tls.sh" ensure
+  local owner=()
+  [ "$(id -u)" -ne 0 ] || owner=(-o postgres -g postgres)
+  install -m 644 "${owner[@]}" "$TLS_DIR/server.pem" "$POSTGRES_DATA/server.crt"
+  install -m 600 "${owner[@]}" "$TLS_DIR/server.key" "$POSTGRES_DATA/server.key"
+}
+
+# The server takes TLS connections.
+tls_on() { [ "$(psql_ -d postgres -Atc 'SHOW ssl' 2>/dev/null)" = on ]; }
+
 start() {
   local pid taken
   if pid=$(server_pid); then
     wait_healthy
+    tls_on ||
+      die "PostgreSQL (pid $pid) runs without TLS (ssl = off: started before TLS was added?); restart it: $0 stop && $0 start"
     log "PostgreSQL already running (pid $pid) at $POSTGRES_HOST:$POSTGRES_PORT"
   else
     taken=$(taken_ports "$POSTGRES_HOST" "$POSTGRES_PORT")
@@ -95,9 +111,10 @@ start() {
     # would refuse to start while that pid lives, whoever it is now).
     rm -f "$PID_FILE"
     init_cluster
-    log "starting PostgreSQL at $POSTGRES_HOST:$POSTGRES_PORT, data and log in $POSTGRES_DATA"
+    install_tls
+    log "starting PostgreSQL at $POSTGRES_HOST:$POSTGRES_PORT (TLS on), data and log in $POSTGRES_DATA"
     as_owner "$(pg_bin pg_ctl)" -D "$POSTGRES_DATA" -l "$OUT_FILE" -w -t "$TIMEOUT" start -o \
-      "-c listen_addresses=$POSTGRES_HOST -c port=$POSTGRES_PORT -c unix_socket_directories=$POSTGRES_DATA -c max_connections=200 -c fsync=${POSTGRES_FSYNC:-on}" \
+      "-c listen_addresses=$POSTGRES_HOST -c port=$POSTGRES_PORT -c unix_socket_directories=$POSTGRES_DATA -c max_connections=200 -c fsync=${POSTGRES_FSYNC:-on} -c ssl=on" \
       >/dev/null || { show_logs "$OUT_FILE"; die "PostgreSQL did not start"; }
     wait_healthy
     log "PostgreSQL started (pid $(server_pid)) at $POSTGRES_HOST:$POSTGRES_PORT"
@@ -134,7 +151,8 @@ case "${1:-}" in
   status)
     if pid=$(server_pid); then
       if healthy; then health=healthy; else health="NOT answering"; fi
-      echo "postgres: running (pid $pid) at $POSTGRES_HOST:$POSTGRES_PORT, database $POSTGRES_DATABASE, $health"
+      if tls_on; then tls="TLS on"; else tls="TLS OFF"; fi
+      echo "postgres: running (pid $pid) at $POSTGRES_HOST:$POSTGRES_PORT, database $POSTGRES_DATABASE, $tls, $health"
     else
       echo "postgres: stopped"
       exit 1

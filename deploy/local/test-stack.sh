@@ -3,8 +3,10 @@
 # `stack.sh up`; run-tests.sh runs this after the other tests):
 # - status reports running; starting what runs is a no-op (same pids)
 # - the topics exist with $TOPIC_PARTITIONS partitions; another count is refused
-# - ClickHouse answers SELECT 1 over HTTP and the native protocol,
-#   PostgreSQL in the metadata database; all servers listen on loopback only
+# - ClickHouse answers SELECT 1 over HTTP, HTTPS (certificate of the local
+#   CA, refused without it) and the native protocol, PostgreSQL in the
+#   metadata database, plain and over verified TLS; all servers listen on
+#   loopback only
 # - a second stack on other ports and another LOCAL_DIR starts, records what
 #   it started, stops exactly that, and leaves the first one running
 # - a pid file naming somebody else's process is not ours: status says
@@ -119,16 +121,26 @@ check "topics.sh describe lists the topics" "$here/topics.sh" describe
 check "ClickHouse answers SELECT 1 over HTTP" same "$(curl -fsS "$CLICKHOUSE_URL/" --data-binary 'SELECT 1')" 1
 check "ClickHouse answers SELECT 1 natively" \
   same "$(clickhouse-client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_TCP_PORT" --query 'SELECT 1' 2>&1)" 1
+check "ClickHouse answers SELECT 1 over HTTPS (certificate of $LOCAL_CA_FILE)" \
+  same "$(curl -fsS --cacert "$LOCAL_CA_FILE" "$CLICKHOUSE_HTTPS_URL/" --data-binary 'SELECT 1')" 1
+refuse "ClickHouse's HTTPS certificate is refused without the local CA" \
+  curl -fsS "$CLICKHOUSE_HTTPS_URL/ping"
 check "PostgreSQL answers SELECT 1 in the metadata database" \
   same "$("$here/postgres.sh" psql -Atc 'SELECT 1' 2>&1)" 1
+check "PostgreSQL takes TLS (sslmode=verify-full, certificate of $LOCAL_CA_FILE)" \
+  same "$(PGSSLMODE=verify-full PGSSLROOTCERT="$LOCAL_CA_FILE" "$here/postgres.sh" psql -Atc \
+    'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' 2>&1)" t
+check "PostgreSQL takes plain connections too (sslmode=disable)" \
+  same "$(PGSSLMODE=disable "$here/postgres.sh" psql -Atc \
+    'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' 2>&1)" f
 if command -v ss >/dev/null; then
   check "tansu, ClickHouse and PostgreSQL listen on 127.0.0.1 only" loopback_only \
-    "$KAFKA_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_TCP_PORT" "$CLICKHOUSE_INTERSERVER_PORT" \
-    "$POSTGRES_PORT"
+    "$KAFKA_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_HTTPS_PORT" "$CLICKHOUSE_TCP_PORT" \
+    "$CLICKHOUSE_INTERSERVER_PORT" "$POSTGRES_PORT"
 fi
 
 echo "== a second stack on other ports"
-read -r k_port h_port t_port i_port p_port < <(free_ports 5)
+read -r k_port h_port t_port i_port p_port s_port < <(free_ports 6)
 # As root, PostgreSQL runs as the postgres user: it must reach the directory.
 chmod 755 "$other"
 tag=test-stack-$$
@@ -138,10 +150,10 @@ tag=test-stack-$$
 in_other() {
   env LOCAL_DIR="$other" TANSU_STORAGE=memory://tansu/ KAFKA_PORT="$k_port" \
     CLICKHOUSE_HTTP_PORT="$h_port" CLICKHOUSE_TCP_PORT="$t_port" CLICKHOUSE_INTERSERVER_PORT="$i_port" \
-    POSTGRES_PORT="$p_port" "$@"
+    CLICKHOUSE_HTTPS_PORT="$s_port" POSTGRES_PORT="$p_port" "$@"
 }
 
-check "stack up on ports $k_port $h_port $t_port $i_port $p_port" in_other "$here/stack.sh" up "$tag"
+check "stack up on ports $k_port $h_port $t_port $i_port $p_port $s_port" in_other "$here/stack.sh" up "$tag"
 check "  it records that it started all three" same "$(sort "$other/started-by-$tag" 2>/dev/null | tr '\n' ' ')" "clickhouse postgres tansu "
 o_tansu=$(pid_of "$other/tansu/tansu.pid")
 o_ch=$(pid_of "$other/clickhouse/clickhouse.pid")
@@ -149,6 +161,9 @@ o_pg=$(pg_pid_of "$other/postgres/postmaster.pid")
 check "  its data and pid files are under its LOCAL_DIR" ls "$other/tansu/tansu.pid" "$other/clickhouse/clickhouse.pid"
 check "  its status names its own ports" contains "$(in_other "$here/stack.sh" status 2>&1)" "127.0.0.1:$h_port"
 check "  its ClickHouse answers" same "$(curl -fsS "http://127.0.0.1:$h_port/ping")" "Ok."
+check "  its ClickHouse answers over HTTPS with a certificate of its own CA" \
+  same "$(curl -fsS --cacert "$other/tls/ca.pem" "https://127.0.0.1:$s_port/ping")" "Ok."
+check "  its CA is not the first stack's" negate cmp -s "$other/tls/ca.pem" "$LOCAL_CA_FILE"
 check "  its broker has the topics" same "$(partition_count "127.0.0.1:$k_port" "$TOPIC_DLQ")" "$TOPIC_PARTITIONS"
 check "  it is another process than the first" negate same "$o_ch" "$ch_pid"
 check "  its PostgreSQL answers on its port" \
@@ -164,6 +179,7 @@ check "  its broker process is gone" gone "$o_tansu"
 check "  its PostgreSQL process is gone" gone "$o_pg"
 check "  its pid files are removed" negate ls "$other/tansu/tansu.pid" "$other/clickhouse/clickhouse.pid"
 check "  its ports are closed" negate port_open 127.0.0.1 "$h_port"
+check "  its HTTPS port is closed" negate port_open 127.0.0.1 "$s_port"
 check "  its record is removed" test ! -e "$other/started-by-$tag"
 check "  status says stopped" negate in_other "$here/stack.sh" status
 check "the first stack still runs, same pids" same "$tansu_pid $ch_pid $pg_pid" \

@@ -24,7 +24,25 @@ impl From<tokio_postgres::Error> for MetadataError {
             Some(db) => {
                 MetadataError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
             }
-            None => MetadataError::Unavailable(e.to_string()),
+            // tokio-postgres's message is the kind ("error performing TLS
+            // handshake"); the reason is in its causes.
+            None => MetadataError::Unavailable(with_causes(&e)),
         }
     }
+}
+
+/// `e`'s message followed by those of its causes.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        // Some errors repeat their cause's message in their own.
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }

@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod reports;
 pub mod rules;
 pub mod silences;
+pub mod tls;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -47,6 +48,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 pub struct Metadata {
     pool: Pool,
     pg: tokio_postgres::Config,
+    tls: tls::Tls,
+    sslmode: tls::SslMode,
 }
 
 impl std::fmt::Debug for Metadata {
@@ -54,21 +57,20 @@ impl std::fmt::Debug for Metadata {
         f.debug_struct("Metadata")
             .field("hosts", &self.pg.get_hosts())
             .field("dbname", &self.pg.get_dbname())
+            .field("sslmode", &self.sslmode)
             .finish_non_exhaustive()
     }
 }
 
 impl Metadata {
     /// A pool for `cfg`; checks that the server answers (a clear error at
-    /// start beats a retry loop).
+    /// start beats a retry loop). DATABASE_URL's `sslmode` and
+    /// `sslrootcert` are libpq's ([`tls`]).
     pub async fn connect(cfg: &MetadataConfig) -> Result<Self, MetadataError> {
-        let pg: tokio_postgres::Config = cfg
-            .database_url
-            .parse()
-            .map_err(|e| MetadataError::Config(format!("DATABASE_URL: {e}")))?;
+        let tls::Settings { pg, tls, sslmode } = tls::settings(&cfg.database_url)?;
         let manager = Manager::from_config(
             pg.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -77,16 +79,22 @@ impl Metadata {
             .max_size(cfg.pool_size)
             .build()
             .map_err(|e| MetadataError::Config(e.to_string()))?;
-        let metadata = Metadata { pool, pg };
+        let metadata = Metadata {
+            pool,
+            pg,
+            tls,
+            sslmode,
+        };
         metadata.client().await?.simple_query("SELECT 1").await?;
         Ok(metadata)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, MetadataError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| MetadataError::Unavailable(e.to_string()))
+        self.pool.get().await.map_err(|e| match e {
+            // The server's or the connection's reason (TLS, refused, ...).
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            e => MetadataError::Unavailable(error::with_causes(&e)),
+        })
     }
 
     /// A connection of its own, outside the pool (for LISTEN).
@@ -95,10 +103,15 @@ impl Metadata {
     ) -> Result<
         (
             tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+            tokio_postgres::Connection<tokio_postgres::Socket, tls::TlsStream>,
         ),
         MetadataError,
     > {
-        Ok(self.pg.connect(tokio_postgres::NoTls).await?)
+        Ok(self.pg.connect(self.tls.clone()).await?)
+    }
+
+    /// DATABASE_URL's `sslmode`.
+    pub fn sslmode(&self) -> tls::SslMode {
+        self.sslmode
     }
 }

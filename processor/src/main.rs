@@ -1,9 +1,10 @@
 //! `processor`: the campaign analytics stream processor.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use processor::clickhouse::{migrate, ClickHouseConfig};
 use processor::replay::{ReplayArgs, Summary};
 use processor::run::{run, RunConfig};
+use runtime::config_file::{self, FileSettings};
 use runtime::shutdown_signal;
 
 /// Campaign analytics stream processor: consumes the campaign-lifecycle,
@@ -19,6 +20,15 @@ struct Cli {
     /// Log format: text for people, json for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
     log_format: String,
+
+    /// The deployment's TOML configuration file, shared by every binary:
+    /// [common], [processor], [query-api] and [kafka-properties] sections
+    /// whose keys are the settings' variable names in lower case
+    /// (kafka_brokers = "..."). A flag wins over a variable, a variable over
+    /// the file. Also ANALYTICS_CONFIG=PATH. `processor config check` shows
+    /// what it all comes to.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +72,21 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The configuration (--config, the environment, the defaults).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check the settings `processor run` would start with: the
+    /// configuration file, the environment and the defaults. Prints every
+    /// setting with where it came from, secrets masked; fails with the
+    /// reason when one is invalid (a value, a Kafka property, a time zone,
+    /// a CA file). Does not contact Kafka, ClickHouse or PostgreSQL.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,19 +112,44 @@ enum DlqCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    // First, while no other thread runs: a secret given as NAME_FILE
+    // First, while no other thread runs: the configuration file's values
+    // become variables where none is set, then a secret given as NAME_FILE
     // becomes NAME for the settings below (runtime::secrets).
+    let file = config_file::load(
+        "processor",
+        &Cli::command(),
+        &runtime::secrets::SECRET_SETTINGS,
+    )?;
     runtime::secrets::load_from_files()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run_cli())
+        .block_on(run_cli(file))
 }
 
-async fn run_cli() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// `processor config check`.
+fn config_check(file: &FileSettings) -> anyhow::Result<()> {
+    let cmd = Cli::command();
+    let (matches, text) =
+        config_file::check(&cmd, "processor", "run", file).map_err(anyhow::Error::msg)?;
+    print!("{text}");
+    let Command::Run { clickhouse, run } = Cli::from_arg_matches(&matches)?.command else {
+        anyhow::bail!("internal: `processor run` did not parse as run");
+    };
+    print!("{}", run.kafka.client.resolve()?.describe());
+    clickhouse.client()?;
+    runtime::TenantZones::parse(&run.default_timezone, &run.tenant_timezones)?;
+    println!("OK: the settings are valid (Kafka and ClickHouse not contacted)");
+    Ok(())
+}
+
+async fn run_cli(file: FileSettings) -> anyhow::Result<()> {
+    let cli: Cli = config_file::parse_or_exit(&file);
     runtime::logging::init(&cli.log_format);
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => config_check(&file)?,
         Command::Migrate { clickhouse } => {
             let report = migrate(&clickhouse).await?;
             if report.applied.is_empty() {
@@ -119,13 +169,15 @@ async fn run_cli() -> anyhow::Result<()> {
         } => {
             let report = migrate(&clickhouse).await?;
             tracing::info!(applied = report.applied.len(), "schema up to date");
-            run(*cfg, clickhouse.client(), shutdown_signal()).await?;
+            run(*cfg, clickhouse.client()?, shutdown_signal()).await?;
         }
         Command::Checkpoint {
             command: CheckpointCommand::Reset { clickhouse, args },
         } => {
+            let mut args = args;
+            args.kafka.resolve()?;
             migrate(&clickhouse).await?;
-            let report = processor::checkpoint_reset::reset(&args, clickhouse.client()).await?;
+            let report = processor::checkpoint_reset::reset(&args, clickhouse.client()?).await?;
             println!("{report}");
         }
         Command::Retention {
@@ -138,7 +190,7 @@ async fn run_cli() -> anyhow::Result<()> {
             };
             migrate(&clickhouse).await?;
             let plan =
-                processor::clickhouse::retention::run_once(&clickhouse.client(), horizon, dry_run)
+                processor::clickhouse::retention::run_once(&clickhouse.client()?, horizon, dry_run)
                     .await?;
             print!("{plan}");
             if dry_run && !plan.drops.is_empty() {
@@ -154,7 +206,8 @@ async fn run_cli() -> anyhow::Result<()> {
 
 /// `processor dlq replay`: the summary on stdout (also after a failure),
 /// then the error if any.
-async fn dlq_replay(args: ReplayArgs) -> anyhow::Result<()> {
+async fn dlq_replay(mut args: ReplayArgs) -> anyhow::Result<()> {
+    args.properties = args.client.resolve()?;
     let (summary, result) = tokio::task::spawn_blocking(move || {
         let mut summary = Summary::new(&args.topic_dlq, args.dry_run);
         let result = processor::kafka::replay::replay(&args, &mut summary);

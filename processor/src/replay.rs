@@ -73,6 +73,14 @@ pub struct ReplayArgs {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
 
+    #[command(flatten)]
+    pub client: kafka_settings::KafkaClientArgs,
+
+    /// What `client` resolves to (`processor dlq replay` resolves it at
+    /// start).
+    #[arg(skip)]
+    pub properties: kafka_settings::KafkaProperties,
+
     /// The dead-letter topic to read.
     #[arg(long, env = "TOPIC_DLQ", default_value = "dead-letter")]
     pub topic_dlq: String,

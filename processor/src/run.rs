@@ -126,11 +126,12 @@ pub fn retention_ms(days: u32) -> Option<i64> {
 /// Run until `shutdown` resolves: consume, apply, snapshot; then write a
 /// final snapshot and leave the group.
 pub async fn run(
-    cfg: RunConfig,
+    mut cfg: RunConfig,
     client: clickhouse::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let zones = TenantZones::parse(&cfg.default_timezone, &cfg.tenant_timezones)?;
+    cfg.kafka.resolve()?;
     let kafka = cfg.kafka.clone();
     let partitions = tokio::task::spawn_blocking(move || check_topics(&kafka)).await??;
     tracing::info!(partitions, topics = ?cfg.kafka.topics(), "input topics are co-partitioned");
@@ -159,14 +160,14 @@ pub async fn run(
     // Rules first: the first snapshot must see them all.
     let alerting = if cfg.alerting {
         let board = Arc::new(RuleBoard::new());
-        let (brokers, topic) = (cfg.kafka.brokers.clone(), cfg.alert_rules_topic.clone());
+        let (kafka, topic) = (cfg.kafka.clone(), cfg.alert_rules_topic.clone());
         let reading = board.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            RulesReader::start(&brokers, &topic, reading, Duration::from_secs(60))
+            RulesReader::start(&kafka, &topic, reading, Duration::from_secs(60))
         })
         .await??;
         let publisher = Arc::new(AlertPublisher::new(
-            &cfg.kafka.brokers,
+            &cfg.kafka,
             &cfg.alerts_topic,
             metrics.clone(),
             Handle::current(),

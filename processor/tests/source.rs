@@ -78,6 +78,8 @@ fn config(topics: &[String], max_poll_interval_ms: u64) -> KafkaConfig {
         topic_dlq: topics[3].clone(),
         session_timeout_ms: 6000,
         max_poll_interval_ms,
+        client: Default::default(),
+        properties: Default::default(),
     }
 }
 

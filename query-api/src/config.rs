@@ -36,6 +36,15 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// The deployment's TOML configuration file, shared by every binary:
+    /// [common], [processor], [query-api] and [kafka-properties] sections
+    /// whose keys are the settings' variable names in lower case
+    /// (listen_addr = "..."). A flag wins over a variable, a variable over
+    /// the file. Also ANALYTICS_CONFIG=PATH. `query-api config check` shows
+    /// what it all comes to.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -50,6 +59,23 @@ pub enum Command {
         /// The API key (printable ASCII, no spaces).
         key: String,
     },
+    /// The configuration (--config, the environment, the defaults).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `query-api config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the settings `query-api serve` would start with: the
+    /// configuration file, the environment and the defaults. Prints every
+    /// setting with where it came from, secrets masked; fails with the
+    /// reason when one is invalid (a value, the keys file, a Kafka
+    /// property, a time zone, a CA file). Does not contact Kafka,
+    /// ClickHouse or PostgreSQL.
+    Check,
 }
 
 /// Settings of `serve`.
@@ -147,9 +173,12 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AlertArgs {
     /// PostgreSQL URL of the metadata database
-    /// (postgres://USER[:PASSWORD]@HOST:PORT/DATABASE): alert rules and
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DATABASE[?PARAMS]): alert rules and
     /// alerts. Without it the alert routes answer 503. The local stack's is
-    /// postgres://campaign@127.0.0.1:5433/campaign_analytics.
+    /// postgres://campaign@127.0.0.1:5433/campaign_analytics. TLS as libpq:
+    /// sslmode=disable|prefer|require|verify-ca|verify-full (default prefer)
+    /// and sslrootcert=/path/ca.pem (or system), e.g.
+    /// ?sslmode=verify-full&sslrootcert=/etc/ssl/pg-ca.pem.
     #[arg(
         long = "database-url",
         env = "DATABASE_URL",
@@ -499,6 +528,11 @@ pub struct IngestArgs {
     /// (murmur2_random is the Java client's default, and loadgen's).
     #[arg(long, env = "INGEST_PARTITIONER", default_value = "murmur2_random")]
     pub partitioner: String,
+
+    /// librdkafka properties of every Kafka client of the server (HTTP
+    /// ingestion, rule publisher, alert store).
+    #[command(flatten)]
+    pub client: kafka_settings::KafkaClientArgs,
 }
 
 impl IngestArgs {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use kafka_settings::KafkaProperties;
 use metadata::Metadata;
 use query_api::alerts::delivery::{spawn_delivery_worker, DeliveryWorker};
 use query_api::alerts::publisher::spawn_rule_publisher;
@@ -12,7 +13,9 @@ use query_api::alerts::store_consumer::{spawn_store_consumer, StoreConsumerConfi
 use query_api::alerts::stream::spawn_fanout;
 use query_api::alerts::Alerts;
 use query_api::app::{router, serve, AppState, Settings};
-use query_api::config::{AlertArgs, Cli, Command, IngestArgs, ReportArgs, ServeArgs};
+use query_api::config::{
+    AlertArgs, Cli, Command, ConfigCommand, IngestArgs, ReportArgs, ServeArgs,
+};
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
 use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
@@ -22,13 +25,18 @@ use query_api::reports::links::LinkSigner;
 use query_api::reports::metrics::ReportMetrics;
 use query_api::reports::storage::{FileStore, StoreLocation};
 use query_api::reports::{ReportSettings, Reports};
+use runtime::config_file::{self, FileSettings};
 use runtime::shutdown_signal;
 use runtime::tenants::TenantZones;
 
 /// HTTP ingestion when brokers are configured. The producer connects in
 /// the background: an unreachable broker only fails posts (503). The
 /// topics are checked in the background too, with a warning when missing.
-fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<Ingest>> {
+fn ingest(
+    args: &IngestArgs,
+    kafka: &KafkaProperties,
+    request_timeout_ms: u64,
+) -> anyhow::Result<Option<Ingest>> {
     let Some(brokers) = args.brokers.clone() else {
         tracing::info!("HTTP ingestion off (no KAFKA_BROKERS / --kafka-brokers)");
         return Ok(None);
@@ -47,7 +55,7 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
              produce may write a record twice (it counts once by its event_id)"
         );
     }
-    let config = producer_config(args, brokers.clone());
+    let config = producer_config(args, brokers.clone(), kafka);
     let sink = KafkaSink::new(config).context("the Kafka producer of HTTP ingestion")?;
     let topics = args.topics();
     let settings = IngestSettings {
@@ -55,9 +63,10 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
         max_skew_ms: args.max_clock_skew_seconds.saturating_mul(1000),
     };
     let ingest = Ingest::new(std::sync::Arc::new(sink), settings)?;
+    let kafka = kafka.clone();
     std::thread::spawn(move || {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        match missing_topics(&brokers, &names, std::time::Duration::from_secs(10)) {
+        match missing_topics(&brokers, &kafka, &names, std::time::Duration::from_secs(10)) {
             Ok(missing) if missing.is_empty() => {
                 tracing::info!(%brokers, topics = ?names, "HTTP ingestion on")
             }
@@ -75,8 +84,9 @@ fn ingest(args: &IngestArgs, request_timeout_ms: u64) -> anyhow::Result<Option<I
 }
 
 /// The settings of the producers (HTTP ingestion, rule publisher).
-fn producer_config(args: &IngestArgs, brokers: String) -> KafkaSinkConfig {
+fn producer_config(args: &IngestArgs, brokers: String, kafka: &KafkaProperties) -> KafkaSinkConfig {
     KafkaSinkConfig {
+        properties: kafka.clone(),
         brokers,
         idempotence: args.idempotence,
         delivery_timeout: std::time::Duration::from_millis(args.delivery_timeout_ms),
@@ -86,11 +96,45 @@ fn producer_config(args: &IngestArgs, brokers: String) -> KafkaSinkConfig {
     }
 }
 
+/// The Kafka client properties, and with brokers a first contact: a
+/// refused credential or certificate, or a bad property, stops the start.
+/// A broker that does not answer within a few seconds only gets a warning
+/// (the read routes serve without it; posts fail with 503 meanwhile).
+async fn kafka_client(args: &IngestArgs) -> anyhow::Result<KafkaProperties> {
+    let kafka = args
+        .client
+        .resolve()
+        .context("the Kafka client properties")?;
+    if !kafka.is_empty() {
+        tracing::info!(properties = ?kafka, "Kafka client properties");
+    }
+    let Some(brokers) = args.brokers.clone() else {
+        return Ok(kafka);
+    };
+    let checking = kafka.clone();
+    let check = tokio::task::spawn_blocking(move || {
+        kafka_settings::check_connection(&brokers, &checking, std::time::Duration::from_secs(3))
+    })
+    .await?;
+    match check {
+        Ok(()) => Ok(kafka),
+        Err(e) if e.is_fatal() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "Kafka does not answer yet; going on without it");
+            Ok(kafka)
+        }
+    }
+}
+
 /// Alerts when a metadata database is configured: connected and migrated
 /// now (a failure stops the start), with the live stream's fan-out and the
 /// delivery worker, and, with Kafka brokers, the rule publisher and the
 /// alert store.
-async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<Arc<Alerts>>> {
+async fn alerts(
+    args: &AlertArgs,
+    ingest: &IngestArgs,
+    kafka: &KafkaProperties,
+) -> anyhow::Result<Option<Arc<Alerts>>> {
     let Some(config) = args.metadata() else {
         tracing::info!(
             "alerts off: no DATABASE_URL / --database-url (the alert routes answer 503)"
@@ -125,7 +169,7 @@ async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<
         Some(brokers) => {
             spawn_rule_publisher(
                 alerts.clone(),
-                producer_config(ingest, brokers.clone()),
+                producer_config(ingest, brokers.clone(), kafka),
                 args.alert_rules_topic.clone(),
             )
             .context("the Kafka producer of the rule publisher")?;
@@ -135,6 +179,7 @@ async fn alerts(args: &AlertArgs, ingest: &IngestArgs) -> anyhow::Result<Option<
                     brokers: brokers.clone(),
                     topic: args.alerts_topic.clone(),
                     group: args.alert_store_group.clone(),
+                    properties: kafka.clone(),
                 },
             )
             .context("the Kafka consumer of the alert store")?;
@@ -202,9 +247,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("--api-keys (or API_KEYS_FILE) is required: the TOML file of API key hashes")?;
     let keys = KeyStore::load(&path)?;
     let zones = TenantZones::parse(&args.default_timezone, &args.tenant_timezones)?;
-    let reader = ClickHouseReader::new(args.clickhouse.client());
-    let ingest = ingest(&args.ingest, args.request_timeout_ms)?;
-    let alerts = alerts(&args.alerts, &args.ingest).await?;
+    let reader = ClickHouseReader::new(args.clickhouse.client()?);
+    let kafka = kafka_client(&args.ingest).await?;
+    let ingest = ingest(&args.ingest, &kafka, args.request_timeout_ms)?;
+    let alerts = alerts(&args.alerts, &args.ingest, &kafka).await?;
     let report_settings = args
         .reports
         .settings(args.listen, query_api::alerts::delivery::worker_id());
@@ -251,18 +297,53 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    // First, while no other thread runs: a secret given as NAME_FILE
+    // First, while no other thread runs: the configuration file's values
+    // become variables where none is set, then a secret given as NAME_FILE
     // becomes NAME for the settings below (runtime::secrets).
+    let file = config_file::load(
+        "query-api",
+        &Cli::command(),
+        &runtime::secrets::SECRET_SETTINGS,
+    )?;
     runtime::secrets::load_from_files()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run_cli())
+        .block_on(run_cli(file))
 }
 
-async fn run_cli() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// `query-api config check`.
+fn config_check(file: &FileSettings) -> anyhow::Result<()> {
+    let cmd = Cli::command();
+    let (matches, text) =
+        config_file::check(&cmd, "query-api", "serve", file).map_err(anyhow::Error::msg)?;
+    print!("{text}");
+    let Some(Command::Serve(args)) = Cli::from_arg_matches(&matches)?.command else {
+        anyhow::bail!("internal: `query-api serve` did not parse as serve");
+    };
+    print!("{}", args.ingest.client.resolve()?.describe());
+    let path = args
+        .api_keys
+        .as_deref()
+        .context("API_KEYS_FILE (--api-keys) is required: the TOML file of API key hashes")?;
+    let keys = KeyStore::load(path)?;
+    println!("API keys: {} in {}", keys.keys().len(), path.display());
+    args.clickhouse.client()?;
+    if let Some(metadata) = args.alerts.metadata() {
+        let sslmode = metadata.check()?;
+        println!("metadata database: sslmode {sslmode:?}");
+    }
+    TenantZones::parse(&args.default_timezone, &args.tenant_timezones)?;
+    println!("OK: the settings are valid (Kafka, ClickHouse and PostgreSQL not contacted)");
+    Ok(())
+}
+
+async fn run_cli(file: FileSettings) -> anyhow::Result<()> {
+    let cli: Cli = config_file::parse_or_exit(&file);
     match cli.command {
+        Some(Command::Config {
+            command: ConfigCommand::Check,
+        }) => config_check(&file),
         Some(Command::HashKey { key }) => {
             if let Some(why) = unusable_key(&key) {
                 anyhow::bail!("{why}");

@@ -1591,6 +1591,7 @@ async fn the_rule_publisher_writes_rules_and_tombstones() {
         linger_ms: 5,
         batch_records: 1,
         partitioner: "murmur2_random".into(),
+        properties: Default::default(),
     };
     let task = spawn_rule_publisher(alerts.clone(), config, topic.clone()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1667,6 +1668,7 @@ async fn the_alert_store_stores_each_transition_once_and_skips_garbage() {
             brokers: brokers(),
             topic: topic.clone(),
             group: format!("{topic}-store"),
+            properties: Default::default(),
         },
     )
     .unwrap();

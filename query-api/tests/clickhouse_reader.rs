@@ -928,8 +928,9 @@ async fn an_unreachable_server_fails_reads() {
         password: String::new(),
         database: "nowhere".into(),
         compression: CompressionChoice::Auto,
+        ca_file: None,
     };
-    let reader = ClickHouseReader::new(cfg.client());
+    let reader = ClickHouseReader::new(cfg.client().unwrap());
     assert!(reader.ping().await.is_err());
     assert!(reader.report("t", "c", None).await.is_err());
     let keys = KeyStore::parse(

@@ -13,7 +13,9 @@
 use std::path::Path;
 
 /// The secret settings of the product's binaries that accept `_FILE`
-/// (`REPORT_LINK_SECRET_FILE` is a setting of its own).
+/// (`REPORT_LINK_SECRET_FILE` is a setting of its own). Every Kafka client
+/// property given as `KAFKA_PROPERTY_<NAME>` does too (see
+/// [`kafka_property_names`]), e.g. `KAFKA_PROPERTY_SASL_PASSWORD_FILE`.
 pub const SECRET_SETTINGS: [&str; 4] = [
     "CLICKHOUSE_PASSWORD",
     "DATABASE_URL",
@@ -70,12 +72,36 @@ pub fn resolve(
     Ok(set)
 }
 
-/// Set every [`SECRET_SETTINGS`] `NAME` given as `NAME_FILE` from its file.
+/// Prefix of the variables that set librdkafka properties.
+pub const KAFKA_PROPERTY_PREFIX: &str = "KAFKA_PROPERTY_";
+
+/// `KAFKA_PROPERTY_<NAME>` for every `KAFKA_PROPERTY_<NAME>_FILE` among
+/// the variable names `vars`.
+pub fn kafka_property_names<'a>(vars: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    vars.into_iter()
+        .filter(|v| v.starts_with(KAFKA_PROPERTY_PREFIX))
+        .filter_map(|v| v.strip_suffix("_FILE"))
+        .filter(|name| name.len() > KAFKA_PROPERTY_PREFIX.len())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Set every [`SECRET_SETTINGS`] `NAME` given as `NAME_FILE` from its file,
+/// and every `KAFKA_PROPERTY_<NAME>` given as `KAFKA_PROPERTY_<NAME>_FILE`.
 /// Call it before the async runtime starts (it changes the process's
 /// environment, which is only safe while no other thread runs).
 pub fn load_from_files() -> Result<(), SecretError> {
+    let vars: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    let kafka = kafka_property_names(vars.iter().map(String::as_str));
+    let names: Vec<&str> = SECRET_SETTINGS
+        .iter()
+        .copied()
+        .chain(kafka.iter().map(String::as_str))
+        .collect();
     let set = resolve(
-        &SECRET_SETTINGS,
+        &names,
         |name| std::env::var(name).ok(),
         |path| std::fs::read_to_string(path),
     )?;
@@ -167,5 +193,17 @@ mod tests {
             set,
             [("DATABASE_URL".to_string(), "postgres://y".to_string())]
         );
+    }
+
+    #[test]
+    fn kafka_properties_take_files_too() {
+        let names = kafka_property_names([
+            "KAFKA_PROPERTY_SASL_PASSWORD_FILE",
+            "KAFKA_PROPERTY_SASL_USERNAME",
+            "KAFKA_PROPERTY__FILE",
+            "KAFKA_BROKERS_FILE",
+            "PATH",
+        ]);
+        assert_eq!(names, ["KAFKA_PROPERTY_SASL_PASSWORD"]);
     }
 }

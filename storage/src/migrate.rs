@@ -19,6 +19,9 @@ use super::repartition::{self, Repartition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    /// The connection settings cannot work (a CA file that cannot be read).
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
     #[error("ClickHouse at {url}: {source}. Is it running (make up)?")]
     Connect {
         url: String,
@@ -94,12 +97,12 @@ pub async fn migrate(cfg: &ClickHouseConfig) -> Result<MigrationReport, MigrateE
         url: cfg.url.clone(),
         source,
     };
-    cfg.server_client()
+    cfg.server_client()?
         .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", cfg.database))
         .execute()
         .await
         .map_err(connect)?;
-    migrate_client(&cfg.client(), MIGRATIONS).await
+    migrate_client(&cfg.client()?, MIGRATIONS).await
 }
 
 /// Apply `migrations` (in slice order) through a client bound to an existing

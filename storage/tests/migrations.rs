@@ -11,8 +11,7 @@ use storage::migrate::{migrate, migrate_client, MigrateError};
 use storage::testing::TestDatabase;
 
 async fn tables(db: &TestDatabase) -> Vec<String> {
-    db.cfg
-        .server_client()
+    db.server_client()
         .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
         .bind(&db.cfg.database)
         .fetch_all()
@@ -179,8 +178,7 @@ async fn a_database_newer_than_the_binary_is_refused() {
 #[tokio::test]
 async fn a_crash_after_some_statements_of_a_file_is_safe_to_rerun() {
     let db = TestDatabase::new("mig_partial").await;
-    db.cfg
-        .server_client()
+    db.server_client()
         .query(&format!("CREATE DATABASE `{}`", db.cfg.database))
         .execute()
         .await
@@ -238,8 +236,7 @@ static FIXED: [Migration; 1] = [Migration {
 #[tokio::test]
 async fn a_failing_statement_is_named_and_its_file_not_recorded() {
     let db = TestDatabase::new("mig_failing").await;
-    db.cfg
-        .server_client()
+    db.server_client()
         .query(&format!("CREATE DATABASE `{}`", db.cfg.database))
         .execute()
         .await

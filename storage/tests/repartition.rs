@@ -16,8 +16,7 @@ const NOV: u64 = 1_794_700_800_000;
 /// A database with the migrations of the release before retention.
 async fn before_retention(prefix: &str) -> TestDatabase {
     let db = TestDatabase::new(prefix).await;
-    db.cfg
-        .server_client()
+    db.server_client()
         .query(&format!("CREATE DATABASE `{}`", db.cfg.database))
         .execute()
         .await

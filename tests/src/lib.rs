@@ -13,6 +13,7 @@ pub mod compare;
 pub mod ingest;
 pub mod kafka;
 pub mod procs;
+pub mod secure_broker;
 pub mod server;
 pub mod sinks;
 

@@ -17,7 +17,8 @@ pub fn free_port() -> u16 {
 pub struct OwnClickHouse {
     pub url: String,
     dir: PathBuf,
-    ports: [u16; 3],
+    /// HTTP, native, interserver, HTTPS.
+    ports: [u16; 4],
 }
 
 fn script() -> PathBuf {
@@ -27,7 +28,7 @@ fn script() -> PathBuf {
 impl OwnClickHouse {
     pub fn new() -> Self {
         let dir = std::env::temp_dir().join(crate::unique("own-clickhouse"));
-        let ports = [free_port(), free_port(), free_port()];
+        let ports = [free_port(), free_port(), free_port(), free_port()];
         OwnClickHouse {
             url: format!("http://127.0.0.1:{}", ports[0]),
             dir,
@@ -48,7 +49,13 @@ impl OwnClickHouse {
             .env("CLICKHOUSE_HTTP_PORT", self.ports[0].to_string())
             .env("CLICKHOUSE_TCP_PORT", self.ports[1].to_string())
             .env("CLICKHOUSE_INTERSERVER_PORT", self.ports[2].to_string())
+            .env("CLICKHOUSE_HTTPS_PORT", self.ports[3].to_string())
             .env("CLICKHOUSE_URL", &self.url)
+            .env(
+                "CLICKHOUSE_HTTPS_URL",
+                format!("https://127.0.0.1:{}", self.ports[3]),
+            )
+            .env("LOCAL_CA_FILE", self.dir.join("tls/ca.pem"))
             .status()
             .expect("run clickhouse.sh");
         assert!(status.success(), "clickhouse.sh {action} failed");

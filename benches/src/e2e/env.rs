@@ -21,6 +21,9 @@ pub struct Env {
     pub log_dir: PathBuf,
     /// Child output goes to log files only (no progress on the terminal).
     pub quiet: bool,
+    /// A client of `clickhouse_url` (and `CLICKHOUSE_CA_FILE`), without a
+    /// database.
+    client: clickhouse::Client,
 }
 
 impl Env {
@@ -34,12 +37,23 @@ impl Env {
             .join(unique("run"));
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("create log directory {}", log_dir.display()))?;
+        let clickhouse_url = var_or("CLICKHOUSE_URL", "http://127.0.0.1:8123");
+        let client = ClickHouseConfig {
+            url: clickhouse_url.clone(),
+            user: "default".into(),
+            password: String::new(),
+            database: "default".into(),
+            compression: CompressionChoice::Auto,
+            ca_file: std::env::var_os("CLICKHOUSE_CA_FILE").map(Into::into),
+        }
+        .server_client()?;
         Ok(Env {
             brokers: var_or("KAFKA_BROKERS", "127.0.0.1:9092"),
-            clickhouse_url: var_or("CLICKHOUSE_URL", "http://127.0.0.1:8123"),
+            clickhouse_url,
             bin_dir,
             log_dir,
             quiet,
+            client,
         })
     }
 
@@ -51,14 +65,7 @@ impl Env {
     /// A ClickHouse client without a database, with the processor's
     /// settings.
     pub fn clickhouse(&self) -> clickhouse::Client {
-        ClickHouseConfig {
-            url: self.clickhouse_url.clone(),
-            user: "default".into(),
-            password: String::new(),
-            database: "default".into(),
-            compression: CompressionChoice::Auto,
-        }
-        .server_client()
+        self.client.clone()
     }
 }
 

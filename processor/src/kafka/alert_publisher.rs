@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::KafkaConfig;
 use alerting::Transition;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
 use tokio::task::JoinHandle;
 
 use crate::alerts::AlertSink;
@@ -35,17 +35,18 @@ impl std::fmt::Debug for AlertPublisher {
 
 impl AlertPublisher {
     pub fn new(
-        brokers: &str,
+        kafka: &KafkaConfig,
         topic: &str,
         metrics: Metrics,
         handle: tokio::runtime::Handle,
     ) -> anyhow::Result<Self> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
+        let producer: FutureProducer = kafka
+            .client_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("message.timeout.ms", "30000"),
+            ])
             .create()?;
         Ok(AlertPublisher {
             producer,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kafka_settings::{KafkaClientArgs, KafkaProperties, PropertyError};
 use rdkafka::ClientConfig;
 
 /// Where the events come from and where bad records go.
@@ -48,9 +49,37 @@ pub struct KafkaConfig {
     /// writes are fenced).
     #[arg(long, env = "KAFKA_MAX_POLL_INTERVAL_MS", default_value_t = 3_600_000)]
     pub max_poll_interval_ms: u64,
+
+    #[command(flatten)]
+    pub client: KafkaClientArgs,
+
+    /// What `client` resolves to ([`KafkaConfig::resolve`]): applied to
+    /// every client, after the processor's own settings.
+    #[arg(skip)]
+    pub properties: KafkaProperties,
 }
 
 impl KafkaConfig {
+    /// Read the `--kafka-property` flags, `KAFKA_PROPERTY_*` variables and
+    /// the properties file into [`KafkaConfig::properties`]. Call it once
+    /// at start, before any client is created.
+    pub fn resolve(&mut self) -> Result<(), PropertyError> {
+        self.properties = self.client.resolve()?;
+        Ok(())
+    }
+
+    /// A client of the brokers with the user's properties applied after
+    /// `settings` (the client's own).
+    pub(crate) fn client_config(&self, settings: &[(&str, &str)]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in settings {
+            c.set(*k, *v);
+        }
+        self.properties.apply(&mut c);
+        c
+    }
+
     /// The three input topics in [`super::TopicIndex`] order.
     pub fn topics(&self) -> [&str; 3] {
         [
@@ -86,6 +115,7 @@ impl KafkaConfig {
             // memory while the engine takes no records.
             .set("queued.max.messages.kbytes", "16384")
             .set("statistics.interval.ms", "5000");
+        self.properties.apply(&mut c);
         c
     }
 
@@ -94,6 +124,7 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("linger.ms", "5")
             .set("message.timeout.ms", "60000");
+        self.properties.apply(&mut c);
         c
     }
 

@@ -39,6 +39,8 @@ pub enum ReplayError {
         last: String,
         cause: Box<KafkaError>,
     },
+    #[error("{0}. Is the broker up (make up)?")]
+    Connect(kafka_settings::ConnectError),
     #[error("dead-letter topic {topic} does not exist on {brokers}")]
     MissingTopic { topic: String, brokers: String },
     #[error("--from-offset names partitions {partitions:?}, but {topic} has {count} partitions")]
@@ -201,6 +203,7 @@ fn consumer_config(args: &ReplayArgs) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("allow.auto.create.topics", "false")
         .set("fetch.wait.max.ms", "100");
+    args.properties.apply(&mut c);
     c
 }
 
@@ -217,6 +220,7 @@ fn producer_config(args: &ReplayArgs) -> ClientConfig {
             "message.timeout.ms",
             (args.delivery_timeout_seconds * 1000).to_string(),
         );
+    args.properties.apply(&mut c);
     c
 }
 
@@ -743,6 +747,8 @@ impl Run<'_> {
 /// it fails (blocking: call it off the async runtime).
 pub fn replay(args: &ReplayArgs, summary: &mut Summary) -> Result<(), ReplayError> {
     let started = Instant::now();
+    kafka_settings::check_connection(&args.brokers, &args.properties, args.timeout())
+        .map_err(ReplayError::Connect)?;
     let filter = args.filter();
     let consumer: BaseConsumer<ReaderContext> = consumer_config(args)
         .create_with_context(ReaderContext::default())

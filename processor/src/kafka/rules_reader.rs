@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use alerting::Rule;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::KafkaConfig;
 
 use crate::alerts::RuleBoard;
 
@@ -66,18 +68,20 @@ impl RulesReader {
     /// Read `topic` into `board` until its end as of now (at most
     /// `catch_up`), then keep following it on a thread.
     pub fn start(
-        brokers: &str,
+        kafka: &KafkaConfig,
         topic: &str,
         board: Arc<RuleBoard>,
         catch_up: Duration,
     ) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            // Assigned, not subscribed: the group id only names the client.
-            .set("group.id", "campaign-analytics-rules-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "100")
+        let brokers = &kafka.brokers;
+        let consumer: BaseConsumer = kafka
+            .client_config(&[
+                // Assigned, not subscribed: the group id only names the client.
+                ("group.id", "campaign-analytics-rules-reader"),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("fetch.wait.max.ms", "100"),
+            ])
             .create()?;
         let deadline = Instant::now() + catch_up;
         let metadata = consumer

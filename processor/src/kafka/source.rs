@@ -107,6 +107,8 @@ pub enum SourceError {
     NotCoPartitioned(String),
     #[error("cannot subscribe: {0}")]
     Subscribe(Box<KafkaError>),
+    #[error("{0}. Is the broker up (make up)?")]
+    Connect(kafka_settings::ConnectError),
 }
 
 struct Context {
@@ -368,6 +370,14 @@ pub struct Source {
 /// Check that the three topics exist and are co-partitioned; returns the
 /// partition count.
 pub fn check_topics(config: &KafkaConfig) -> Result<i32, SourceError> {
+    // First the brokers themselves: a refused credential or certificate is
+    // an error now, not a reconnect loop.
+    kafka_settings::check_connection(
+        &config.brokers,
+        &config.properties,
+        config.metadata_timeout(),
+    )
+    .map_err(SourceError::Connect)?;
     let consumer: BaseConsumer = config
         .consumer_config()
         .create()

@@ -30,6 +30,8 @@ pub struct StoreConsumerConfig {
     /// The consumer group (every API instance shares it: one stores each
     /// partition).
     pub group: String,
+    /// The user's librdkafka properties, applied last.
+    pub properties: kafka_settings::KafkaProperties,
 }
 
 impl StoreConsumerConfig {
@@ -42,6 +44,7 @@ impl StoreConsumerConfig {
             .set("auto.commit.interval.ms", "1000")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "100");
+        self.properties.apply(&mut c);
         c
     }
 }

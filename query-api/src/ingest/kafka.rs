@@ -36,6 +36,8 @@ pub struct KafkaSinkConfig {
     /// services'): a campaign's records must land on the same partition
     /// number of each topic. `murmur2_random` is the Java client's.
     pub partitioner: String,
+    /// The user's librdkafka properties, applied last.
+    pub properties: kafka_settings::KafkaProperties,
 }
 
 impl KafkaSinkConfig {
@@ -54,6 +56,7 @@ impl KafkaSinkConfig {
             .set("batch.num.messages", self.batch_records.to_string())
             .set("partitioner", &self.partitioner)
             .set("compression.type", "none");
+        self.properties.apply(&mut c);
         c
     }
 }
@@ -179,14 +182,16 @@ impl EventSink for KafkaSink {
 /// could not be asked), for a warning at start. Blocking.
 pub fn missing_topics(
     brokers: &str,
+    properties: &kafka_settings::KafkaProperties,
     topics: &[&str],
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(|e| e.to_string())?;
+        .set("allow.auto.create.topics", "false");
+    properties.apply(&mut config);
+    let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
     let metadata = consumer
         .fetch_metadata(None, timeout)
         .map_err(|e| e.to_string())?;

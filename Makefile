@@ -9,6 +9,9 @@ CACHE_DIR ?= $(HOME)/.cache/campaign-analytics
 ifneq ($(strip $(CI)),)
 CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 export CARGO_TARGET_DIR
+# A fresh clone each run: incremental state would only double the cache.
+CARGO_INCREMENTAL ?= 0
+export CARGO_INCREMENTAL
 endif
 
 help: ## List the targets
@@ -36,17 +39,24 @@ run: ## Stack + processor + query API + demo traffic, then print where to look
 test: ## Install, start what the tests need, run every test, stop what it started
 	deploy/local/run-tests.sh
 
+dist: ## Operators' tarball dist/campaign-analytics-VERSION-ARCH-linux.tar.gz (release build; PROFILE=debug BUILD=0 packs the debug binaries as built)
+	deploy/dist/build.sh
+
 bench: ## Every benchmark (apply, memory, end to end incl. freshness and wrk; about an hour) into benches/RESULTS.md; BENCH_ARGS for pipeline-bench
 	benches/run.sh $(BENCH_ARGS)
 
-lint: ## rustfmt and clippy, warnings are errors (and shellcheck when installed)
+lint: ## rustfmt and clippy, warnings are errors (and shellcheck, hadolint when installed)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	@if command -v shellcheck >/dev/null; then \
-		echo "shellcheck deploy/local/*.sh .ci/run"; shellcheck -x deploy/local/*.sh .ci/run; \
+		echo "shellcheck deploy/local/*.sh deploy/dist/*.sh deploy/docker/*.sh .ci/run"; \
+		shellcheck -x deploy/local/*.sh deploy/dist/*.sh deploy/docker/*.sh .ci/run; \
 	else echo "shellcheck not installed: shell scripts not checked"; fi
+	@h=$$(command -v hadolint || . deploy/local/env.sh && echo "$$VENV_DIR/bin/hadolint"); \
+	if [ -x "$$h" ]; then echo "hadolint Dockerfile"; "$$h" Dockerfile; \
+	else echo "hadolint not installed (make setup installs it): Dockerfile not checked"; fi
 
 fmt: ## Format the code
 	cargo fmt --all
 
-.PHONY: help setup up down status run test bench lint fmt
+.PHONY: help setup up down status run test dist bench lint fmt

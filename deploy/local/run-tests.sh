@@ -86,7 +86,8 @@ if ! "$here/stack.sh" up "$tag"; then
   exit 1
 fi
 # The tests find the stack through KAFKA_BROKERS and CLICKHOUSE_URL
-# (exported by env.sh, with CLICKHOUSE_DATABASE and the TOPIC_* names).
+# (exported by env.sh, with CLICKHOUSE_DATABASE, the TOPIC_* names, and
+# CLICKHOUSE_HTTPS_URL and LOCAL_CA_FILE for the TLS tests).
 log "stack: Kafka $KAFKA_BROKERS, ClickHouse $CLICKHOUSE_URL${CARGO_TARGET_DIR:+, CARGO_TARGET_DIR $CARGO_TARGET_DIR}"
 
 # The end-to-end tests run the workspace binaries (processor, loadgen, ...).
@@ -110,6 +111,9 @@ else
   log "no tests/python/test_*.py: pytest skipped"
 fi
 
+# The operators' tarball, packed from the debug binaries built above, unpacked
+# and run against the stack.
+step "release tarball (deploy/dist/test-dist.sh)" "$REPO_ROOT/deploy/dist/test-dist.sh"
 step "local stack scripts (test-stack.sh)" "$here/test-stack.sh"
 
 finished=1

@@ -12,6 +12,58 @@ use uuid::Uuid;
 use crate::rules::audit;
 use crate::{Metadata, MetadataError};
 
+/// A rule that sends to a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// What [`Metadata::delete_channel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelDeletion {
+    Deleted,
+    /// No live channel of the tenant has this id.
+    NotFound,
+    /// Rules still send to it (name order): nothing was changed.
+    InUse(Vec<RuleRef>),
+}
+
+/// Lock the live channels of `tenant` among `ids` until `tx` ends (a
+/// deletion of one of them waits, then sees the rule that names it), and
+/// fail with those of `ids` that are not among them.
+pub(crate) async fn lock_channels(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+    ids: &[String],
+) -> Result<(), MetadataError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<Uuid> = ids
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    let rows = tx
+        .query(
+            "SELECT id FROM channels WHERE tenant_id = $1 AND id = ANY($2) AND NOT deleted \
+             ORDER BY id FOR SHARE",
+            &[&tenant, &uuids],
+        )
+        .await?;
+    let live: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    let unknown: Vec<String> = ids
+        .iter()
+        .filter(|id| Uuid::parse_str(id).map_or(true, |u| !live.contains(&u)))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(MetadataError::UnknownChannels(unknown))
+    }
+}
+
 /// What a channel sends to, by kind. Its `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -193,51 +245,54 @@ impl Metadata {
         tenant: &str,
         principal: &str,
         id: &str,
-    ) -> Result<bool, MetadataError> {
+    ) -> Result<ChannelDeletion, MetadataError> {
         let Ok(uuid) = Uuid::parse_str(id) else {
-            return Ok(false);
+            return Ok(ChannelDeletion::NotFound);
         };
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE channels SET deleted = true \
-                 WHERE tenant_id = $1 AND id = $2 AND NOT deleted",
+        // The row lock first: a rule being written with this channel holds
+        // a share lock on it (`lock_channels`), so once we have it, every
+        // rule that names the channel is committed and visible below.
+        let found = tx
+            .query_opt(
+                "SELECT 1 FROM channels WHERE tenant_id = $1 AND id = $2 AND NOT deleted \
+                 FOR UPDATE",
                 &[&tenant, &uuid],
             )
             .await?;
-        if n == 0 {
-            return Ok(false);
+        if found.is_none() {
+            return Ok(ChannelDeletion::NotFound);
         }
-        audit(&tx, tenant, principal, "delete", "channel", id, None).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Of `ids`, those that are not a channel of `tenant` (deleted ones and
-    /// ids that are not UUIDs included), in the order given.
-    pub async fn unknown_channels(
-        &self,
-        tenant: &str,
-        ids: &[String],
-    ) -> Result<Vec<String>, MetadataError> {
-        let uuids: Vec<Uuid> = ids
-            .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
-            .collect();
-        let client = self.client().await?;
-        let rows = client
+        let users = tx
             .query(
-                "SELECT id FROM channels WHERE tenant_id = $1 AND id = ANY($2) AND NOT deleted",
-                &[&tenant, &uuids],
+                "SELECT id, body->>'name' AS name FROM alert_rules \
+                 WHERE tenant_id = $1 AND NOT deleted AND EXISTS ( \
+                     SELECT 1 FROM jsonb_array_elements_text(body->'channels') AS c \
+                     WHERE lower(c) = $2) \
+                 ORDER BY name, id",
+                &[&tenant, &uuid.to_string()],
             )
             .await?;
-        let known: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
-        Ok(ids
-            .iter()
-            .filter(|id| Uuid::parse_str(id).map_or(true, |u| !known.contains(&u)))
-            .cloned()
-            .collect())
+        if !users.is_empty() {
+            return Ok(ChannelDeletion::InUse(
+                users
+                    .iter()
+                    .map(|r| RuleRef {
+                        id: r.get::<_, Uuid>(0).to_string(),
+                        name: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                    })
+                    .collect(),
+            ));
+        }
+        tx.execute(
+            "UPDATE channels SET deleted = true WHERE tenant_id = $1 AND id = $2",
+            &[&tenant, &uuid],
+        )
+        .await?;
+        audit(&tx, tenant, principal, "delete", "channel", id, None).await?;
+        tx.commit().await?;
+        Ok(ChannelDeletion::Deleted)
     }
 }
 

@@ -15,6 +15,11 @@ pub enum MetadataError {
     /// A stored row does not decode (written by a newer release?).
     #[error("metadata database row: {0}")]
     Corrupt(String),
+    /// A rule names channels that are not live channels of its tenant
+    /// (deleted, another tenant's, never created); checked in the rule's
+    /// transaction, under a lock the channel's deletion waits for.
+    #[error("not channels of this tenant: {0:?}")]
+    UnknownChannels(Vec<String>),
 }
 
 impl From<tokio_postgres::Error> for MetadataError {

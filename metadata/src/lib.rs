@@ -30,7 +30,7 @@ pub use alerts::{
     Alert, AlertFilter, AlertPage, AlertStats, EventListener, ManualAlert, StoredEvent,
     EVENTS_CHANNEL,
 };
-pub use channels::{Channel, ChannelConfig};
+pub use channels::{Channel, ChannelConfig, ChannelDeletion, RuleRef};
 pub use config::MetadataConfig;
 pub use dashboards::{DashboardBody, DashboardFilter, Replaced, StoredDashboard};
 pub use deliveries::{

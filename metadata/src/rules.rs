@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::channels::lock_channels;
 use crate::{Metadata, MetadataError};
 
 /// A rule with its times.
@@ -79,6 +80,7 @@ impl Metadata {
         let body = encode(&rule)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        lock_channels(&tx, tenant, &rule.channels).await?;
         let row = tx
             .query_one(
                 "INSERT INTO alert_rules (id, tenant_id, revision, body) VALUES ($1, $2, 1, $3) \
@@ -154,6 +156,7 @@ impl Metadata {
         };
         let revision: i64 = current.get(0);
         let rule = rule.into_rule(uuid.to_string(), tenant.to_string(), revision as u64 + 1);
+        lock_channels(&tx, tenant, &rule.channels).await?;
         let body = encode(&rule)?;
         let row = tx
             .query_one(

@@ -232,6 +232,18 @@ impl TestDatabase {
         (row.get(0), row.get(1))
     }
 
+    /// Run `sql` on the test database outside the crate's API (to set up
+    /// what an older release may have left, or to hold locks).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = self
+            .metadata
+            .dedicated()
+            .await
+            .expect("a connection to the test database");
+        tokio::spawn(connection);
+        client
+    }
+
     /// Remove the database.
     pub async fn drop(self) {
         let TestDatabase {

@@ -86,27 +86,34 @@ async fn deliveries_are_enqueued_once_per_live_channel_of_the_rule() {
         .create_channel("t1", "eve", "gone", webhook("http://127.0.0.1:9/g"))
         .await
         .unwrap();
-    assert!(m.delete_channel("t1", "eve", &gone.id).await.unwrap());
+    assert_eq!(
+        m.delete_channel("t1", "eve", &gone.id).await.unwrap(),
+        metadata::ChannelDeletion::Deleted
+    );
     let foreign = m
         .create_channel("t2", "bob", "foreign", webhook("http://127.0.0.1:9/f"))
         .await
         .unwrap();
-    // Upper case, repeated, deleted, other tenant's, not a UUID.
     let rule = m
-        .create_rule(
-            "t1",
-            "eve",
-            rule_with(
-                "r",
-                &[
-                    &hook.id.to_uppercase(),
-                    &hook.id,
-                    &mail.id,
-                    &gone.id,
-                    &foreign.id,
-                    "nope",
-                ],
-            ),
+        .create_rule("t1", "eve", rule_with("r", &[&hook.id, &mail.id]))
+        .await
+        .unwrap();
+    // Channel lists as releases before the check in the rule's transaction
+    // could leave them: upper case, repeated, deleted, another tenant's,
+    // not a UUID. Only the live channels of the tenant are delivered to.
+    let legacy = serde_json::json!([
+        hook.id.to_uppercase(),
+        hook.id,
+        mail.id,
+        gone.id,
+        foreign.id,
+        "nope"
+    ]);
+    db.client()
+        .await
+        .execute(
+            "UPDATE alert_rules SET body = jsonb_set(body, '{channels}', $1) WHERE id::text = $2",
+            &[&legacy, &rule.rule.id],
         )
         .await
         .unwrap();
@@ -171,6 +178,128 @@ async fn deliveries_are_enqueued_once_per_live_channel_of_the_rule() {
         .await
         .unwrap()
         .is_empty());
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_channel_in_use_is_not_deleted_and_rules_take_only_live_channels() {
+    let db = TestDatabase::new("channels_in_use").await;
+    let m = &db.metadata;
+    let hook = m
+        .create_channel("t1", "eve", "hook", webhook("http://127.0.0.1:9/h"))
+        .await
+        .unwrap();
+    let spare = m
+        .create_channel("t1", "eve", "spare", webhook("http://127.0.0.1:9/s"))
+        .await
+        .unwrap();
+    let foreign = m
+        .create_channel("t2", "bob", "foreign", webhook("http://127.0.0.1:9/f"))
+        .await
+        .unwrap();
+    let b = m
+        .create_rule("t1", "eve", rule_with("b-rule", &[&hook.id]))
+        .await
+        .unwrap();
+    let a = m
+        .create_rule("t1", "eve", rule_with("a-rule", &[&spare.id, &hook.id]))
+        .await
+        .unwrap();
+    // In use: refused, naming the rules (by name); nothing changes.
+    match m.delete_channel("t1", "eve", &hook.id).await.unwrap() {
+        metadata::ChannelDeletion::InUse(rules) => {
+            let names: Vec<(&str, &str)> = rules
+                .iter()
+                .map(|r| (r.name.as_str(), r.id.as_str()))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("a-rule", a.rule.id.as_str()),
+                    ("b-rule", b.rule.id.as_str())
+                ]
+            );
+        }
+        other => panic!("deleted a channel in use: {other:?}"),
+    }
+    assert_eq!(
+        m.audit_of("t1", "channel", &hook.id).await.unwrap().len(),
+        1
+    );
+    // Another tenant's channel, or one never made, is not found.
+    for (tenant, id) in [("t1", foreign.id.as_str()), ("t1", "nope")] {
+        assert_eq!(
+            m.delete_channel(tenant, "eve", id).await.unwrap(),
+            metadata::ChannelDeletion::NotFound
+        );
+    }
+    // A rule may only name live channels of its tenant.
+    for bad in [foreign.id.as_str(), "nope"] {
+        match m
+            .create_rule("t1", "eve", rule_with("c", &[&hook.id, bad]))
+            .await
+        {
+            Err(metadata::MetadataError::UnknownChannels(ids)) => assert_eq!(ids, [bad]),
+            other => panic!("a rule with channel {bad}: {other:?}"),
+        }
+    }
+    m.delete_rule("t1", "eve", &b.rule.id).await.unwrap();
+    m.replace_rule("t1", "eve", &a.rule.id, rule_with("a-rule", &[&spare.id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.delete_channel("t1", "eve", &hook.id).await.unwrap(),
+        metadata::ChannelDeletion::Deleted
+    );
+    match m
+        .replace_rule("t1", "eve", &a.rule.id, rule_with("a-rule", &[&hook.id]))
+        .await
+    {
+        Err(metadata::MetadataError::UnknownChannels(ids)) => assert_eq!(ids, [hook.id.as_str()]),
+        other => panic!("a rule took a deleted channel: {other:?}"),
+    }
+
+    m.replace_rule("t1", "eve", &a.rule.id, rule_with("a-rule", &[]))
+        .await
+        .unwrap();
+    // The race: a rule written while the channel is deleted. The rule's
+    // transaction holds a share lock on its channels (as create_rule's
+    // does); the deletion waits for it, then sees the rule.
+    let mut writer = db.client().await;
+    let tx = writer.transaction().await.unwrap();
+    let locked = tx
+        .query(
+            "SELECT id FROM channels WHERE id::text = $1 AND NOT deleted FOR SHARE",
+            &[&spare.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1);
+    let deleting = {
+        let m = m.clone();
+        let id = spare.id.clone();
+        tokio::spawn(async move { m.delete_channel("t1", "eve", &id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !deleting.is_finished(),
+        "the deletion did not wait for the rule's lock"
+    );
+    let late = uuid::Uuid::new_v4();
+    tx.execute(
+        "INSERT INTO alert_rules (id, tenant_id, revision, body) \
+         VALUES ($1, 't1', 1, jsonb_build_object('name', 'late-rule', 'channels', jsonb_build_array($2::text)))",
+        &[&late, &spare.id],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    match deleting.await.unwrap().unwrap() {
+        metadata::ChannelDeletion::InUse(rules) => {
+            assert!(rules.iter().any(|r| r.name == "late-rule"), "{rules:?}")
+        }
+        other => panic!("deleted under a rule being written: {other:?}"),
+    }
     db.drop().await;
 }
 

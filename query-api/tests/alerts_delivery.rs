@@ -1283,6 +1283,36 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
         "forbidden",
     )
     .await;
+    // Not while a rule sends to it: 409 naming the rule, nothing changed.
+    let refused = expect(
+        app,
+        Method::DELETE,
+        &uri,
+        EDITOR_A,
+        None,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("\"r\"") && message.contains(rule_id),
+        "{message}"
+    );
+    let rule_uri = format!("/v1/alert-rules/{rule_id}");
+    expect(
+        app,
+        Method::PUT,
+        &rule_uri,
+        EDITOR_A,
+        Some(&rule_body(json!([mail]))),
+        StatusCode::OK,
+        "",
+    )
+    .await;
     expect(
         app,
         Method::DELETE,
@@ -1291,6 +1321,17 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
         None,
         StatusCode::NO_CONTENT,
         "",
+    )
+    .await;
+    // A deleted channel cannot be given to a rule again.
+    expect(
+        app,
+        Method::PUT,
+        &rule_uri,
+        EDITOR_A,
+        Some(&rule_body(json!([id]))),
+        StatusCode::BAD_REQUEST,
+        "bad_rule",
     )
     .await;
     expect(

@@ -165,7 +165,9 @@ fn malformed(e: &MetadataError) -> bool {
             let code = message.split(':').next().unwrap_or_default();
             code.len() == 5 && (code.starts_with("22") || code.starts_with("23"))
         }
-        MetadataError::Config(_) | MetadataError::Migration(_) => false,
+        MetadataError::Config(_)
+        | MetadataError::Migration(_)
+        | MetadataError::UnknownChannels(_) => false,
     }
 }
 

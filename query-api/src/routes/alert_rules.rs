@@ -16,12 +16,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use metadata::MetadataError;
 
 use super::alerts::{body_bytes, enabled, AlertParams};
 use super::{check_ids, Ids, Params};
 use crate::alerts::model::{doc, Preview, RuleList, RuleView};
 use crate::alerts::preview::preview as evaluate;
-use crate::alerts::Alerts;
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorCode};
@@ -46,24 +46,20 @@ fn valid_rule(body: Result<Bytes, BytesRejection>) -> Result<ValidRule, ApiError
     input.validate().map_err(bad_rule)
 }
 
-/// Every channel of the rule must be a channel of the tenant.
-async fn check_channels(alerts: &Alerts, tenant: &str, rule: &ValidRule) -> Result<(), ApiError> {
-    if rule.channels().is_empty() {
-        return Ok(());
-    }
-    let unknown = alerts
-        .metadata
-        .unknown_channels(tenant, rule.channels())
-        .await?;
-    match unknown.first() {
-        None => Ok(()),
-        Some(id) => Err(ApiError::bad_request(
+/// Every channel of the rule must be a live channel of the tenant: checked
+/// by the metadata database in the rule's transaction (a channel cannot be
+/// deleted under it).
+fn unknown_channels(e: MetadataError) -> ApiError {
+    match e {
+        MetadataError::UnknownChannels(ids) => ApiError::bad_request(
             ErrorCode::BadRule,
             format!(
-                "channels: {id:?} is not a channel of this tenant (see GET /v1/channels; \
-                 create one with POST /v1/channels)"
+                "channels: {:?} is not a channel of this tenant (see GET /v1/channels; \
+                 create one with POST /v1/channels)",
+                ids.first().map(String::as_str).unwrap_or_default()
             ),
-        )),
+        ),
+        e => e.into(),
     }
 }
 
@@ -113,11 +109,11 @@ pub async fn create<R: Reader>(
     let alerts = enabled(&s)?;
     scope.require_editor()?;
     let rule = valid_rule(body)?;
-    check_channels(alerts, &scope.tenant, &rule).await?;
     let stored = alerts
         .metadata
         .create_rule(&scope.tenant, &scope.principal, rule)
-        .await?;
+        .await
+        .map_err(unknown_channels)?;
     alerts.rules_changed();
     Ok((StatusCode::CREATED, Json(RuleView::from(stored))).into_response())
 }
@@ -175,11 +171,11 @@ pub async fn replace<R: Reader>(
     let alerts = enabled(&s)?;
     scope.require_editor()?;
     let rule = valid_rule(body)?;
-    check_channels(alerts, &scope.tenant, &rule).await?;
     let stored = alerts
         .metadata
         .replace_rule(&scope.tenant, &scope.principal, &id, rule)
-        .await?
+        .await
+        .map_err(unknown_channels)?
         .ok_or_else(|| not_found(&id))?;
     alerts.rules_changed();
     Ok(Json(stored.into()))

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use metadata::{Channel, ChannelConfig};
+use metadata::{Channel, ChannelConfig, ChannelDeletion};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -238,8 +238,9 @@ pub async fn create<R: Reader>(
     Ok((StatusCode::CREATED, Json(ChannelView::from(channel))).into_response())
 }
 
-/// Delete a channel: its pending deliveries fail; rules that name it keep
-/// the id (and deliver to their other channels). Needs an editor key.
+/// Delete a channel: its pending deliveries fail. A channel that rules
+/// still send to is not deleted (409 `conflict`, naming the rules): take it
+/// out of them first. Needs an editor key.
 #[utoipa::path(
     delete,
     path = "/v1/channels/{id}",
@@ -249,6 +250,7 @@ pub async fn create<R: Reader>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted."),
+        (status = 409, description = "Rules still send to the channel (`conflict`); the message names them.", body = crate::error::ErrorBody),
     )
 )]
 pub async fn delete<R: Reader>(
@@ -260,14 +262,28 @@ pub async fn delete<R: Reader>(
     check_ids(&[("channel", &id)])?;
     let alerts = enabled(&s)?;
     scope.require_editor()?;
-    if alerts
+    match alerts
         .metadata
         .delete_channel(&scope.tenant, &scope.principal, &id)
         .await?
     {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&id))
+        ChannelDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        ChannelDeletion::NotFound => Err(not_found(&id)),
+        ChannelDeletion::InUse(rules) => {
+            let names: Vec<String> = rules
+                .iter()
+                .map(|r| format!("{:?} ({})", r.name, r.id))
+                .collect();
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                format!(
+                    "channel {id} is in use by the rule(s) {}: take it out of them first \
+                     (PUT /v1/alert-rules/{{id}}), then delete it",
+                    names.join(", ")
+                ),
+            ))
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches};
 use kafka_settings::KafkaProperties;
 use metadata::Metadata;
 use query_api::alerts::delivery::{spawn_delivery_worker, DeliveryWorker};
+use query_api::alerts::metrics::DeliveryMetrics;
 use query_api::alerts::publisher::spawn_rule_publisher;
 use query_api::alerts::senders::Senders;
 use query_api::alerts::store_consumer::{spawn_store_consumer, StoreConsumerConfig};
@@ -134,6 +135,7 @@ async fn alerts(
     args: &AlertArgs,
     ingest: &IngestArgs,
     kafka: &KafkaProperties,
+    registry: &prometheus::Registry,
 ) -> anyhow::Result<Option<Arc<Alerts>>> {
     let Some(config) = args.metadata() else {
         tracing::info!(
@@ -157,7 +159,8 @@ async fn alerts(
         alerts.metadata.clone(),
         senders,
         args.delivery.delivery_config(),
-    );
+    )
+    .with_metrics(DeliveryMetrics::new(registry));
     tracing::info!(
         worker = %worker.config().worker_id,
         smtp = args.delivery.smtp_url.is_some(),
@@ -250,7 +253,6 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reader = ClickHouseReader::new(args.clickhouse.client()?);
     let kafka = kafka_client(&args.ingest).await?;
     let ingest = ingest(&args.ingest, &kafka, args.request_timeout_ms)?;
-    let alerts = alerts(&args.alerts, &args.ingest, &kafka).await?;
     let report_settings = args
         .reports
         .settings(args.listen, query_api::alerts::delivery::worker_id());
@@ -269,6 +271,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             live_buffer: usize::try_from(args.live_buffer).unwrap_or(usize::MAX),
         },
     );
+    let alerts = alerts(&args.alerts, &args.ingest, &kafka, &state.metrics.registry).await?;
     query_api::live::spawn_poller(
         state.live.clone(),
         state.reader.clone(),

@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use metadata::testing::TestDatabase;
 use metadata::{Delivery, Metadata, NewSilence, SilenceMatchers};
 use query_api::alerts::delivery::{spawn_delivery_worker, DeliveryConfig, DeliveryWorker};
+use query_api::alerts::metrics::DeliveryMetrics;
 use query_api::alerts::senders::{SenderSettings, Senders, SmtpSettings};
 use query_api::alerts::Alerts;
 use query_api::app::{router, AppState, Settings};
@@ -378,7 +379,10 @@ async fn a_webhook_is_retried_with_growing_backoff_and_one_signed_key() {
     .await;
     let rule_id = rule(&s.m, "errors", "critical", &[&channel]).await;
     let alert = fire(&s.m, &rule_id, Severity::Critical, "c-1").await;
-    let task = spawn_delivery_worker(worker(&s.m, &SenderSettings::default(), 200));
+    let registry = prometheus::Registry::new();
+    let task = spawn_delivery_worker(
+        worker(&s.m, &SenderSettings::default(), 200).with_metrics(DeliveryMetrics::new(&registry)),
+    );
 
     let d = settled(&s.m, &alert, 1).await;
     assert_eq!(d[0].state, "delivered", "{d:#?}");
@@ -437,6 +441,19 @@ async fn a_webhook_is_retried_with_growing_backoff_and_one_signed_key() {
     assert_eq!(last.header("idempotency-key"), format!("{alert}:resolved"));
     assert_eq!(last.json()["kind"], "resolved");
     assert_eq!(last.json()["alert"]["status"], "resolved");
+    // Every attempt is counted, by kind and outcome, and where it led.
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    for line in [
+        r#"alert_delivery_attempts_total{kind="webhook",outcome="error"} 2"#,
+        r#"alert_delivery_attempts_total{kind="webhook",outcome="ok"} 2"#,
+        r#"alert_delivery_send_seconds_count{kind="webhook"} 4"#,
+        r#"alert_delivery_attempt_results_total{next="retry"} 2"#,
+        r#"alert_delivery_attempt_results_total{next="delivered"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
 
     // The alert shows its deliveries and every attempt.
     let a = expect(

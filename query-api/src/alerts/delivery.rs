@@ -26,6 +26,7 @@ use metadata::{
 };
 use tokio::task::JoinHandle;
 
+use crate::alerts::metrics::DeliveryMetrics;
 use crate::alerts::model::AlertView;
 use crate::alerts::senders::{Notification, Senders};
 
@@ -99,6 +100,7 @@ pub struct DeliveryWorker {
     metadata: Metadata,
     senders: Senders,
     config: DeliveryConfig,
+    metrics: DeliveryMetrics,
 }
 
 /// Starts a worker in a task of its own.
@@ -112,7 +114,14 @@ impl DeliveryWorker {
             metadata,
             senders,
             config,
+            metrics: DeliveryMetrics::new(&prometheus::Registry::new()),
         }
+    }
+
+    /// Count attempts in `metrics` (the server's registry).
+    pub fn with_metrics(mut self, metrics: DeliveryMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn config(&self) -> &DeliveryConfig {
@@ -167,6 +176,19 @@ impl DeliveryWorker {
             return;
         };
         let channel = d.channel.as_ref().map_or("(deleted)", |c| c.name.as_str());
+        let kind = d.channel.as_ref().map_or("deleted", |c| c.config.kind());
+        let sent = match attempt.outcome {
+            AttemptOutcome::Suppressed => None,
+            _ if d.channel.is_none() => None,
+            _ => Some(attempt.duration),
+        };
+        self.metrics.attempt(kind, attempt.outcome.as_str(), sent);
+        self.metrics.next(match next {
+            NextState::Delivered => "delivered",
+            NextState::Suppressed => "suppressed",
+            NextState::Failed => "failed",
+            NextState::Retry { .. } => "retry",
+        });
         if attempt.outcome == AttemptOutcome::Error {
             tracing::warn!(
                 delivery = d.id, alert_id = %d.alert.id, key = %d.idempotency_key,

@@ -19,6 +19,7 @@
 //!   of the rule bodies).
 
 pub mod delivery;
+pub mod metrics;
 pub mod model;
 pub mod preview;
 pub mod publisher;

@@ -94,3 +94,90 @@ fn both_or_a_missing_file_stop_the_binaries_at_start() {
     assert!(!text.contains("nobody@"), "a secret in --help: {text}");
     let _ = std::fs::remove_file(file);
 }
+
+/// Every secret setting of both binaries, with a marker value of its own.
+const MARKED: [(&str, &str); 7] = [
+    ("CLICKHOUSE_PASSWORD", "marker-ch-pw-1"),
+    ("SCHEMA_REGISTRY_PASSWORD", "marker-registry-pw-2"),
+    ("SMTP_URL", "smtp://mailer:marker-smtp-pw-3@127.0.0.1:1"),
+    (
+        "REPORT_LINK_SECRET",
+        "marker-link-secret-4-0123456789abcdef",
+    ),
+    ("KAFKA_PROPERTY_SASL_PASSWORD", "marker-kafka-pw-5"),
+    ("KAFKA_PROPERTY_SSL_KEY_PASSWORD", "marker-kafka-key-pw-6"),
+    ("KAFKA_PROPERTY_SASL_USERNAME", "analytics"),
+];
+
+fn leaked(text: &str) -> Vec<&'static str> {
+    [
+        "marker-ch-pw-1",
+        "marker-registry-pw-2",
+        "marker-smtp-pw-3",
+        "marker-link-secret-4",
+        "marker-kafka-pw-5",
+        "marker-kafka-key-pw-6",
+        "marker-db-pw-7",
+    ]
+    .into_iter()
+    .filter(|m| text.contains(m))
+    .collect()
+}
+
+#[tokio::test]
+async fn secrets_never_reach_help_logs_or_metrics() {
+    let pg = TestDatabase::new("e2e_secret_leaks").await;
+    // The metadata URL with a password the server ignores (trust on
+    // loopback) but that must not be shown.
+    let database_url = pg
+        .cfg
+        .database_url
+        .replacen("campaign@", "campaign:marker-db-pw-7@", 1);
+    assert!(database_url.contains("marker-db-pw-7"), "{database_url}");
+    let mut env: Vec<(String, String)> = MARKED
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("DATABASE_URL".into(), database_url));
+
+    for (binary, sub) in [("processor", "run"), ("query-api", "serve")] {
+        let out = Command::new(bin(binary))
+            .args([sub, "--help"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run the binary");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{binary} {sub} --help: {text}");
+        assert_eq!(
+            leaked(&text),
+            Vec::<&str>::new(),
+            "{binary} {sub} --help:\n{text}"
+        );
+    }
+
+    // A query API running with them all (Kafka brokers that do not answer:
+    // it warns and serves), its log and /metrics after a few requests.
+    let (db, _client) = fresh_database("e2e_secret_leaks").await;
+    let tenant = "acme".to_string();
+    let keys = keys([&tenant]);
+    let mut api_env = env.clone();
+    api_env.push(("API_KEYS_FILE".into(), keys.path.display().to_string()));
+    api_env.push((
+        "KAFKA_BROKERS".into(),
+        format!("127.0.0.1:{}", integration_tests::server::free_port()),
+    ));
+    api_env.push(("CLICKHOUSE_PASSWORD".into(), String::new()));
+    let api = QueryApi::start_with(&clickhouse_url(), &db, "", api_env, false).await;
+    let _ = api
+        .get_as("/v1/dashboards", Some(&keys.tenants[&tenant]), None)
+        .await;
+    let _ = api.get_as("/v1/me", Some("a-wrong-key"), None).await;
+    let metrics = api.get_as("/metrics", None, None).await.text();
+    assert!(metrics.contains("query_api_requests_total"), "{metrics}");
+    assert_eq!(leaked(&metrics), Vec::<&str>::new(), "/metrics:\n{metrics}");
+    let log = std::fs::read_to_string(&api.log).expect("the API's log");
+    assert!(log.contains("Kafka client properties"), "{log}");
+    assert_eq!(leaked(&log), Vec::<&str>::new(), "the API's log:\n{log}");
+    drop(api);
+    pg.drop().await;
+}

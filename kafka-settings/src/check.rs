@@ -29,7 +29,7 @@ pub enum ConnectError {
          ssl.ca.location (KAFKA_PROPERTY_SECURITY_PROTOCOL, KAFKA_PROPERTY_SSL_CA_LOCATION)"
     )]
     Tls { brokers: String, reason: String },
-    #[error("cannot reach Kafka at {brokers} within {seconds} s: {reason}")]
+    #[error("cannot reach the Kafka broker at {brokers} within {seconds} s: {reason}")]
     Unreachable {
         brokers: String,
         seconds: u64,
@@ -172,7 +172,7 @@ mod tests {
         assert!(!e.is_fatal(), "{e}");
         assert!(
             e.to_string()
-                .starts_with("cannot reach Kafka at 127.0.0.1:1"),
+                .starts_with("cannot reach the Kafka broker at 127.0.0.1:1"),
             "{e}"
         );
     }

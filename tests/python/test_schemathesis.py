@@ -297,8 +297,8 @@ def test_every_response_conforms_to_the_spec(case, server):
     # data must be rejected" (the answer still has to match the spec, and a
     # body that is not JSON or not a batch is 400).
     # The bodies of the alert write routes have rules OpenAPI cannot
-    # express as the spec is written: a condition's fields depend on its
-    # kind, channel ids must name channels of the tenant, a job_id needs a
+    # express (a rule condition's fields per kind it can: a oneOf): channel
+    # ids must name live channels of the tenant, a job_id needs a
     # campaign_id, a silence must end after it starts. They are exempt from
     # "valid data must be accepted" (their errors are 400s with the usual
     # body, which is still checked, and tests/alerts_api.rs covers them).

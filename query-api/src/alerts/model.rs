@@ -534,31 +534,92 @@ pub mod doc {
         pub job_id: Option<String>,
     }
 
-    /// When the rule fires, by `kind`: `metric_threshold` (`metric`, `op`,
-    /// `value`), `funnel_conversion` (`node_id`, `op`, `value`), `status`
-    /// (`status`), `inactivity` (`seconds`).
+    /// A comparison of a rule's condition.
+    #[derive(Debug, ToSchema)]
+    #[schema(as = AlertConditionOp)]
+    #[allow(dead_code)]
+    pub enum Op {
+        #[schema(rename = "<")]
+        Lt,
+        #[schema(rename = "<=")]
+        Le,
+        #[schema(rename = ">")]
+        Gt,
+        #[schema(rename = ">=")]
+        Ge,
+    }
+
+    /// A report metric a `metric_threshold` condition compares
+    /// (metrics.md).
+    #[derive(Debug, ToSchema)]
+    #[schema(as = AlertMetric)]
+    #[serde(rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum Metric {
+        InteractionRate,
+        CompletionRate,
+        SentUsers,
+        InteractedUsers,
+        CompletedUsers,
+        TotalInteractions,
+        MessagesSent,
+        WarningsSent,
+        AvgCompletionSeconds,
+        TargetUsers,
+    }
+
+    /// A campaign status a `status` condition waits for.
+    #[derive(Debug, ToSchema)]
+    #[schema(as = AlertCampaignStatus)]
+    #[allow(dead_code)]
+    pub enum Status {
+        #[schema(rename = "NEW")]
+        New,
+        #[schema(rename = "PREPARING")]
+        Preparing,
+        #[schema(rename = "WAITING")]
+        Waiting,
+        #[schema(rename = "RUNNING")]
+        Running,
+        #[schema(rename = "COMPLETED")]
+        Completed,
+        #[schema(rename = "ERROR")]
+        Error,
+    }
+
+    /// When the rule fires, one shape per `kind`: `metric_threshold` (the
+    /// report's `metric` compared with `value` holds; a null metric never
+    /// does), `funnel_conversion` (that funnel step's
+    /// `conversion_from_previous` compared with `value` holds), `status`
+    /// (the campaign has `status`), `inactivity` (the campaign is RUNNING
+    /// and no event of it was applied for `seconds`, in processing time).
     #[derive(Debug, ToSchema)]
     #[schema(as = AlertCondition)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
     #[allow(dead_code)]
-    pub struct Condition {
-        /// `metric_threshold`, `funnel_conversion`, `status` or `inactivity`.
-        #[schema(example = "metric_threshold")]
-        pub kind: String,
-        /// `metric_threshold`: `interaction_rate`, `completion_rate`,
-        /// `sent_users`, `interacted_users`, `completed_users`,
-        /// `total_interactions`, `messages_sent`, `warnings_sent`,
-        /// `avg_completion_seconds` or `target_users`.
-        pub metric: Option<String>,
-        /// `metric_threshold`, `funnel_conversion`: `<`, `<=`, `>` or `>=`.
-        pub op: Option<String>,
-        /// `metric_threshold`, `funnel_conversion`: the threshold.
-        pub value: Option<f64>,
-        /// `funnel_conversion`: the script node of the funnel step.
-        pub node_id: Option<String>,
-        /// `status`: NEW, PREPARING, WAITING, RUNNING, COMPLETED or ERROR.
-        pub status: Option<String>,
-        /// `inactivity`: idle seconds, at least 1.
-        pub seconds: Option<u64>,
+    pub enum Condition {
+        MetricThreshold {
+            metric: Metric,
+            op: Op,
+            /// The threshold.
+            value: f64,
+        },
+        FunnelConversion {
+            /// The script node of the funnel step.
+            #[schema(min_length = 1)]
+            node_id: String,
+            op: Op,
+            /// The threshold.
+            value: f64,
+        },
+        Status {
+            status: Status,
+        },
+        Inactivity {
+            /// Idle seconds, at least 1.
+            #[schema(minimum = 1)]
+            seconds: u64,
+        },
     }
 
     /// The body of `POST` and `PUT /v1/alert-rules` (unknown fields are

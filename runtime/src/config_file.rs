@@ -147,14 +147,14 @@ pub fn kafka_property_var(name: &str) -> String {
 }
 
 /// Whether `var` names a setting of a binary whose flags read `known`:
-/// one of them, `NAME_FILE` of a secret, or a Kafka property.
+/// one of them, `NAME_FILE` of one of its secrets, or a Kafka property.
 fn is_known(var: &str, known: &BTreeSet<String>, secrets: &[&str]) -> bool {
     known.contains(var)
         || var.starts_with("KAFKA_PROPERTY_")
         || var == "RUST_LOG"
         || var
             .strip_suffix("_FILE")
-            .is_some_and(|base| secrets.contains(&base))
+            .is_some_and(|base| secrets.contains(&base) && known.contains(base))
 }
 
 fn scalar(value: &toml::Value) -> Option<String> {
@@ -528,6 +528,7 @@ mod tests {
 [common]
 kafka_brokers = "b1:9096,b2:9096"
 clickhouse_password_file = "/run/secrets/ch"
+database_url_file = "/run/secrets/db"
 listen_addr = "0.0.0.0:8080"
 
 [processor]
@@ -571,8 +572,12 @@ request_timeout_ms = 100
                 ("SNAPSHOT_INTERVAL_MS", "500"),
             ]
         );
-        // The API's address is another binary's: unused, not an error.
-        assert_eq!(f.unused, ["[common] listen_addr"]);
+        // The API's address and database are another binary's: unused,
+        // not an error (and the secret's file is not read by this one).
+        assert_eq!(
+            f.unused,
+            ["[common] database_url_file", "[common] listen_addr"]
+        );
         assert_eq!(f.settings[5].origin, "[processor] snapshot_interval_ms");
     }
 

@@ -39,7 +39,7 @@ pub enum ReplayError {
         last: String,
         cause: Box<KafkaError>,
     },
-    #[error("{0}. Is the broker up (make up)?")]
+    #[error("{}{}", .0, if .0.is_fatal() { "" } else { ". Is the broker up (make up)?" })]
     Connect(kafka_settings::ConnectError),
     #[error("dead-letter topic {topic} does not exist on {brokers}")]
     MissingTopic { topic: String, brokers: String },

@@ -107,7 +107,7 @@ pub enum SourceError {
     NotCoPartitioned(String),
     #[error("cannot subscribe: {0}")]
     Subscribe(Box<KafkaError>),
-    #[error("{0}. Is the broker up (make up)?")]
+    #[error("{}{}", .0, if .0.is_fatal() { "" } else { ". Is the broker up (make up)?" })]
     Connect(kafka_settings::ConnectError),
 }
 

@@ -294,6 +294,22 @@ impl Metadata {
         tx.commit().await?;
         Ok(ChannelDeletion::Deleted)
     }
+
+    /// A test message sent to a channel, in the audit log (`test`), with
+    /// how it went (`detail`: never the channel's secret).
+    pub async fn record_channel_test(
+        &self,
+        tenant: &str,
+        principal: &str,
+        id: &str,
+        detail: &Value,
+    ) -> Result<(), MetadataError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        audit(&tx, tenant, principal, "test", "channel", id, Some(detail)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1277,6 +1277,36 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
     .json();
     assert_eq!(t["ok"], false, "no SMTP_URL on this server");
     assert!(t["error"].as_str().unwrap().contains("SMTP_URL"));
+    // Nothing listens: the error names the origin, never the URL's path or
+    // query (a Slack webhook's path is its secret).
+    let closed = integration_free_port();
+    let tokened = create_channel(
+        app,
+        json!({"name": "tokened", "kind": "webhook",
+               "url": format!("http://127.0.0.1:{closed}/hooks/T0KEN-path?sig=Q-S3CRET")}),
+    )
+    .await;
+    let t = expect(
+        app,
+        Method::POST,
+        &format!("/v1/channels/{tokened}/test"),
+        EDITOR_A,
+        None,
+        StatusCode::OK,
+        "",
+    )
+    .await
+    .json();
+    let error = t["error"].as_str().unwrap_or_default();
+    assert_eq!(t["ok"], false, "{t}");
+    assert!(
+        error.starts_with(&format!("http://127.0.0.1:{closed}: ")),
+        "{error}"
+    );
+    assert!(
+        !error.contains("T0KEN") && !error.contains("S3CRET"),
+        "{error}"
+    );
     expect(
         app,
         Method::POST,
@@ -1287,6 +1317,15 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
         "forbidden",
     )
     .await;
+    // Every test is in the audit log with how it went.
+    let tests: Vec<String> =
+        s.m.audit_of("a", "channel", &tokened)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(who, what, _)| format!("{who} {what}"))
+            .collect();
+    assert_eq!(tests, ["eve create", "eve test"]);
 
     // Delete: editors only, audited, then gone.
     let uri = format!("/v1/channels/{id}");
@@ -1371,7 +1410,7 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
         "",
     )
     .await;
-    assert_eq!(list.json()["channels"].as_array().unwrap().len(), 2);
+    assert_eq!(list.json()["channels"].as_array().unwrap().len(), 3);
     let audit: Vec<String> =
         s.m.audit_of("a", "channel", &id)
             .await
@@ -1379,7 +1418,7 @@ async fn channel_routes_check_roles_input_tenants_and_hide_secrets() {
             .into_iter()
             .map(|(who, what, _)| format!("{who} {what}"))
             .collect();
-    assert_eq!(audit, ["eve create", "eve delete"]);
+    assert_eq!(audit, ["eve create", "eve test", "eve delete"]);
     s.db.drop().await;
 }
 
@@ -1610,4 +1649,12 @@ async fn silence_routes_check_roles_input_and_tenants() {
             .collect();
     assert_eq!(audit, ["eve create", "eve delete"]);
     s.db.drop().await;
+}
+
+/// A port nothing listens on.
+fn integration_free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

@@ -356,7 +356,7 @@ pub async fn test<R: Reader>(
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_secs(1));
     let result = tokio::time::timeout(limit, alerts.senders.send(&channel.config, &n)).await;
-    Ok(Json(match result {
+    let answer = match result {
         Ok(Ok(sent)) => ChannelTest {
             ok: true,
             http_status: sent.http_status,
@@ -375,7 +375,22 @@ pub async fn test<R: Reader>(
                 u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)
             )),
         },
-    }))
+    };
+    // The audit log keeps who tested what and how it went. The message is
+    // sent already: a failure to record it is logged, not answered.
+    let detail = serde_json::json!({
+        "ok": answer.ok,
+        "http_status": answer.http_status,
+        "error": answer.error,
+    });
+    if let Err(e) = alerts
+        .metadata
+        .record_channel_test(&scope.tenant, &scope.principal, &id, &detail)
+        .await
+    {
+        tracing::warn!(channel = %id, error = %e, "recording a channel test in the audit log failed");
+    }
+    Ok(Json(answer))
 }
 
 #[cfg(test)]

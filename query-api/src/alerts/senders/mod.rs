@@ -284,12 +284,37 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Sent, SendFailu
                 retry_after: after,
             })
         }
-        // A URL that points at a non-public address stays refused.
-        Err(ureq::Error::Transport(t)) if t.to_string().contains(guard::BLOCKED) => {
-            Err(SendFailure::permanent(t.to_string()))
+        Err(ureq::Error::Transport(t)) => {
+            let error = transport_error(&t);
+            // A URL that points at a non-public address stays refused.
+            if error.contains(guard::BLOCKED) {
+                Err(SendFailure::permanent(error))
+            } else {
+                Err(SendFailure::transient(error))
+            }
         }
-        Err(ureq::Error::Transport(t)) => Err(SendFailure::transient(t.to_string())),
     }
+}
+
+/// A transport error as the attempt log and the channel test show it:
+/// the URL's origin only (a Slack webhook's path is its secret, and
+/// webhooks often carry a token in the query), then the kind, the message
+/// and the cause (ureq's own text starts with the whole URL).
+fn transport_error(t: &ureq::Transport) -> String {
+    let mut text = t
+        .url()
+        .map(|u| format!("{}: ", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    text.push_str(&t.kind().to_string());
+    if let Some(message) = t.message() {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    if let Some(cause) = std::error::Error::source(t) {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+    }
+    text
 }
 
 /// A number as the messages show it ("-" when there is none).

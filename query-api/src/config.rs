@@ -466,9 +466,9 @@ impl AlertArgs {
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
     /// Kafka bootstrap servers (comma-separated) to produce posted events
-    /// to. Without it HTTP ingestion is off (its routes answer 404); a
-    /// broker that cannot be reached only fails the posts (503), never the
-    /// read routes.
+    /// to. Without it (or empty) HTTP ingestion is off (its routes answer
+    /// 404); a broker that cannot be reached only fails the posts (503),
+    /// never the read routes.
     #[arg(
         long = "kafka-brokers",
         env = "KAFKA_BROKERS",

@@ -243,8 +243,11 @@ fn reports(
     }))
 }
 
-async fn run(args: ServeArgs) -> anyhow::Result<()> {
+async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     runtime::logging::init(&args.log_format);
+    // An empty KAFKA_BROKERS (e.g. `kafka_brokers = ""` in the file's
+    // [query-api] section over [common]'s) turns Kafka off.
+    args.ingest.brokers = args.ingest.brokers.filter(|b| !b.trim().is_empty());
     let path = args
         .api_keys
         .context("--api-keys (or API_KEYS_FILE) is required: the TOML file of API key hashes")?;

@@ -117,6 +117,14 @@ pub fn without_config_flag(args: impl IntoIterator<Item = OsString>) -> Vec<OsSt
     out
 }
 
+impl FileSettings {
+    /// Add `setting`, replacing an earlier value of its variable.
+    fn set(&mut self, setting: FileSetting) {
+        self.settings.retain(|s| s.var != setting.var);
+        self.settings.push(setting);
+    }
+}
+
 /// The path of the file: `--config PATH` or `--config=PATH` in `args`
 /// (before `--`), else `env` (the value of [`CONFIG_ENV`]).
 pub fn config_path(args: &[OsString], env: Option<OsString>) -> Option<PathBuf> {
@@ -188,18 +196,31 @@ pub fn parse(
         ..FileSettings::default()
     };
     for (section, table) in &doc {
-        let Some(table) = table.as_table() else {
+        if !table.is_table() {
             return Err(ConfigError::TopLevel {
                 path: path.to_owned(),
                 key: section.clone(),
             });
-        };
+        }
         if !SECTIONS.contains(&section.as_str()) {
             return Err(ConfigError::Section {
                 path: path.to_owned(),
                 section: section.clone(),
             });
         }
+    }
+    // The binary's own section last: its value of a setting wins over
+    // [common]'s (and [kafka-properties] over a kafka_property_* key).
+    let order = SECTIONS
+        .iter()
+        .filter(|s| **s != binary)
+        .copied()
+        .chain(std::iter::once(binary));
+    for section in order {
+        let Some(table) = doc.get(section).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        let section = section.to_owned();
         for (key, value) in table {
             let value = scalar(value).ok_or_else(|| ConfigError::Value {
                 path: path.to_owned(),
@@ -208,7 +229,7 @@ pub fn parse(
             })?;
             let origin = format!("[{section}] {key}");
             if section == "kafka-properties" {
-                out.settings.push(FileSetting {
+                out.set(FileSetting {
                     var: kafka_property_var(key),
                     value,
                     origin,
@@ -243,7 +264,7 @@ pub fn parse(
                     hint: format!("`{binary} --help` shows each setting as [env: NAME=]; the key is NAME in lower case"),
                 });
             }
-            out.settings.push(FileSetting { var, value, origin });
+            out.set(FileSetting { var, value, origin });
         }
     }
     Ok(out)
@@ -579,6 +600,29 @@ request_timeout_ms = 100
             ["[common] database_url_file", "[common] listen_addr"]
         );
         assert_eq!(f.settings[5].origin, "[processor] snapshot_interval_ms");
+    }
+
+    #[test]
+    fn a_binary_section_wins_over_common() {
+        let text = "[query-api]\nkafka_brokers = \"\"\n\n[common]\nkafka_brokers = \"b:1\"\n\
+                    kafka_property_sasl_mechanism = \"PLAIN\"\n\n\
+                    [kafka-properties]\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n";
+        let f = parse(text, "c.toml", "query-api", &known(), &[]).unwrap();
+        assert_eq!(
+            vars(&f),
+            [
+                ("KAFKA_PROPERTY_SASL_MECHANISM", "SCRAM-SHA-512"),
+                ("KAFKA_BROKERS", ""),
+            ]
+        );
+        let p = parse(text, "c.toml", "processor", &known(), &[]).unwrap();
+        assert_eq!(
+            vars(&p),
+            [
+                ("KAFKA_BROKERS", "b:1"),
+                ("KAFKA_PROPERTY_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ]
+        );
     }
 
     #[test]

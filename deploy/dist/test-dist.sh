@@ -36,26 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# check DESCRIPTION COMMAND [ARGS...]: the command must succeed.
-check() {
-  local what=$1
-  shift
-  if "$@" >"$check_log" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-    sed 's/^/    | /' "$check_log" | tail -n 30
-  fi
-}
-# refuse DESCRIPTION COMMAND [ARGS...]: the command must fail.
-refuse() {
-  local what=$1
-  shift
-  check "$what" negate "$@"
-}
-negate() { ! "$@"; }
+CHECK_LOG_LINES=30
+. "$here/../local/checks.sh"
 
 free_ports() { # N: N distinct free loopback ports
   python3 -c '

@@ -28,26 +28,7 @@ cleanup() {
   rm -rf "$other" "$check_log" "$LOCAL_DIR/started-by-test-stack-noop-$$"
 }
 trap cleanup EXIT
-# check DESCRIPTION COMMAND [ARGS...]: the command must succeed.
-check() {
-  local what=$1
-  shift
-  if "$@" >"$check_log" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-    sed 's/^/    | /' "$check_log" | tail -n 20
-  fi
-}
-# refuse DESCRIPTION COMMAND [ARGS...]: the command must fail.
-refuse() {
-  local what=$1
-  shift
-  check "$what" negate "$@"
-}
-negate() { ! "$@"; }
+. "$here/checks.sh"
 
 pid_of() { cat "$1" 2>/dev/null || echo none; }
 alive() { kill -0 "$1" 2>/dev/null; }

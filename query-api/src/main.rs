@@ -303,15 +303,9 @@ async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    // First, while no other thread runs: the configuration file's values
-    // become variables where none is set, then a secret given as NAME_FILE
-    // becomes NAME for the settings below (runtime::secrets).
-    let file = config_file::load(
-        "query-api",
-        &Cli::command(),
-        &runtime::secrets::SECRET_SETTINGS,
-    )?;
-    runtime::secrets::load_from_files()?;
+    // First, while no other thread runs: the configuration file, then the
+    // secrets given as NAME_FILE, become the variables clap reads.
+    let file = config_file::load_with_secrets("query-api", &Cli::command())?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -335,6 +335,25 @@ pub fn load(
     Ok(file)
 }
 
+/// Why a binary could not take its settings from files.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// What every binary's `main` does first, while no other thread runs, in
+/// this order: the configuration file's values become variables where none
+/// is set ([`load`]), then every secret given as `NAME_FILE` (the file's
+/// `*_file` keys included) becomes `NAME` ([`crate::secrets::load_from_files`]).
+pub fn load_with_secrets(binary: &str, cmd: &clap::Command) -> Result<FileSettings, LoadError> {
+    let file = load(binary, cmd, &crate::secrets::SECRET_SETTINGS)?;
+    crate::secrets::load_from_files()?;
+    Ok(file)
+}
+
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| e.to_string())
 }

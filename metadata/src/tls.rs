@@ -19,10 +19,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use runtime::tls_roots::{self, PemRootsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
@@ -303,41 +303,30 @@ fn percent_decode(text: &str) -> Result<String, String> {
 /// The CA certificates of the PEM file `path`.
 fn roots_from_pem_file(path: &Path) -> Result<RootCertStore, String> {
     let file = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("DATABASE_URL: sslrootcert {file} cannot be read: {e}"))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| {
+    tls_roots::from_pem_file(path).map_err(|e| match e {
+        PemRootsError::Unreadable(e) => {
+            format!("DATABASE_URL: sslrootcert {file} cannot be read: {e}")
+        }
+        PemRootsError::NotPem(e) => {
             format!("DATABASE_URL: sslrootcert {file} is not a PEM file of CA certificates: {e}")
-        })?;
-        roots.add(cert).map_err(|e| {
+        }
+        PemRootsError::Unusable(e) => {
             format!("DATABASE_URL: sslrootcert {file}: a certificate cannot be used: {e}")
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
+        }
+        PemRootsError::Empty => format!(
             "DATABASE_URL: sslrootcert {file} is not a PEM file of CA certificates \
              (no -----BEGIN CERTIFICATE----- block)"
-        ));
-    }
-    Ok(roots)
+        ),
+    })
 }
 
 /// The system's CA certificates (`sslrootcert=system`).
 fn system_roots() -> Result<RootCertStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(found.certs);
-    if roots.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map_or_else(|| "none found".to_owned(), ToString::to_string);
-        return Err(format!(
+    tls_roots::system().map_err(|why| {
+        format!(
             "DATABASE_URL: sslrootcert=system: the system's CA certificates cannot be loaded ({why})"
-        ));
-    }
-    Ok(roots)
+        )
+    })
 }
 
 /// `verify-ca`: the certificate chains to a trusted CA; the name in it is

@@ -8,6 +8,7 @@ pub mod logging;
 pub mod secrets;
 pub mod shutdown;
 pub mod tenants;
+pub mod tls_roots;
 
 pub use shutdown::shutdown_signal;
 pub use tenants::TenantZones;

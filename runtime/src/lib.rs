@@ -1,7 +1,7 @@
 //! What every binary of the product shares and nothing else: logging
 //! set-up, the shutdown signal, tenant time zones (which calendar day an
-//! event falls on), secrets from files and the configuration file. No
-//! Kafka, no ClickHouse.
+//! event falls on), secrets from files, the configuration file and the CA
+//! certificates TLS clients trust. No Kafka, no ClickHouse.
 
 pub mod config_file;
 pub mod logging;

@@ -7,6 +7,13 @@ use processor::run::{run, RunConfig};
 use runtime::config_file::{self, FileSettings};
 use runtime::shutdown_signal;
 
+/// mimalloc instead of glibc's malloc: librdkafka's threads free what the
+/// engine thread allocated (dead letters, produced alert transitions), and
+/// glibc serializes that on its arena locks. Measured in benches/RESULTS.md
+/// (dead-letter throughput, issue 10).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Campaign analytics stream processor: consumes the campaign-lifecycle,
 /// notifications and interactions topics, keeps per-campaign and per-user
 /// aggregates in memory, and snapshots them to ClickHouse together with the

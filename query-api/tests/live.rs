@@ -413,6 +413,8 @@ async fn bad_requests_are_json_400s_and_a_stream_before_the_first_poll_is_503() 
         ("/v1/campaigns/stream", Some("0=1,x")),
         ("/v1/campaigns/stream?last_event_id=-1=2", None),
         ("/v1/campaigns/c1/report/stream", Some("0=1")),
+        // An empty parameter is malformed (an empty header is none).
+        ("/v1/campaigns/c1/report/stream?last_event_id=", Some("3")),
     ] {
         let (status, body) = open(&f, uri, KEY_A, last).await.err().expect("refused");
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");

@@ -62,8 +62,8 @@ pub struct ReportStreamParams {
 }
 
 /// Where to resume: the `Last-Event-ID` header, else the parameter, each
-/// parsed by `parse` (both are checked when both are given); empty is none
-/// (a browser sends an empty id before it has seen one).
+/// parsed by `parse` (both are checked when both are given); an empty
+/// header is none (a browser sends an empty id before it has seen one).
 fn resume<T>(
     headers: &HeaderMap,
     param: Option<&str>,
@@ -78,9 +78,11 @@ fn resume<T>(
         })?),
         None => None,
     };
-    let parsed = |text: Option<&str>| text.filter(|t| !t.is_empty()).map(&parse).transpose();
-    let param = parsed(param)?;
-    Ok(parsed(header)?.or(param))
+    // An empty header is none (a first connection may send one); an empty
+    // parameter is a malformed id, like any other.
+    let param = param.map(&parse).transpose()?;
+    let header = header.filter(|t| !t.is_empty()).map(&parse).transpose()?;
+    Ok(header.or(param))
 }
 
 /// Ids a stream may follow: the contract's ids (at most 64 characters,

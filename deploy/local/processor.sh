@@ -10,9 +10,11 @@ PID_FILE=$LOCAL_DIR/processor.pid
 LOG_FILE=$LOCAL_DIR/processor.log
 BIN=${PROCESSOR_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/processor}
 METRICS_ADDR=${METRICS_ADDR:-127.0.0.1:9464}
-# The local stack evaluates alert rules (the topics exist: topics.sh).
+# The local stack evaluates alert rules and follows the tenants registry
+# (the topics exist: topics.sh).
 ALERTING=${ALERTING:-true}
-export METRICS_ADDR ALERTING
+TENANT_REGISTRY=${TENANT_REGISTRY:-true}
+export METRICS_ADDR ALERTING TENANT_REGISTRY
 
 healthy() { curl -fsS --max-time 5 "http://$METRICS_ADDR/healthz" >/dev/null 2>&1; }
 

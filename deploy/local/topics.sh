@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 TOPICS=("$TOPIC_LIFECYCLE" "$TOPIC_NOTIFICATIONS" "$TOPIC_INTERACTIONS" "$TOPIC_DLQ")
-ALL_TOPICS=("${TOPICS[@]}" "$TOPIC_ALERT_RULES" "$TOPIC_ALERTS")
+ALL_TOPICS=("${TOPICS[@]}" "$TOPIC_ALERT_RULES" "$TOPIC_ALERTS" "$TOPIC_TENANTS")
 
 # Partition count of a topic, 0 when it does not exist.
 partitions_of() {
@@ -36,6 +36,7 @@ create() {
     if [ "$have" = 0 ]; then
       count=$TOPIC_PARTITIONS
       [ "$topic" != "$TOPIC_ALERT_RULES" ] || count=1
+      [ "$topic" != "$TOPIC_TENANTS" ] || count=1
       log "creating $topic with $count partition(s)"
       "$TANSU_BIN" topic create --broker "tcp://$KAFKA_BROKERS" --partitions "$count" "$topic" >/dev/null
     fi
@@ -49,7 +50,7 @@ create() {
     fi
   done
   [ "$bad" = 0 ] || die "delete the topic(s) (\"$TANSU_BIN\" topic delete --broker tcp://$KAFKA_BROKERS NAME) or set TOPIC_PARTITIONS"
-  log "topics ready on $KAFKA_BROKERS: ${TOPICS[*]} ($TOPIC_PARTITIONS partitions each), $TOPIC_ALERT_RULES, $TOPIC_ALERTS"
+  log "topics ready on $KAFKA_BROKERS: ${TOPICS[*]} ($TOPIC_PARTITIONS partitions each), $TOPIC_ALERT_RULES, $TOPIC_ALERTS, $TOPIC_TENANTS"
 }
 
 case "${1:-create}" in

@@ -1,6 +1,6 @@
 //! The metadata database: what users create and change (alert rules,
 //! alerts with their read and dismissed state, delivery channels,
-//! silences, the audit log), saved dashboards, scheduled reports (definitions, templates,
+//! silences, the audit log), the tenants registry, saved dashboards, scheduled reports (definitions, templates,
 //! schedules, runs, files, their deliveries) and the delivery queues, in
 //! PostgreSQL.
 //! ClickHouse stays the home of events and reports.
@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod reports;
 pub mod rules;
 pub mod silences;
+pub mod tenants;
 pub mod tls;
 
 #[cfg(feature = "testing")]

@@ -25,6 +25,7 @@
 //!   them; every row carries the epoch, and the store drops rows of an
 //!   epoch that is no longer the partition's.
 
+mod calendars;
 mod dead_letters;
 mod memory;
 use memory::Evicted;
@@ -53,6 +54,9 @@ use crate::store::{
     STATE_FORMAT,
 };
 use runtime::tenants::TenantZones;
+use runtime::TenantDirectory;
+
+use calendars::Calendars;
 
 use dead_letters::Outbox;
 pub use dead_letters::{Attempt, DeadLetterSink, Unacknowledged};
@@ -148,7 +152,8 @@ pub struct Engine<S: Store> {
     codec: Codec,
     /// Writer schemas of Confluent-framed records, looked up as they appear.
     schema_ids: SchemaIds,
-    zones: TenantZones,
+    /// Tenants' calendars: which day an event falls on.
+    zones: Calendars,
     metrics: Metrics,
     /// `events_applied` and `duplicates_dropped` by kind, resolved once.
     applied: KindCounters,
@@ -223,7 +228,7 @@ impl<S: Store> Engine<S> {
             store,
             codec,
             schema_ids: SchemaIds::new(Vec::new(), metrics.schema_lookups.clone()),
-            zones,
+            zones: Calendars::fixed(zones),
             applied: KindCounters::of(&metrics.events_applied),
             duplicates: KindCounters::of(&metrics.duplicates_dropped),
             metrics,
@@ -243,6 +248,14 @@ impl<S: Store> Engine<S> {
             alerts: None,
             publishing: Vec::new(),
         }
+    }
+
+    /// Zone events by the tenants registry's calendars as `directory`
+    /// holds them at each event (instead of the fixed zones given to
+    /// [`Engine::new`]).
+    pub fn with_tenants(mut self, directory: Arc<TenantDirectory>) -> Self {
+        self.zones = Calendars::following(directory);
+        self
     }
 
     /// Evaluate the rules of `board` at every snapshot and hand committed
@@ -366,6 +379,7 @@ impl<S: Store> Engine<S> {
                         self.applied.get(kind).inc();
                         let local_date = self
                             .zones
+                            .get()
                             .local_date(event.tenant_id(), event.occurred_at());
                         shard.pending.push(RawEvent {
                             event,

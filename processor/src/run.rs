@@ -14,12 +14,13 @@ use crate::clickhouse::ClickHouseStore;
 use crate::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
 use crate::kafka::alert_publisher::AlertPublisher;
 use crate::kafka::dlq::Rejected;
-use crate::kafka::rules_reader::RulesReader;
 use crate::kafka::source::check_topics;
+use crate::kafka::table_reader::{TableReader, TenantTable};
 use crate::kafka::{DeadLetters, KafkaConfig, Source};
 use crate::metrics::Metrics;
 use crate::schema_source::{SchemaIds, SchemaSourceConfig};
 use runtime::tenants::TenantZones;
+use runtime::TenantDirectory;
 
 /// How the processor runs (besides where Kafka and ClickHouse are).
 #[derive(Debug, Clone, clap::Args)]
@@ -56,7 +57,8 @@ pub struct RunConfig {
     pub default_timezone: String,
 
     /// A tenant's time zone as tenant=Zone (repeatable, or comma-separated
-    /// in TENANT_TIMEZONES), e.g. acme=Europe/Berlin.
+    /// in TENANT_TIMEZONES), e.g. acme=Europe/Berlin. With
+    /// TENANT_REGISTRY=true the registry's zone of a tenant wins.
     #[arg(
         long = "tenant-timezone",
         env = "TENANT_TIMEZONES",
@@ -107,6 +109,19 @@ pub struct RunConfig {
     /// alert store).
     #[arg(long, env = "TOPIC_ALERTS", default_value = "alerts")]
     pub alerts_topic: String,
+
+    /// Follow the tenants registry (written by the API from /v1/tenants):
+    /// read --tenants-topic in full before consuming, then follow it; an
+    /// event falls on the day of its tenant's zone in effect when it
+    /// occurred. Off: every tenant's zone comes from TENANT_TIMEZONES.
+    #[arg(long, env = "TENANT_REGISTRY", default_value_t = false,
+          action = clap::ArgAction::Set, value_name = "true|false")]
+    pub tenant_registry: bool,
+
+    /// Topic of the tenants registry (one partition, compacted; keyed by
+    /// tenant id).
+    #[arg(long, env = "TOPIC_TENANTS", default_value = "tenants")]
+    pub tenants_topic: String,
 }
 
 impl DeadLetterSink for DeadLetters<Attempt> {
@@ -157,13 +172,44 @@ pub async fn run(
             Err((error, rejected)) => attempt.failed(&error, rejected),
         }),
     )?);
+    // The tenants registry first: the first event applied must be zoned
+    // by every zone change already made.
+    let tenants = if cfg.tenant_registry {
+        let directory = Arc::new(TenantDirectory::new(zones.clone()));
+        let (kafka, topic) = (cfg.kafka.clone(), cfg.tenants_topic.clone());
+        let table = Arc::new(TenantTable(directory.clone()));
+        let reader = tokio::task::spawn_blocking(move || {
+            TableReader::start(
+                &kafka,
+                &topic,
+                "campaign-analytics-tenants-reader",
+                table,
+                Duration::from_secs(60),
+            )
+        })
+        .await??;
+        tracing::info!(tenants = directory.registered(), topic = %cfg.tenants_topic,
+            "tenants registry followed");
+        Some((directory, reader))
+    } else {
+        tracing::info!(
+            "tenants registry off: zones from TENANT_TIMEZONES (TENANT_REGISTRY=true follows it)"
+        );
+        None
+    };
     // Rules first: the first snapshot must see them all.
     let alerting = if cfg.alerting {
         let board = Arc::new(RuleBoard::new());
         let (kafka, topic) = (cfg.kafka.clone(), cfg.alert_rules_topic.clone());
         let reading = board.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            RulesReader::start(&kafka, &topic, reading, Duration::from_secs(60))
+            TableReader::start(
+                &kafka,
+                &topic,
+                "campaign-analytics-rules-reader",
+                reading,
+                Duration::from_secs(60),
+            )
         })
         .await??;
         let publisher = Arc::new(AlertPublisher::new(
@@ -207,6 +253,9 @@ pub async fn run(
     if let Some((board, _, publisher)) = &alerting {
         engine = engine.with_alerts(board.clone(), publisher.clone());
     }
+    if let Some((directory, _)) = &tenants {
+        engine = engine.with_tenants(directory.clone());
+    }
     let retention = retention_ms(cfg.retention_days).map(|horizon| {
         tokio::spawn(crate::clickhouse::retention::every(
             client,
@@ -237,6 +286,7 @@ pub async fn run(
     })
     .await?;
     dead_letters.flush();
+    drop(tenants);
     if let Some((_, reader, publisher)) = alerting {
         drop(reader);
         tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10))).await?;

@@ -18,6 +18,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use runtime::tenants::TenantZones;
+use runtime::TenantDirectory;
 use tracing::Instrument;
 
 use crate::alerts::Alerts;
@@ -32,8 +33,9 @@ use crate::read::Reader;
 use crate::reports::Reports;
 use crate::routes::{
     alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
-    overview, report_runs, report_templates, reports, silences, ws,
+    overview, report_runs, report_templates, reports, silences, tenants, ws,
 };
+use crate::tenants::Tenants;
 
 /// The request id header, taken from the request or generated, and
 /// always returned.
@@ -79,7 +81,9 @@ pub struct AppState<R> {
     pub reader: R,
     pub keys: Arc<KeyStore>,
     pub limiter: Arc<RateLimiter>,
-    pub zones: Arc<TenantZones>,
+    /// Every tenant's calendar: the `TENANT_TIMEZONES` seeds overlaid
+    /// with the tenants registry, kept current by [`crate::tenants`].
+    pub zones: Arc<TenantDirectory>,
     pub metrics: Metrics,
     pub settings: Arc<Settings>,
     /// HTTP ingestion; `None` when off (no Kafka brokers configured).
@@ -90,6 +94,9 @@ pub struct AppState<R> {
     /// Scheduled reports; `None` when off (no metadata database
     /// configured): the report routes answer 503.
     pub reports: Option<Arc<Reports>>,
+    /// The tenants registry; `None` when off (no metadata database
+    /// configured): `/v1/tenants` answers 503.
+    pub tenants: Option<Arc<Tenants>>,
     /// The live streams' hub; its poller is started apart
     /// ([`crate::live::spawn_poller`]).
     pub live: Arc<Live>,
@@ -107,6 +114,7 @@ impl<R: Clone> Clone for AppState<R> {
             ingest: self.ingest.clone(),
             alerts: self.alerts.clone(),
             reports: self.reports.clone(),
+            tenants: self.tenants.clone(),
             live: self.live.clone(),
         }
     }
@@ -127,12 +135,13 @@ impl<R: Reader> AppState<R> {
             reader,
             keys: Arc::new(keys),
             limiter: Arc::new(limiter),
-            zones: Arc::new(zones),
+            zones: Arc::new(TenantDirectory::new(zones)),
             metrics,
             settings: Arc::new(settings),
             ingest: None,
             alerts: None,
             reports: None,
+            tenants: None,
             live,
         }
     }
@@ -159,6 +168,14 @@ impl<R> AppState<R> {
     /// are started apart ([`Reports::spawn_tasks`]).
     pub fn with_reports(mut self, reports: Arc<Reports>) -> Self {
         self.reports = Some(reports);
+        self
+    }
+
+    /// Turn the tenants registry on (`/v1/tenants`); `tenants` must hold
+    /// this state's [`AppState::zones`]. Its tasks (the sync and the
+    /// outbox publisher) are started apart.
+    pub fn with_tenants(mut self, tenants: Arc<Tenants>) -> Self {
+        self.tenants = Some(tenants);
         self
     }
 }
@@ -243,6 +260,16 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
         )
         .route("/v1/silences/{id}", delete(silences::delete::<R>))
         .route("/v1/ws", get(ws::websocket::<R>))
+        .route(
+            "/v1/tenants",
+            get(tenants::list::<R>).post(tenants::create::<R>),
+        )
+        .route(
+            "/v1/tenants/{id}",
+            get(tenants::one::<R>)
+                .patch(tenants::update::<R>)
+                .delete(tenants::delete::<R>),
+        )
         .route(
             "/v1/report-definitions",
             get(reports::list_definitions::<R>).post(reports::create_definition::<R>),

@@ -70,6 +70,14 @@ pub struct ProducerScope {
     pub key: usize,
 }
 
+/// A platform admin key (`role = "admin"` without a tenant): manages the
+/// tenants registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformAdmin {
+    pub key: usize,
+    pub principal: String,
+}
+
 /// Who made a request, for the access log: the key's label (never the
 /// key) and the tenant, once the [`Scope`] extractor knows them.
 #[derive(Debug, Clone, Default)]
@@ -205,6 +213,28 @@ impl<R: Reader> FromRequestParts<AppState<R>> for ProducerScope {
         Ok(ProducerScope {
             tenant: tenant.clone(),
             key: index,
+        })
+    }
+}
+
+impl<R: Reader> FromRequestParts<AppState<R>> for PlatformAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<R>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts);
+        let (index, key) = authenticate(parts, state, &caller)?;
+        if key.role != Role::Admin {
+            return Err(ApiError::forbidden(
+                "managing tenants needs a platform admin key (role = \"admin\" without a \
+                 tenant in the keys file)",
+            ));
+        }
+        Ok(PlatformAdmin {
+            key: index,
+            principal: key.principal.clone(),
         })
     }
 }

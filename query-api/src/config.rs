@@ -107,8 +107,11 @@ pub struct ServeArgs {
     pub default_timezone: String,
 
     /// A tenant's time zone as tenant=Zone (repeatable, or comma-separated
-    /// in TENANT_TIMEZONES), e.g. acme=Europe/Berlin. Use the processor's
-    /// setting: the rollups were cut at its day boundaries.
+    /// in TENANT_TIMEZONES), e.g. acme=Europe/Berlin. With a metadata
+    /// database these seed the tenants registry (a tenant it does not have
+    /// yet is added with this zone) and the registry decides from then on
+    /// (/v1/tenants); without one, use the processor's setting: the rollups
+    /// were cut at its day boundaries.
     #[arg(
         long = "tenant-timezone",
         visible_alias = "tenant-timezones",
@@ -117,6 +120,25 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub tenant_timezones: Vec<String>,
+
+    /// How far ahead a tenant's zone change takes effect at the earliest
+    /// (PATCH /v1/tenants/{id}): it must exceed the processors'
+    /// MAX_CLOCK_SKEW_SECONDS plus the time a change takes to reach them,
+    /// so that every event is zoned the same way by every processor.
+    #[arg(
+        long,
+        env = "TENANT_ZONE_CHANGE_DELAY_SECONDS",
+        default_value_t = 3600,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u32).range(0..=31_536_000)
+    )]
+    pub tenant_zone_change_delay_seconds: u32,
+
+    /// Topic the tenants registry is published to (one partition,
+    /// compacted; the processors follow it with TENANT_REGISTRY=true): key
+    /// the tenant id, value the tenant's JSON record.
+    #[arg(long, env = "TOPIC_TENANTS", default_value = "tenants")]
+    pub tenants_topic: String,
 
     /// Longest overview range, in days (from and to inclusive).
     #[arg(long, env = "MAX_OVERVIEW_DAYS", default_value_t = 731,

@@ -60,6 +60,10 @@ pub enum ErrorCode {
     /// parameter the widget does not take, a missing campaign id...); the
     /// message names the widget and the field.
     BadDashboard,
+    /// A tenant (`POST`/`PATCH /v1/tenants`) is malformed or invalid: an
+    /// unknown time zone, a zone change earlier than the change delay
+    /// allows, a rate limit out of range...; the message names the field.
+    BadTenant,
     /// A download link expired, or was changed (403).
     LinkRefused,
     /// The run has finished (succeeded, failed or cancelled) and cannot

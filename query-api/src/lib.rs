@@ -25,6 +25,11 @@
 //!   their files, deliveries to recipients, signed links, retention; the
 //!   routes are [`routes::reports`], [`routes::report_templates`] and
 //!   [`routes::report_runs`].
+//! - [`tenants`]: the tenants registry (`/v1/tenants`, platform admin
+//!   keys) in the metadata database: the calendars every instance answers
+//!   with, kept in step by a sync task, and the outbox to the tenants
+//!   topic the processors follow; [`outbox`] is the publisher shared with
+//!   the alert rules.
 //! - [`dashboards`]: saved dashboards' data, every widget's from one read
 //!   of the reports; the routes are [`routes::dashboards`].
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
@@ -51,9 +56,11 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
+pub mod outbox;
 pub mod params;
 pub mod rate_limit;
 pub mod read;
 pub mod reports;
 pub mod routes;
+pub mod tenants;
 pub mod ui;

@@ -20,12 +20,14 @@ use query_api::config::{
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
 use query_api::ingest::{Ingest, IngestSettings};
 use query_api::keys::{hash_key, unusable_key, KeyStore};
+use query_api::outbox::spawn_publisher;
 use query_api::rate_limit::Limit;
 use query_api::read::ClickHouseReader;
 use query_api::reports::links::LinkSigner;
 use query_api::reports::metrics::ReportMetrics;
 use query_api::reports::storage::{FileStore, StoreLocation};
 use query_api::reports::{ReportSettings, Reports};
+use query_api::tenants::{spawn_sync, TenantOutbox, Tenants};
 use runtime::config_file::{self, FileSettings};
 use runtime::shutdown_signal;
 use runtime::tenants::TenantZones;
@@ -243,6 +245,62 @@ fn reports(
     }))
 }
 
+/// The tenants registry, on the metadata database of the alerts: the
+/// `TENANT_TIMEZONES` seeds added, the registry read into the state's
+/// calendars now (before the first request), then kept in step; with
+/// Kafka brokers, its changes published to the processors.
+async fn tenants(
+    args: &ServeArgs,
+    alerts: &Alerts,
+    state: &AppState<ClickHouseReader>,
+    kafka: &KafkaProperties,
+) -> anyhow::Result<Arc<Tenants>> {
+    let seeds: Vec<(String, String)> = state
+        .zones
+        .current()
+        .seeds()
+        .into_iter()
+        .map(|(tenant, zone)| (tenant, zone.name().to_string()))
+        .collect();
+    let added = alerts
+        .metadata
+        .seed_tenants(&seeds)
+        .await
+        .context("seeding the tenants registry from TENANT_TIMEZONES")?;
+    let tenants = Arc::new(Tenants::new(
+        alerts.metadata.clone(),
+        state.zones.clone(),
+        chrono::TimeDelta::seconds(i64::from(args.tenant_zone_change_delay_seconds)),
+        state.limiter.clone(),
+    ));
+    tenants
+        .sync()
+        .await
+        .context("reading the tenants registry")?;
+    spawn_sync(tenants.clone());
+    match &args.ingest.brokers {
+        Some(brokers) => {
+            spawn_publisher(
+                Arc::new(TenantOutbox(tenants.clone())),
+                producer_config(&args.ingest, brokers.clone(), kafka),
+                args.tenants_topic.clone(),
+            )
+            .context("the Kafka producer of the tenants registry")?;
+        }
+        None => tracing::warn!(
+            "tenants registry on without KAFKA_BROKERS / --kafka-brokers: its changes reach \
+             the processors once the server has brokers"
+        ),
+    }
+    tracing::info!(
+        tenants = state.zones.registered(),
+        seeded = added,
+        topic = %args.tenants_topic,
+        "tenants registry on"
+    );
+    Ok(tenants)
+}
+
 async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     runtime::logging::init(&args.log_format);
     // An empty KAFKA_BROKERS (e.g. `kafka_brokers = ""` in the file's
@@ -250,6 +308,7 @@ async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     args.ingest.brokers = args.ingest.brokers.filter(|b| !b.trim().is_empty());
     let path = args
         .api_keys
+        .take()
         .context("--api-keys (or API_KEYS_FILE) is required: the TOML file of API key hashes")?;
     let keys = KeyStore::load(&path)?;
     let zones = TenantZones::parse(&args.default_timezone, &args.tenant_timezones)?;
@@ -286,7 +345,11 @@ async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     if let Some(alerts) = alerts {
         let reports = reports(&args.reports, report_settings, &alerts, &state)?;
         reports.spawn_tasks(state.reader.clone());
-        state = state.with_alerts(alerts).with_reports(reports);
+        let tenants = tenants(&args, &alerts, &state, &kafka).await?;
+        state = state
+            .with_alerts(alerts)
+            .with_reports(reports)
+            .with_tenants(tenants);
     }
     let listener = listen(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr().unwrap_or(args.listen);

@@ -36,8 +36,9 @@ use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
     alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
-    overview, report_runs, report_templates, reports, silences, ws,
+    overview, report_runs, report_templates, reports, silences, tenants, ws,
 };
+use crate::tenants::model::{TenantInput, TenantList, TenantPatchInput, TenantView, ZoneView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -132,6 +133,11 @@ is `{\"error\": {\"code\", \"message\"}}`."
         dashboards::replace,
         dashboards::delete,
         dashboards::data,
+        tenants::list,
+        tenants::create,
+        tenants::one,
+        tenants::update,
+        tenants::delete,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -153,6 +159,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         AuditView, AuditList, CampaignStreamEvent, ReportStreamEvent,
         DashboardView, DashboardList, DashboardInputDoc, WidgetDoc, DashboardData, WidgetData,
         WidgetError, FunnelData, TrendData, CampaignTableData, CampaignRow, CounterData, AlertsData,
+        TenantView, TenantList, TenantInput, TenantPatchInput, ZoneView,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -163,6 +170,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "alerts", description = "Alert rules, alerts and their live stream, delivery channels (webhook, Slack, e-mail) and silences (when the server has a metadata database, DATABASE_URL; 503 otherwise). Any reading key reads alerts, channels and silences, keeps its own read state and dismisses alerts; rules, channels, silences, manual alerts and deletions need an editor key (role = \"editor\") or an admin key."),
         (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
         (name = "dashboards", description = "Saved dashboards (when the server has a metadata database, DATABASE_URL; 503 otherwise): per tenant, named lists of widgets (report_kpis, funnel, overview_trend, campaign_table, live_counter, alerts) and every widget's data as of one moment. Any reading key reads; creating, replacing and deleting need an editor key."),
+        (name = "tenants", description = "The tenants registry (when the server has a metadata database, DATABASE_URL; 503 otherwise): each tenant's display name, default rate limits and calendar (an IANA time zone, changed from an instant on: events keep the day of the zone in effect when they occurred). Platform admin keys only (role = \"admin\" without a tenant); the processors follow it without a restart."),
         (name = "live", description = "Reports pushed as snapshots commit: Server-Sent Events per campaign report or for the tenant's campaigns, and one WebSocket for every live stream (report subscriptions and alert transitions). A reconnect with the last event id resumes without a gap."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )

@@ -1,11 +1,14 @@
 //! Per-key token buckets, in memory: a key may make `burst` requests at
 //! once and `per_second` a second on average. A request that finds the
 //! bucket empty is refused with the whole seconds until a token is back.
+//!
+//! A key's limits are its own (the keys file), else its tenant's (the
+//! tenants registry, changed at runtime), else the server's.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::keys::KeyStore;
+use crate::keys::{KeyStore, Role};
 
 /// A bucket's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +28,9 @@ struct Bucket {
 #[derive(Debug)]
 pub struct RateLimiter {
     buckets: Vec<Mutex<Bucket>>,
+    /// Per key: its tenant, when its limits are not its own.
+    follows: Vec<Option<String>>,
+    default: Limit,
 }
 
 impl RateLimiter {
@@ -46,7 +52,53 @@ impl RateLimiter {
                 })
             })
             .collect();
-        RateLimiter { buckets }
+        let follows = keys
+            .keys()
+            .iter()
+            .map(|k| match &k.role {
+                Role::Tenant(t) | Role::Producer(t)
+                    if k.limit.per_second.is_none() && k.limit.burst.is_none() =>
+                {
+                    Some(t.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        RateLimiter {
+            buckets,
+            follows,
+            default,
+        }
+    }
+
+    /// The tenants registry's limits of `tenant` (`None`: the server's) for
+    /// its keys without limits of their own. Returns the keys changed.
+    pub fn set_tenant_limits(
+        &self,
+        tenant: &str,
+        per_second: Option<u32>,
+        burst: Option<u32>,
+    ) -> usize {
+        let limit = Limit {
+            per_second: per_second.map_or(self.default.per_second, f64::from),
+            burst: burst.unwrap_or(self.default.burst),
+        };
+        let mut changed = 0;
+        for (bucket, follows) in self.buckets.iter().zip(&self.follows) {
+            if follows.as_deref() != Some(tenant) {
+                continue;
+            }
+            let mut b = match bucket.lock() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if b.limit != limit {
+                b.limit = limit;
+                b.tokens = b.tokens.min(f64::from(limit.burst));
+                changed += 1;
+            }
+        }
+        changed
     }
 
     /// Take a token for key `index`: `Err(seconds to wait)` when there is
@@ -114,6 +166,28 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(l.check_at(1, t1), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_tenant_limit_applies_to_its_keys_without_their_own() {
+        let l = limiter(2.0, 3);
+        let t0 = Instant::now();
+        // Key 0 (tenant a, no limits of its own) follows its tenant's.
+        assert_eq!(l.set_tenant_limits("a", Some(1), Some(1)), 1);
+        assert_eq!(l.check_at(0, t0), Ok(()));
+        assert_eq!(l.check_at(0, t0), Err(1));
+        // Key 1 (tenant b) has its own: the tenant's do not apply.
+        assert_eq!(l.set_tenant_limits("b", Some(1), Some(1)), 0);
+        for _ in 0..10 {
+            assert_eq!(l.check_at(1, t0), Ok(()));
+        }
+        // Cleared: the server's default again.
+        assert_eq!(l.set_tenant_limits("a", None, None), 1);
+        let t1 = t0 + Duration::from_secs(10);
+        for _ in 0..3 {
+            assert_eq!(l.check_at(0, t1), Ok(()));
+        }
+        assert_eq!(l.check_at(0, t1), Err(1));
     }
 
     #[test]

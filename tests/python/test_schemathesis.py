@@ -44,6 +44,9 @@ REPORT_WRITE_PATHS = ("/v1/report-definitions", "/v1/report-definitions/{id}",
                       "/v1/report-definitions/{id}/schedule", "/v1/report-templates",
                       "/v1/report-templates/{id}", "/v1/report-templates/{id}/instantiate")
 DASHBOARD_WRITE_PATHS = ("/v1/dashboards", "/v1/dashboards/{id}")
+# The tenants registry: a platform admin key; zone names and a change's
+# earliest instant are rules OpenAPI cannot express.
+TENANT_PATHS = ("/v1/tenants", "/v1/tenants/{id}")
 # A signed link's signature cannot be generated: any generated link is a 403.
 SIGNED_PATHS = ("/v1/report-files/{id}/{format}",)
 
@@ -149,8 +152,9 @@ def create_topics(topics):
 
 
 def create_alert_topics(topics):
-    """The alert topics (rules, transitions), by confluent-kafka's admin
-    client: the rule publisher and the alert store of the server use them."""
+    """The alert topics (rules, transitions) and the tenants topic, by
+    confluent-kafka's admin client: the rule and tenant publishers and the
+    alert store of the server use them."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": KAFKA_BROKERS})
@@ -163,7 +167,8 @@ def create_alert_topics(topics):
 
 
 # The keys of the running server, set by the `server` fixture: "read" (the
-# tenant t1), "produce" (a producer of PRODUCER_TENANT).
+# tenant t1), "produce" (a producer of PRODUCER_TENANT), "admin" (a platform
+# admin, for the tenants registry).
 KEY = {}
 
 
@@ -171,13 +176,19 @@ KEY = {}
 class BearerKey:
     """Every generated request carries a key, as the spec's bearer scheme
     says (schemathesis also checks requests without it): the producer key on
-    the ingestion routes, the tenant's key elsewhere."""
+    the ingestion routes, the platform admin's on the tenants registry, the
+    tenant's key elsewhere."""
 
     def get(self, case, ctx):
         return dict(KEY)
 
     def set(self, case, data, ctx):
-        key = data["produce"] if case.operation.path in INGEST_PATHS else data["read"]
+        if case.operation.path in INGEST_PATHS:
+            key = data["produce"]
+        elif case.operation.path in TENANT_PATHS:
+            key = data["admin"]
+        else:
+            key = data["read"]
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {key}"
 
@@ -219,7 +230,7 @@ def server(tmp_path_factory):
 
     topics = [f"{database}-{t}" for t in ("lifecycle", "notifications", "interactions")]
     create_topics(topics)
-    alert_topics = [f"{database}-alert-rules", f"{database}-alerts"]
+    alert_topics = [f"{database}-alert-rules", f"{database}-alerts", f"{database}-tenants"]
     create_alert_topics(alert_topics)
     # The alert routes on a metadata database of their own.
     metadata_url = postgres_database(database)
@@ -228,13 +239,15 @@ def server(tmp_path_factory):
         return subprocess.run([binary("query-api"), "hash-key", key], check=True,
                               capture_output=True, text=True).stdout.strip()
 
-    key, producer = secrets.token_hex(16), secrets.token_hex(16)
+    key, producer, admin = secrets.token_hex(16), secrets.token_hex(16), secrets.token_hex(16)
     keys = tmp_path_factory.mktemp("keys") / "keys.toml"
     # A tenant admin: an editor of t1 that also reads its audit log.
     keys.write_text(f'[[keys]]\ntenant = "t1"\nrole = "admin"\nuser = "fuzz"\n'
                     f'sha256 = "{digest(key)}"\n\n'
                     f'[[keys]]\nrole = "producer"\ntenant = "{PRODUCER_TENANT}"\n'
-                    f'sha256 = "{digest(producer)}"\n')
+                    f'sha256 = "{digest(producer)}"\n\n'
+                    f'[[keys]]\nrole = "admin"\nuser = "platform"\n'
+                    f'sha256 = "{digest(admin)}"\n')
     addr = f"127.0.0.1:{free_port()}"
     log = open(tmp_path_factory.mktemp("log") / "query-api.log", "w")
     proc = subprocess.Popen(
@@ -244,6 +257,7 @@ def server(tmp_path_factory):
                  KAFKA_BROKERS=KAFKA_BROKERS, TOPIC_LIFECYCLE=topics[0],
                  TOPIC_NOTIFICATIONS=topics[1], TOPIC_INTERACTIONS=topics[2],
                  TOPIC_ALERT_RULES=alert_topics[0], TOPIC_ALERTS=alert_topics[1],
+                 TOPIC_TENANTS=alert_topics[2],
                  ALERT_STORE_GROUP=f"{database}-alert-store", DATABASE_URL=metadata_url,
                  REPORT_STORAGE=str(tmp_path_factory.mktemp("reports"))),
         stdout=log, stderr=subprocess.STDOUT,
@@ -261,7 +275,7 @@ def server(tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail(f"query-api not ready after 30 s; log {log.name}")
-        KEY.update(read=key, produce=producer)
+        KEY.update(read=key, produce=producer, admin=admin)
         yield base, key
     finally:
         proc.terminate()
@@ -307,11 +321,12 @@ def test_every_response_conforms_to_the_spec(case, server):
     # query-api/tests/reports_api.rs covers them), the dashboard write
     # routes (a widget's parameters depend on its type, a campaign widget
     # needs a campaign_id; query-api/tests/dashboards_api.rs covers them),
-    # and signed links.
+    # the tenant write routes (an IANA zone name, a zone change not earlier
+    # than the change delay; tests/tenants.rs covers them), and signed links.
     excluded = []
-    write_paths = ALERT_WRITE_PATHS + REPORT_WRITE_PATHS + DASHBOARD_WRITE_PATHS
+    write_paths = ALERT_WRITE_PATHS + REPORT_WRITE_PATHS + DASHBOARD_WRITE_PATHS + TENANT_PATHS
     if case.operation.path in ("/v1/overview",) + SIGNED_PATHS or (
-            case.method in ("POST", "PUT") and case.operation.path in write_paths):
+            case.method in ("POST", "PUT", "PATCH") and case.operation.path in write_paths):
         excluded.append(positive_data_acceptance)
     if case.operation.path in INGEST_PATHS:
         excluded.append(negative_data_rejection)
@@ -373,6 +388,8 @@ def test_the_spec_lists_every_route(server):
         "/v1/audit",
         "/v1/dashboards",
         "/v1/dashboards/{id}/data",
+        "/v1/tenants",
+        "/v1/tenants/{id}",
         "/v1/me",
         "/healthz",
         "/readyz",

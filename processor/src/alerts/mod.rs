@@ -1,6 +1,6 @@
 //! Alert rules in, alert transitions out (alerts.md; ARCHITECTURE.md,
 //! "Alerts"). The rules come from the rules topic, which every processor
-//! reads in full into the [`RuleBoard`] (`kafka::rules_reader`); the
+//! reads in full into the [`RuleBoard`] (`kafka::table_reader`); the
 //! engine evaluates them on the state each snapshot commits and hands the
 //! transitions of a committed snapshot to an [`AlertSink`]
 //! (`kafka::alert_publisher`: the alerts topic).

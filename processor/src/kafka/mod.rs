@@ -8,8 +8,8 @@ pub mod bounds;
 pub mod config;
 pub mod dlq;
 pub mod replay;
-pub mod rules_reader;
 pub mod source;
+pub mod table_reader;
 
 pub use config::KafkaConfig;
 pub use dlq::DeadLetters;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metadata::Metadata;
-use runtime::tenants::TenantZones;
+use runtime::TenantDirectory;
 
 use crate::alerts::senders::Senders;
 use crate::read::Reader;
@@ -82,7 +82,7 @@ pub struct Reports {
     pub metadata: Metadata,
     pub store: FileStore,
     pub links: LinkSigner,
-    pub zones: Arc<TenantZones>,
+    pub zones: Arc<TenantDirectory>,
     pub senders: Senders,
     pub settings: ReportSettings,
     pub metrics: metrics::ReportMetrics,

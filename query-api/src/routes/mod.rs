@@ -22,6 +22,7 @@ pub mod report_runs;
 pub mod report_templates;
 pub mod reports;
 pub mod silences;
+pub mod tenants;
 pub mod ws;
 
 use axum::extract::{FromRequestParts, Path, Query};

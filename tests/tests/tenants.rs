@@ -1,0 +1,324 @@
+//! The tenants registry, end to end on the real broker, ClickHouse and
+//! PostgreSQL: a platform admin creates a tenant through `/v1/tenants`, a
+//! running processor (TENANT_REGISTRY=true) and a running API pick it up
+//! from the tenants topic and the metadata database without a restart,
+//! and a zone change applies to the events that occur from its
+//! `effective_from` on: an event before it keeps its day (also when it
+//! arrives after the change), an event after it falls on the new zone's
+//! day, in `events_raw` and in the daily rollup the overview reads.
+//!
+//! The two zones are 26 hours apart (UTC-12 and UTC+14), so their dates
+//! differ at every instant: the test means the same whenever it runs.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use integration_tests::api::{keys, QueryApi};
+use integration_tests::kafka::{self, Topics};
+use integration_tests::procs::ProcessorSpec;
+use integration_tests::{brokers, clickhouse_url, fresh_database, unique};
+use metadata::testing::TestDatabase;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use schemas::{Codec, Event, NotificationSent};
+use serde_json::{json, Value};
+
+const WEST: &str = "Etc/GMT+12";
+const EAST: &str = "Etc/GMT-14";
+const TENANT: &str = "acme";
+const CAMPAIGN: &str = "registry-campaign";
+
+/// `method path` with the key and a JSON body, through curl (an
+/// independent client): (status, body).
+fn call(api: &QueryApi, method: &str, path: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-X", method, "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {key}"))
+        .arg(format!("http://{}{path}", api.addr()));
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(body.to_string());
+    }
+    let out = cmd.stderr(Stdio::inherit()).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').expect("curl wrote the status");
+    let status: u16 = status.trim().parse().expect("an HTTP status");
+    let value = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+    };
+    (status, value)
+}
+
+fn date_in(zone: &str, at_ms: i64) -> String {
+    let tz: chrono_tz::Tz = zone.parse().expect("zone");
+    tz.timestamp_millis_opt(at_ms)
+        .single()
+        .expect("instant")
+        .date_naive()
+        .to_string()
+}
+
+async fn produce(producer: &FutureProducer, topics: &Topics, n: u32, at_ms: i64) {
+    let event = Event::Notification(NotificationSent {
+        event_id: format!("{CAMPAIGN}-{n}"),
+        tenant_id: TENANT.into(),
+        campaign_id: CAMPAIGN.into(),
+        job_id: "job".into(),
+        occurred_at: at_ms,
+        user_id: format!("user-{n}"),
+        node_id: None,
+        first_message: true,
+        warning_message: false,
+    });
+    let payload = Codec::new().expect("codec").encode(&event).expect("encode");
+    producer
+        .send(
+            FutureRecord::to(&topics.notifications)
+                .key(CAMPAIGN)
+                .payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produced");
+}
+
+/// (local_date, events) of the tenant's rows in `events_raw` (none while
+/// the processor has not made the table yet).
+async fn raw_dates(db: &clickhouse::Client) -> Vec<(String, u64)> {
+    db.query(
+        "SELECT toString(local_date), count() FROM events_raw WHERE tenant_id = ? \
+         GROUP BY local_date ORDER BY local_date",
+    )
+    .bind(TENANT)
+    .fetch_all::<(String, u64)>()
+    .await
+    .unwrap_or_default()
+}
+
+async fn wait_for<T: PartialEq + std::fmt::Debug, F, Fut>(what: &str, want: T, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = read().await;
+        if got == want || Instant::now() > deadline {
+            assert_eq!(got, want, "{what}");
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_change_reaches_the_running_processor_and_api_and_applies_from_its_instant() {
+    let topics = Topics::unique("tenants", 2);
+    kafka::create(&topics).await;
+    let tenants_topic = unique("tenants");
+    kafka::create_topic(&tenants_topic, 1).await;
+    let (db, client) = fresh_database("e2e_tenants").await;
+    let pg = TestDatabase::new("e2e_tenants").await;
+    let keys = keys([&TENANT.to_string()]);
+    let api = QueryApi::start_with(
+        &clickhouse_url(),
+        &db,
+        // A seed: added to the registry at start.
+        "seeded=Asia/Tokyo",
+        vec![
+            ("API_KEYS_FILE".into(), keys.path.display().to_string()),
+            ("DATABASE_URL".into(), pg.cfg.database_url.clone()),
+            ("KAFKA_BROKERS".into(), brokers()),
+            ("TOPIC_TENANTS".into(), tenants_topic.clone()),
+            ("TOPIC_ALERT_RULES".into(), unique("rules")),
+            ("TOPIC_ALERTS".into(), unique("alerts")),
+            ("TENANT_ZONE_CHANGE_DELAY_SECONDS".into(), "3".into()),
+        ],
+        false,
+    )
+    .await;
+    let admin = keys.admin.clone();
+    let tenant_key = keys.of(TENANT).expect("tenant key").to_string();
+
+    // Only platform admins manage tenants.
+    let (status, body) = call(&api, "GET", "/v1/tenants", &tenant_key, None);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, body) = call(
+        &api,
+        "POST",
+        "/v1/tenants",
+        &admin,
+        Some(&json!({"id": TENANT, "display_name": "Acme", "timezone": "Mars/Base"})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_tenant")),
+        "{body}"
+    );
+    let (status, created) = call(
+        &api,
+        "POST",
+        "/v1/tenants",
+        &admin,
+        Some(
+            &json!({"id": TENANT, "display_name": "Acme", "timezone": WEST, "rate_limit_per_second": 50}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["timezone"], WEST);
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/v1/tenants",
+        &admin,
+        Some(&json!({"id": TENANT})),
+    );
+    assert_eq!(status, 409);
+    let (status, list) = call(&api, "GET", "/v1/tenants", &admin, None);
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, [TENANT, "seeded"]);
+
+    // The processor follows the registry; TENANT_TIMEZONES says otherwise
+    // and loses.
+    let expected_tz = format!("{TENANT}={EAST}");
+    let spec = ProcessorSpec {
+        topics: topics.clone(),
+        group: unique("e2e-group"),
+        database: db.clone(),
+        clickhouse_url: clickhouse_url(),
+        tenant_timezones: expected_tz,
+        extra_env: vec![
+            ("TENANT_REGISTRY".into(), "true".into()),
+            ("TOPIC_TENANTS".into(), tenants_topic.clone()),
+            ("SNAPSHOT_INTERVAL_MS".into(), "200".into()),
+        ],
+    };
+    let mut p = spec.start("tenants");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("producer");
+
+    let before = Utc::now().timestamp_millis();
+    produce(&producer, &topics, 1, before).await;
+    let west_day = date_in(WEST, before);
+    wait_for(
+        "the first event, on its western day",
+        vec![(west_day.clone(), 1)],
+        || raw_dates(&client),
+    )
+    .await;
+    p.assert_running();
+
+    // The change: from at least 3 s ahead.
+    let (status, changed) = call(
+        &api,
+        "PATCH",
+        &format!("/v1/tenants/{TENANT}"),
+        &admin,
+        Some(&json!({"timezone": EAST})),
+    );
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["timezone"], WEST, "not in effect yet");
+    let from: DateTime<Utc> = changed["zones"][1]["effective_from"]
+        .as_str()
+        .expect("effective_from")
+        .parse()
+        .expect("RFC 3339");
+    assert_eq!(changed["zones"][1]["timezone"], EAST);
+    let ahead = from.timestamp_millis() - Utc::now().timestamp_millis();
+    assert!((1_000..=3_500).contains(&ahead), "effective in {ahead} ms");
+    // A change earlier than the delay allows is refused.
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        &format!("/v1/tenants/{TENANT}"),
+        &admin,
+        Some(&json!({"timezone": "UTC", "timezone_effective_from": Utc::now().to_rfc3339()})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_tenant")),
+        "{body}"
+    );
+
+    // Wait until it is in effect; the API sees it without a restart.
+    while Utc::now() <= from + chrono::Duration::milliseconds(200) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let overview = format!("/v1/overview?tenant_id={TENANT}&granularity=day");
+    let (status, body) = call(&api, "GET", &overview, &admin, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timezone"], EAST, "{body}");
+
+    let after = Utc::now().timestamp_millis();
+    produce(&producer, &topics, 2, after).await;
+    // Late, but it occurred before the change: its day stays western.
+    produce(&producer, &topics, 3, before + 1).await;
+    let east_day = date_in(EAST, after);
+    assert_ne!(east_day, west_day);
+    let mut want = vec![(west_day.clone(), 2), (east_day.clone(), 1)];
+    want.sort();
+    wait_for(
+        "events on the day of the zone in effect when they occurred",
+        want,
+        || raw_dates(&client),
+    )
+    .await;
+    p.assert_running();
+
+    // The overview (daily rollup) shows the same days.
+    let body = wait_for("the overview's days", 2, || async {
+        let (_, body) = call(&api, "GET", &overview, &admin, None);
+        body["periods"].as_array().map_or(0, Vec::len)
+    })
+    .await;
+    assert_eq!(body, 2);
+    let (_, body) = call(&api, "GET", &overview, &admin, None);
+    let periods: Vec<(String, u64)> = body["periods"]
+        .as_array()
+        .expect("periods")
+        .iter()
+        .map(|p| {
+            (
+                p["period_start"].as_str().unwrap_or_default().to_string(),
+                p["sent_users"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut want = vec![(west_day, 2), (east_day, 1)];
+    want.sort();
+    assert_eq!(periods, want, "{body}");
+
+    // Deleting keeps the calendar; the id is not reused.
+    let (status, _) = call(
+        &api,
+        "DELETE",
+        &format!("/v1/tenants/{TENANT}"),
+        &admin,
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _) = call(&api, "GET", &format!("/v1/tenants/{TENANT}"), &admin, None);
+    assert_eq!(status, 404);
+    let (status, body) = call(
+        &api,
+        "POST",
+        "/v1/tenants",
+        &admin,
+        Some(&json!({"id": TENANT})),
+    );
+    assert_eq!(status, 409, "{body}");
+    p.stop();
+}

@@ -1,6 +1,6 @@
 //! `pipeline-bench`: end-to-end benchmarks of the processor (catch-up
-//! against a bare consumer, recovery, scaling, freshness, query latency,
-//! dead letters). See `pipeline-bench --help` and `benches::e2e`.
+//! against a bare consumer, recovery, scaling, freshness, alert latency,
+//! query latency, dead letters). See `pipeline-bench --help` and `benches::e2e`.
 
 use clap::Parser;
 

@@ -370,7 +370,7 @@ fn figures_summary(r: &Repeat) -> String {
     format!("{probes}; {}", r.checked.summary())
 }
 
-fn bound(b: Option<f64>) -> String {
+pub(super) fn bound(b: Option<f64>) -> String {
     match b {
         None => "–".to_owned(),
         Some(b) if b.is_infinite() => "> 60".to_owned(),
@@ -378,7 +378,7 @@ fn bound(b: Option<f64>) -> String {
     }
 }
 
-fn cores() -> usize {
+pub(super) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
@@ -576,7 +576,10 @@ async fn one_repeat(
     })
 }
 
-fn expected_records(expected: &crate::loadgen::expected_json::ExpectedFile, topic: &str) -> u64 {
+pub(super) fn expected_records(
+    expected: &crate::loadgen::expected_json::ExpectedFile,
+    topic: &str,
+) -> u64 {
     expected
         .counts
         .per_topic
@@ -621,7 +624,10 @@ async fn probe_until(
 }
 
 /// The processor's side of the load window (from `before` until now).
-async fn measure_window(p: &Processor, before: &(Scrape, CpuSeconds, Instant)) -> Window {
+pub(super) async fn measure_window(
+    p: &Processor,
+    before: &(Scrape, CpuSeconds, Instant),
+) -> Window {
     let (s0, cpu0, t0) = before;
     let s1 = p.scrape_settled().await;
     let snapshots = s1.snapshots.saturating_sub(s0.snapshots);

@@ -23,9 +23,12 @@
 //! - [`freshness`]: production → visible through the query API at a
 //!   steady load; [`steady`]: loadgen traffic produced at a steady rate
 //!   from this process; [`probe`]: the probe events and their count.
+//! - [`alert_latency`]: the event that makes a rule fire → the alert
+//!   listed through the API and pushed over SSE, at a steady load.
 //! - [`machine`], [`results`]: the machine, and the Markdown section for
 //!   RESULTS.md.
 
+pub mod alert_latency;
 pub mod api;
 pub mod bare;
 pub mod catchup;
@@ -138,6 +141,12 @@ pub async fn run(mut options: Options) -> anyhow::Result<Outcome> {
         match freshness::run(&bench).await {
             Ok(f) => outcome.freshness = Some(f),
             Err(e) => outcome.errors.push(format!("freshness: {e:#}")),
+        }
+    }
+    if scenario.includes(Scenario::AlertLatency) {
+        match alert_latency::run(&bench).await {
+            Ok(a) => outcome.alert_latency = Some(a),
+            Err(e) => outcome.errors.push(format!("alert-latency: {e:#}")),
         }
     }
     outcome.finish();

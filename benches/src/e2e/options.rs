@@ -52,6 +52,25 @@ use super::fill::FillOptions;
 /// snapshot writes and the API's answer times; afterwards every loadgen
 /// figure is compared and the probe count must equal the probes produced.
 ///
+/// alert-latency: per repeat, new topics on `--partitions` partitions
+/// (and new alert-rules and alerts topics), a fresh ClickHouse and a fresh
+/// PostgreSQL database (on the server of DATABASE_URL), the processor with
+/// ALERTING=true and the release query API as the alert service (rule
+/// publisher, alert store, SSE). One rule of tenant `alert-probe` (status
+/// ERROR, every campaign) is created through `POST /v1/alert-rules` and a
+/// warm-up probe awaited; then loadgen traffic of `--freshness-rate` ×
+/// `--freshness-seconds` records is produced at a steady `--freshness-rate`
+/// records/s while a probe (a new campaign: CREATED, then STATUS_CHANGED to
+/// ERROR) is produced every 200 ms. A probe's latency is from its ERROR
+/// event's production until the first `GET /v1/alerts` (polled every 50
+/// ms) listing its alert, and until its `fired` event on
+/// `/v1/alerts/stream` (one SSE client, connected before the rule). Reports
+/// p50, p99 and max of both (target: p99 ≤ `--snapshot-interval-ms` +
+/// 1 s), the produce and consumed rates and where the time goes (the
+/// alert's `fired_at`); afterwards the store must hold one alert per probe
+/// campaign, each fired once (on SSE too), and every loadgen figure must
+/// be exact.
+///
 /// query: latency of the release query API (`query-api serve`, next to
 /// this binary) with wrk (Debian's; deploy/local/install.sh installs it).
 /// Data: loadgen traffic of `--query-campaigns` campaigns (4 tenants) and
@@ -178,12 +197,13 @@ pub struct Options {
     #[arg(long, default_value_t = 20)]
     pub ingest_seconds: u64,
 
-    /// Steady produce rate of the freshness scenario's load, records/s.
+    /// Steady produce rate of the freshness and alert-latency scenarios'
+    /// load, records/s.
     #[arg(long, default_value_t = 50_000)]
     pub freshness_rate: u64,
 
-    /// How long the freshness scenario's load runs, seconds (its traffic
-    /// is sized to rate × seconds records).
+    /// How long the freshness and alert-latency scenarios' load runs,
+    /// seconds (their traffic is sized to rate × seconds records).
     #[arg(long, default_value_t = 60)]
     pub freshness_seconds: u64,
 
@@ -260,6 +280,7 @@ pub enum Scenario {
     Recovery,
     Scaling,
     Freshness,
+    AlertLatency,
     Query,
     Ingest,
     Dlq,

@@ -29,6 +29,8 @@ pub struct Spec {
     pub snapshot_interval_ms: u64,
     /// `EVICT_COMPLETED_AFTER_SECONDS` (`None`: the processor's default).
     pub evict_completed_after_seconds: Option<i64>,
+    /// More environment (e.g. `ALERTING` and the alert topics).
+    pub extra_env: Vec<(&'static str, String)>,
 }
 
 impl Spec {
@@ -46,6 +48,7 @@ impl Spec {
             tenant_timezones: zones.join(","),
             snapshot_interval_ms,
             evict_completed_after_seconds: None,
+            extra_env: Vec::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Spec {
         if let Some(seconds) = self.evict_completed_after_seconds {
             vars.push(("EVICT_COMPLETED_AFTER_SECONDS", seconds.to_string()));
         }
+        vars.extend(self.extra_env.iter().cloned());
         vars
     }
 

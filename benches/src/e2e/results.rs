@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::alert_latency::AlertLatency;
 use super::catchup::Case;
 use super::dlq::Dlq;
 use super::freshness::Freshness;
@@ -31,6 +32,7 @@ pub struct Outcome {
     pub recovery: Option<Recovery>,
     pub scaling: Vec<Case>,
     pub freshness: Option<Freshness>,
+    pub alert_latency: Option<AlertLatency>,
     pub query: Option<QueryLatency>,
     pub ingest: Option<IngestBench>,
     pub dlq: Option<Dlq>,
@@ -58,6 +60,7 @@ impl Outcome {
             recovery: None,
             scaling: Vec::new(),
             freshness: None,
+            alert_latency: None,
             query: None,
             ingest: None,
             dlq: None,
@@ -113,6 +116,9 @@ impl Outcome {
         }
         if let Some(f) = &self.freshness {
             s.push_str(&f.markdown());
+        }
+        if let Some(a) = &self.alert_latency {
+            s.push_str(&a.markdown());
         }
         if let Some(i) = &self.ingest {
             i.markdown(&mut s);

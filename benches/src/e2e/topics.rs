@@ -73,23 +73,7 @@ impl Topics {
     /// refuses is only reported. (tansu 0.6 answers UnknownTopicOrPartition
     /// for some topics of a request it did delete: that counts as gone.)
     pub async fn delete(&self, env: &Env) {
-        let result = match admin(&env.brokers) {
-            Ok(admin) => admin
-                .delete_topics(&self.all(), &options())
-                .await
-                .map_err(anyhow::Error::from)
-                .and_then(|rs| {
-                    let refused = rs.into_iter().find_map(|r| match r {
-                        Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) | Ok(_) => None,
-                        Err((topic, code)) => Some(format!("{topic}: {code}")),
-                    });
-                    refused.map_or(Ok(()), |e| Err(anyhow::anyhow!(e)))
-                }),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            eprintln!("pipeline-bench: topics not deleted ({e:#})");
-        }
+        delete_named(env, &self.all()).await;
     }
 
     /// Produce the first interaction of every partition again (same key,
@@ -120,6 +104,54 @@ impl Topics {
                 .context("produce a duplicate")?;
         }
         Ok(firsts.len() as u64)
+    }
+}
+
+/// Create one more topic (the alert rules and alert topics) with
+/// `partitions` partitions and these topic configs (e.g.
+/// `cleanup.policy=compact`).
+pub async fn create_topic(
+    brokers: &str,
+    name: &str,
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let admin = admin(brokers)?;
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in config {
+        topic = topic.set(key, value);
+    }
+    let results = admin
+        .create_topics([&topic], &options())
+        .await
+        .with_context(|| format!("create topic {name} on {brokers} (is the stack up?)"))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            bail!("cannot create topic {topic}: {code}");
+        }
+    }
+    Ok(())
+}
+
+/// Delete these topics; a broker that refuses is only reported (see
+/// [`Topics::delete`]).
+pub async fn delete_named(env: &Env, names: &[&str]) {
+    let result = match admin(&env.brokers) {
+        Ok(admin) => admin
+            .delete_topics(names, &options())
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|rs| {
+                let refused = rs.into_iter().find_map(|r| match r {
+                    Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) | Ok(_) => None,
+                    Err((topic, code)) => Some(format!("{topic}: {code}")),
+                });
+                refused.map_or(Ok(()), |e| Err(anyhow::anyhow!(e)))
+            }),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        eprintln!("pipeline-bench: topics not deleted ({e:#})");
     }
 }
 

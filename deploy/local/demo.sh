@@ -247,6 +247,12 @@ if [ -n "$alerts_example" ]; then
   echo
   echo "Alerts (rules evaluated by the processor as reports change; stored in PostgreSQL $DATABASE_URL):"
   echo "$alerts_example"
+  admin_key=$("$here/query-api.sh" key admin 2>/dev/null || true)
+  if [ -n "$admin_key" ]; then
+    echo
+    echo "Tenants registry (the platform admin key; zone changes reach the processor without a restart):"
+    echo "  curl -s -H 'Authorization: Bearer $admin_key' $api/v1/tenants"
+  fi
 fi
 if [ -n "$reports_example" ]; then
   echo

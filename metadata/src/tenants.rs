@@ -236,29 +236,18 @@ impl Metadata {
         limit: i64,
     ) -> Result<Vec<StoredTenant>, MetadataError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM tenants WHERE NOT deleted AND id > $1 \
-                     ORDER BY id LIMIT $2"
-                ),
-                &[&after.unwrap_or(""), &limit],
-            )
-            .await?;
-        assemble(&client, &rows).await
+        select(
+            &client,
+            "WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2",
+            &[&after.unwrap_or(""), &limit],
+        )
+        .await
     }
 
     /// Every tenant, deleted ones too (their calendars still apply).
     pub async fn all_tenant_records(&self) -> Result<Vec<TenantRecord>, MetadataError> {
         let client = self.client().await?;
-        let rows = client
-            .query(&format!("SELECT {COLUMNS} FROM tenants ORDER BY id"), &[])
-            .await?;
-        Ok(assemble(&client, &rows)
-            .await?
-            .into_iter()
-            .map(|t| t.record)
-            .collect())
+        Ok(records(select(&client, "ORDER BY id", &[]).await?))
     }
 
     /// Change a live tenant. A zone change must be later than every entry
@@ -376,20 +365,13 @@ impl Metadata {
         limit: i64,
     ) -> Result<Vec<TenantRecord>, MetadataError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM tenants WHERE published_revision < revision \
-                     ORDER BY updated_at, id LIMIT $1"
-                ),
-                &[&limit],
-            )
-            .await?;
-        Ok(assemble(&client, &rows)
-            .await?
-            .into_iter()
-            .map(|t| t.record)
-            .collect())
+        let unpublished = select(
+            &client,
+            "WHERE published_revision < revision ORDER BY updated_at, id LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+        Ok(records(unpublished))
     }
 
     /// Mark a tenant's revision published (a later one stays unpublished).
@@ -411,17 +393,35 @@ impl Metadata {
     }
 }
 
+/// The tenants `SELECT {COLUMNS} FROM tenants {tail}` finds, with their
+/// zones.
+async fn select(
+    client: &impl deadpool_postgres::GenericClient,
+    tail: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<StoredTenant>, MetadataError> {
+    let rows = client
+        .query(&format!("SELECT {COLUMNS} FROM tenants {tail}"), params)
+        .await?;
+    assemble(client, &rows).await
+}
+
+/// The records of stored tenants.
+fn records(tenants: Vec<StoredTenant>) -> Vec<TenantRecord> {
+    tenants.into_iter().map(|t| t.record).collect()
+}
+
 /// One tenant (`deleted`: deleted ones too).
 async fn one(
     client: &impl deadpool_postgres::GenericClient,
     id: &str,
     deleted: bool,
 ) -> Result<Option<StoredTenant>, MetadataError> {
-    let rows = client
-        .query(
-            &format!("SELECT {COLUMNS} FROM tenants WHERE id = $1 AND (NOT deleted OR $2)"),
-            &[&id, &deleted],
-        )
-        .await?;
-    Ok(assemble(client, &rows).await?.pop())
+    let mut found = select(
+        client,
+        "WHERE id = $1 AND (NOT deleted OR $2)",
+        &[&id, &deleted],
+    )
+    .await?;
+    Ok(found.pop())
 }

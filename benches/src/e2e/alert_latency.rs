@@ -31,7 +31,6 @@ use hyper::body::Bytes;
 use metadata::testing::TestDatabase;
 use metadata::AlertFilter;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use schemas::{CampaignLifecycle, CampaignStatus, Codec, Event, LifecycleKind};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -43,16 +42,15 @@ use super::cpu::CpuSeconds;
 use super::env::unique;
 use super::figures::{self, Checked};
 use super::fill::Traffic;
-use super::freshness::{bound, cores, expected_records, measure_window, Window};
+use super::freshness::{bound, caught_up_with_probes, cores, measure_window, steady_load, Window};
 use super::ingest::Poster;
 use super::machine::load_average;
-use super::probe::now_ms;
+use super::probe::{self, now_ms};
 use super::processor::{Processor, Spec};
 use super::sse::SseStream;
 use super::steady::SteadyLoad;
 use super::timing::{median, percentile};
 use super::topics::{self, Topics};
-use super::watch;
 use super::{drop_database, say, Bench};
 
 /// The probes' tenant (no loadgen tenant is named like it).
@@ -113,14 +111,8 @@ pub fn campaign(k: u64) -> String {
 
 impl Prober {
     fn new(brokers: &str, topics: &Topics) -> anyhow::Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("linger.ms", "0")
-            .set("partitioner", "murmur2_random")
-            .create()
-            .context("probe producer")?;
         Ok(Prober {
-            producer,
+            producer: probe::producer(brokers)?,
             codec: Codec::new()?,
             topic: topics.lifecycle.clone(),
             sent: 0,
@@ -784,23 +776,8 @@ async fn one_repeat(
     out: &mut AlertLatency,
 ) -> anyhow::Result<Repeat> {
     let (env, o) = (&bench.env, &bench.options);
-    let query_api = env.bin("query-api");
-    if !query_api.exists() {
-        bail!(
-            "{} is missing: build it (cargo build --release -p query-api)",
-            query_api.display()
-        );
-    }
-    say(env, format!("{label}: generating the load"));
-    let (load, expected) = SteadyLoad::generate(
-        &env.brokers,
-        topics,
-        traffic,
-        o.freshness_rate,
-        !o.no_journeys,
-    )
-    .await?;
-    out.traffic_command.clone_from(&load.command);
+    let (query_api, load, expected) =
+        steady_load(bench, label, topics, traffic, &mut out.traffic_command).await?;
     let pg = fresh_pg().await?;
     let mut spec = Spec::fresh(topics, &expected, o.snapshot_interval_ms);
     spec.extra_env.extend([
@@ -990,21 +967,8 @@ async fn measure(
     window.behind = (records + probe_records).saturating_sub(window.consumed_total);
     let load_end = load_average();
 
-    let want = [
-        expected_records(expected, &topics.lifecycle) + probe_records,
-        expected_records(expected, &topics.notifications),
-        expected_records(expected, &topics.interactions),
-    ];
-    watch::caught_up(
-        p,
-        db,
-        want,
-        want.iter().sum(),
-        timeout_for(want.iter().sum()),
-        label,
-        env.quiet,
-    )
-    .await?;
+    let probes = [probe_records, 0, 0];
+    caught_up_with_probes(p, db, expected, topics, probes, label, env.quiet).await?;
 
     // Every transition is out once the checkpoints cover the input and the
     // next snapshot waited for its acknowledgements; two snapshot intervals

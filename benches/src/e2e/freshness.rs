@@ -17,6 +17,7 @@
 //! [`probe`]: super::probe
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -36,6 +37,7 @@ use super::timing::{median, percentile};
 use super::topics::Topics;
 use super::watch;
 use super::{drop_database, say, Bench};
+use crate::loadgen::expected_json::ExpectedFile;
 
 /// How often a probe is produced.
 pub const PROBE_EVERY: Duration = Duration::from_millis(150);
@@ -431,23 +433,8 @@ async fn one_repeat(
     out: &mut Freshness,
 ) -> anyhow::Result<Repeat> {
     let (env, o) = (&bench.env, &bench.options);
-    let query_api = env.bin("query-api");
-    if !query_api.exists() {
-        bail!(
-            "{} is missing: build it (cargo build --release -p query-api)",
-            query_api.display()
-        );
-    }
-    say(env, format!("{label}: generating the load"));
-    let (load, expected) = SteadyLoad::generate(
-        &env.brokers,
-        topics,
-        traffic,
-        o.freshness_rate,
-        !o.no_journeys,
-    )
-    .await?;
-    out.traffic_command.clone_from(&load.command);
+    let (query_api, load, expected) =
+        steady_load(bench, label, topics, traffic, &mut out.traffic_command).await?;
     let spec = Spec::fresh(topics, &expected, o.snapshot_interval_ms);
     let db = env.clickhouse().with_database(&spec.database);
     let mut p = spec.spawn(env)?;
@@ -531,21 +518,9 @@ async fn one_repeat(
     window.behind = (records + sent.len() as u64 + 1).saturating_sub(window.consumed_total);
     let load_end = load_average();
 
-    let want = [
-        expected_records(&expected, &topics.lifecycle) + 1,
-        expected_records(&expected, &topics.notifications) + sent.len() as u64,
-        expected_records(&expected, &topics.interactions),
-    ];
-    watch::caught_up(
-        &mut p,
-        &db,
-        want,
-        want.iter().sum(),
-        timeout_for(want.iter().sum()),
-        label,
-        env.quiet,
-    )
-    .await?;
+    // The probe campaign's CREATED event, and the probes.
+    let probes = [1, sent.len() as u64, 0];
+    caught_up_with_probes(&mut p, &db, &expected, topics, probes, label, env.quiet).await?;
     let probe_count = probe::visible(&api, &key).await?.unwrap_or(0);
     poller.read_versions(&db).await;
     p.stop().await?;
@@ -576,15 +551,64 @@ async fn one_repeat(
     })
 }
 
-pub(super) fn expected_records(
-    expected: &crate::loadgen::expected_json::ExpectedFile,
-    topic: &str,
-) -> u64 {
-    expected
-        .counts
-        .per_topic
-        .get(topic)
-        .map_or(0, |c| c.records)
+/// A repeat's steady load, generated in this process (its command goes to
+/// `traffic_command`), once the release query API is known to be there:
+/// (the query API binary, the load, the expected figures).
+pub(super) async fn steady_load(
+    bench: &Bench,
+    label: &str,
+    topics: &Topics,
+    traffic: &Traffic,
+    traffic_command: &mut String,
+) -> anyhow::Result<(PathBuf, SteadyLoad, ExpectedFile)> {
+    let (env, o) = (&bench.env, &bench.options);
+    let query_api = env.bin("query-api");
+    if !query_api.exists() {
+        bail!(
+            "{} is missing: build it (cargo build --release -p query-api)",
+            query_api.display()
+        );
+    }
+    say(env, format!("{label}: generating the load"));
+    let (load, expected) = SteadyLoad::generate(
+        &env.brokers,
+        topics,
+        traffic,
+        o.freshness_rate,
+        !o.no_journeys,
+    )
+    .await?;
+    traffic_command.clone_from(&load.command);
+    Ok((query_api, load, expected))
+}
+
+/// Wait until the processor's checkpoints cover the load's records and
+/// `probes` more on each input topic (lifecycle, notifications,
+/// interactions).
+pub(super) async fn caught_up_with_probes(
+    p: &mut Processor,
+    db: &clickhouse::Client,
+    expected: &ExpectedFile,
+    topics: &Topics,
+    probes: [u64; 3],
+    label: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let loaded = |topic: &str| {
+        expected
+            .counts
+            .per_topic
+            .get(topic)
+            .map_or(0, |c| c.records)
+    };
+    let want = [
+        loaded(&topics.lifecycle) + probes[0],
+        loaded(&topics.notifications) + probes[1],
+        loaded(&topics.interactions) + probes[2],
+    ];
+    let total = want.iter().sum();
+    watch::caught_up(p, db, want, total, timeout_for(total), label, quiet).await?;
+    Ok(())
 }
 
 /// Wait until the probe campaign (its CREATED event) is visible.

@@ -54,18 +54,22 @@ impl std::fmt::Debug for Prober {
     }
 }
 
+/// A producer of probe records: keyed by campaign id like loadgen's (the
+/// same partitioner, so a campaign's records of the three topics land on
+/// the same partition number), without lingering.
+pub fn producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .context("probe producer")
+}
+
 impl Prober {
     pub fn new(brokers: &str, topics: &Topics) -> anyhow::Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("linger.ms", "0")
-            // loadgen's default: a campaign's records of the three topics
-            // land on the same partition number.
-            .set("partitioner", "murmur2_random")
-            .create()
-            .context("probe producer")?;
         Ok(Prober {
-            producer,
+            producer: producer(brokers)?,
             codec: Codec::new()?,
             topics: topics.clone(),
             sent: 0,

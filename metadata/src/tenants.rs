@@ -6,7 +6,8 @@
 //! Zone histories are append-only: a change is an entry effective at
 //! least the change delay after its commit, later than every entry the
 //! tenant has, so no entry an event was already zoned by ever changes
-//! (ARCHITECTURE.md, "Tenants registry").
+//! (ARCHITECTURE.md, "Tenants registry"), but by a rebase: rebuilding
+//! the tenant's rollups moves its whole history to its latest zone.
 
 use std::collections::HashMap;
 
@@ -90,7 +91,8 @@ async fn zones_of(
     let rows = client
         .query(
             "SELECT tenant_id, effective_from, timezone FROM tenant_zones \
-             WHERE tenant_id = ANY($1) ORDER BY tenant_id, effective_from",
+             WHERE tenant_id = ANY($1) AND superseded_at IS NULL \
+             ORDER BY tenant_id, effective_from",
             &[&ids],
         )
         .await?;
@@ -317,6 +319,63 @@ impl Metadata {
         .await?;
         tx.commit().await?;
         Ok(Updated::Updated(stored))
+    }
+
+    /// Rebase a live tenant's calendar on its latest zone, which then
+    /// applies from the beginning of time (to events already written, once
+    /// their rollups are rebuilt, and to late ones); the earlier entries
+    /// are kept, superseded. `Some((record, true))`: rebased (a new
+    /// revision, audited); `Some((record, false))`: the history had one
+    /// zone already; `None`: no such tenant.
+    pub async fn rebase_tenant_calendar(
+        &self,
+        principal: &str,
+        id: &str,
+    ) -> Result<Option<(TenantRecord, bool)>, MetadataError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if tx
+            .query_opt(
+                "SELECT 1 FROM tenants WHERE id = $1 AND NOT deleted FOR UPDATE",
+                &[&id],
+            )
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let superseded = tx
+            .execute(
+                "UPDATE tenant_zones SET superseded_at = now() \
+                 WHERE tenant_id = $1 AND superseded_at IS NULL AND effective_from < \
+                   (SELECT max(effective_from) FROM tenant_zones WHERE tenant_id = $1)",
+                &[&id],
+            )
+            .await?;
+        if superseded > 0 {
+            tx.execute(
+                "UPDATE tenants SET revision = revision + 1, updated_at = now() WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        }
+        let stored = one(&tx, id, false)
+            .await?
+            .ok_or_else(|| MetadataError::Corrupt(format!("tenant {id} vanished")))?;
+        if superseded > 0 {
+            audit(
+                &tx,
+                id,
+                principal,
+                "rebase_calendar",
+                ENTITY,
+                id,
+                Some(&detail(&stored.record)),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some((stored.record, superseded > 0)))
     }
 
     /// Delete a live tenant (it stays in the registry, marked deleted:

@@ -152,3 +152,85 @@ async fn tenants_are_created_changed_deleted_audited_and_published() {
     let seeded = m.audit_of("beta", "tenant", "beta").await.unwrap();
     assert_eq!(seeded[0].0, "seed:TENANT_TIMEZONES");
 }
+
+#[tokio::test]
+async fn a_rebase_makes_the_latest_zone_apply_from_the_beginning_of_time() {
+    let db = TestDatabase::new("tenants_rebase").await;
+    let m = &db.metadata;
+    m.create_tenant("root", tenant("acme", "Europe/Berlin"))
+        .await
+        .unwrap();
+    // One zone: nothing to rebase, no new revision.
+    let (record, rebased) = m
+        .rebase_tenant_calendar("ops", "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!rebased);
+    assert_eq!(record.revision, 1);
+    let from = Utc::now() + Duration::hours(1);
+    m.update_tenant(
+        "root",
+        "acme",
+        TenantPatch {
+            zone: Some(("Asia/Tokyo".into(), from)),
+            ..TenantPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    m.mark_tenant_published("acme", 2).await.unwrap();
+
+    // Rebased on the latest entry (not in effect yet): one zone, for all
+    // time, a new revision to publish.
+    let (record, rebased) = m
+        .rebase_tenant_calendar("ops", "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rebased);
+    assert_eq!(record.revision, 3);
+    assert_eq!(record.zones.len(), 1);
+    assert_eq!(record.zones[0].timezone, "Asia/Tokyo");
+    let history = record.history().unwrap();
+    assert_eq!(history.at(0).name(), "Asia/Tokyo", "applies to old events");
+    let pending = m.unpublished_tenants(10).await.unwrap();
+    assert_eq!(pending, vec![record.clone()]);
+    assert_eq!(m.tenant("acme").await.unwrap().unwrap().record, record);
+
+    // A later change still has to come after every entry, superseded ones
+    // included.
+    let refused = m
+        .update_tenant(
+            "root",
+            "acme",
+            TenantPatch {
+                zone: Some(("UTC".into(), from - Duration::minutes(1))),
+                ..TenantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Updated::ZoneNotAfter { .. }),
+        "{refused:?}"
+    );
+    let audit = m.audit_of("acme", "tenant", "acme").await.unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|(p, a, _)| (p.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("root", "create"),
+            ("root", "update"),
+            ("ops", "rebase_calendar")
+        ]
+    );
+    assert!(m
+        .rebase_tenant_calendar("ops", "nobody")
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -64,6 +64,36 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Administer a tenant of the registry (platform operators).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+/// `query-api tenant ...`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Rebuild a tenant's rollups (days, weeks, months) and status changes
+    /// from events_raw in its current time zone, while the processors run:
+    /// after a zone change, the periods before it move to the new calendar
+    /// too. Rebases the tenant's zone history on its latest zone (which
+    /// then applies to all of its events, late ones included), publishes
+    /// it to the tenants topic, rewrites the rows and compares them with
+    /// the raw events until they are equal. Takes the settings of `serve`
+    /// (DATABASE_URL, ClickHouse with a user that may ALTER and INSERT,
+    /// KAFKA_BROKERS, TOPIC_TENANTS). Prints each step.
+    #[command(mut_arg("api_keys", |a| a.required(false)))]
+    RebuildRollups(Box<RebuildRollupsArgs>),
+}
+
+/// Settings and options of `query-api tenant rebuild-rollups`.
+#[derive(Debug, Clone, Args)]
+pub struct RebuildRollupsArgs {
+    #[command(flatten)]
+    pub options: crate::tenants::rebuild::RebuildOptions,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `query-api config ...`.

@@ -15,7 +15,8 @@ use query_api::alerts::stream::spawn_fanout;
 use query_api::alerts::Alerts;
 use query_api::app::{router, serve, AppState, Settings};
 use query_api::config::{
-    AlertArgs, Cli, Command, ConfigCommand, IngestArgs, ReportArgs, ServeArgs,
+    AlertArgs, Cli, Command, ConfigCommand, IngestArgs, RebuildRollupsArgs, ReportArgs, ServeArgs,
+    TenantCommand,
 };
 use query_api::ingest::kafka::{missing_topics, KafkaSink, KafkaSinkConfig};
 use query_api::ingest::{Ingest, IngestSettings};
@@ -27,7 +28,9 @@ use query_api::reports::links::LinkSigner;
 use query_api::reports::metrics::ReportMetrics;
 use query_api::reports::storage::{FileStore, StoreLocation};
 use query_api::reports::{ReportSettings, Reports};
+use query_api::tenants::rebuild::rebuild;
 use query_api::tenants::{spawn_sync, TenantOutbox, Tenants};
+use rdkafka::producer::FutureProducer;
 use runtime::config_file::{self, FileSettings};
 use runtime::shutdown_signal;
 use runtime::tenants::TenantZones;
@@ -281,7 +284,7 @@ async fn tenants(
     match &args.ingest.brokers {
         Some(brokers) => {
             spawn_publisher(
-                Arc::new(TenantOutbox(tenants.clone())),
+                Arc::new(TenantOutbox::of(&tenants)),
                 producer_config(&args.ingest, brokers.clone(), kafka),
                 args.tenants_topic.clone(),
             )
@@ -414,9 +417,68 @@ async fn run_cli(file: FileSettings) -> anyhow::Result<()> {
             println!("{}", hash_key(&key));
             Ok(())
         }
+        Some(Command::Tenant {
+            command: TenantCommand::RebuildRollups(args),
+        }) => rebuild_rollups(*args).await,
         Some(Command::Serve(args)) => run(*args).await,
         None => run(cli.serve).await,
     }
+}
+
+/// `query-api tenant rebuild-rollups`.
+async fn rebuild_rollups(args: RebuildRollupsArgs) -> anyhow::Result<()> {
+    let RebuildRollupsArgs { options, serve } = args;
+    runtime::logging::init(&serve.log_format);
+    let config = serve.alerts.metadata().context(
+        "the tenants registry is in the metadata database: set DATABASE_URL (--database-url)",
+    )?;
+    let metadata = Metadata::connect(&config).await.context(
+        "connecting to the metadata database (DATABASE_URL): is PostgreSQL running (`make up`)?",
+    )?;
+    metadata
+        .migrate()
+        .await
+        .context("migrating the metadata database (DATABASE_URL)")?;
+    let clickhouse = serve.clickhouse.client()?;
+    let kafka = serve
+        .ingest
+        .client
+        .resolve()
+        .context("the Kafka client settings")?;
+    let brokers = serve.ingest.brokers.as_deref().map(str::trim);
+    let producer: Option<FutureProducer> = match brokers.filter(|b| !b.is_empty()) {
+        Some(brokers) => Some(
+            producer_config(&serve.ingest, brokers.to_string(), &kafka)
+                .client_config()
+                .create()
+                .context("the Kafka producer of the tenants registry")?,
+        ),
+        None => None,
+    };
+    let principal = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    );
+    let done = rebuild(
+        &metadata,
+        &clickhouse,
+        producer.as_ref().map(|p| (p, serve.tenants_topic.as_str())),
+        &principal,
+        &options,
+        &mut |line| println!("{line}"),
+    )
+    .await?;
+    println!(
+        "done: {}'s rollups are in {}{} ({} rows, {} status changes, {} attempt{})",
+        options.tenant,
+        done.zone,
+        done.from.map_or(String::new(), |f| format!(" from {f} on")),
+        done.rows,
+        done.status_changes,
+        done.attempts,
+        if done.attempts == 1 { "" } else { "s" }
+    );
+    Ok(())
 }
 
 /// Connections the kernel completes before the server accepts them. A

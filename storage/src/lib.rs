@@ -7,6 +7,7 @@
 pub mod config;
 pub mod migrate;
 pub mod repartition;
+pub mod rollups;
 pub mod rows;
 mod tls;
 pub mod version;

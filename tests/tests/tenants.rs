@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use integration_tests::api::{keys, QueryApi};
+use integration_tests::compare::{assert_exact, check};
 use integration_tests::kafka::{self, Topics};
-use integration_tests::procs::ProcessorSpec;
+use integration_tests::procs::{loadgen, read_expected, wait_caught_up, ProcessorSpec};
 use integration_tests::{brokers, clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -320,5 +321,186 @@ async fn a_zone_change_reaches_the_running_processor_and_api_and_applies_from_it
         Some(&json!({"id": TENANT})),
     );
     assert_eq!(status, 409, "{body}");
+    p.stop();
+}
+
+/// Small traffic over 40 days: t0 in UTC, t1 in Europe/Berlin.
+#[rustfmt::skip]
+const TRAFFIC: &[&str] = &[
+    "--seed", "21", "--tenants", "2", "--campaigns", "4", "--jobs", "2", "--users", "30",
+    "--days", "40", "--duplicate-ratio", "0.05", "--poison", "0",
+];
+
+/// After a zone change, `query-api tenant rebuild-rollups` moves the
+/// tenant's history to the new calendar, with the processor running: every
+/// day, week and month (and the campaigns' statuses in them) equals
+/// loadgen's oracle computed in the new zone, and the other tenant's stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly() {
+    const MOVED: &str = "America/Los_Angeles";
+    let topics = Topics::unique("rebuild", 2);
+    kafka::create(&topics).await;
+    let tenants_topic = unique("tenants");
+    kafka::create_topic(&tenants_topic, 1).await;
+    let (db, client) = fresh_database("e2e_rebuild").await;
+    let pg = TestDatabase::new("e2e_rebuild").await;
+    let expected = loadgen(&topics, TRAFFIC);
+    assert_eq!(expected.tenants["t1"].timezone, "Europe/Berlin");
+    let mut spec = ProcessorSpec::new(&topics, &db, &expected);
+    spec.extra_env = vec![
+        ("TENANT_REGISTRY".into(), "true".into()),
+        ("TOPIC_TENANTS".into(), tenants_topic.clone()),
+        ("SNAPSHOT_INTERVAL_MS".into(), "200".into()),
+    ];
+    let keys = keys(expected.tenants.keys());
+    let env: Vec<(String, String)> = vec![
+        ("API_KEYS_FILE".into(), keys.path.display().to_string()),
+        ("DATABASE_URL".into(), pg.cfg.database_url.clone()),
+        ("KAFKA_BROKERS".into(), brokers()),
+        ("TOPIC_TENANTS".into(), tenants_topic.clone()),
+        ("TOPIC_ALERT_RULES".into(), unique("rules")),
+        ("TOPIC_ALERTS".into(), unique("alerts")),
+        ("TENANT_ZONE_CHANGE_DELAY_SECONDS".into(), "1".into()),
+    ];
+    // TENANT_TIMEZONES seeds the registry.
+    let api = QueryApi::start_with(
+        &clickhouse_url(),
+        &db,
+        &spec.tenant_timezones,
+        env.clone(),
+        false,
+    )
+    .await;
+    let mut p = spec.start("rebuild");
+    wait_caught_up(
+        &client,
+        &topics,
+        &expected,
+        Duration::from_secs(180),
+        &mut [&mut p],
+    )
+    .await;
+    assert_exact(&client, &expected).await;
+
+    // The figures in the new zone: the same records, t1 dated in MOVED.
+    let moved_path = integration_tests::procs::log_dir().join(format!("{}.json", unique("moved")));
+    let status = Command::new(integration_tests::bin("loadgen"))
+        .args(TRAFFIC)
+        .args(["--dry-run", "--expected-timezone", &format!("t1={MOVED}")])
+        .arg("--expected")
+        .arg(&moved_path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("loadgen dry run");
+    assert!(status.success());
+    let moved = read_expected(&moved_path);
+    assert_eq!(moved.tenants["t1"].timezone, MOVED);
+    let before = check(&client, &moved).await.expect("compare");
+    assert!(
+        before.differences > 0,
+        "the new calendar moves some of t1's events to other days"
+    );
+
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        "/v1/tenants/t1",
+        &keys.admin,
+        Some(&json!({"timezone": MOVED})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let rebuild = |tenant: &str| {
+        Command::new(integration_tests::bin("query-api"))
+            .args(["tenant", "rebuild-rollups", "--tenant", tenant])
+            .args(["--settle-seconds", "2"])
+            .env("CLICKHOUSE_URL", clickhouse_url())
+            .env("CLICKHOUSE_DATABASE", &db)
+            .env("TENANT_TIMEZONES", &spec.tenant_timezones)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("query-api tenant rebuild-rollups runs")
+    };
+    let out = rebuild("t1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rebased t1's calendar on America/Los_Angeles"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("done: t1's rollups are in {MOVED}")),
+        "{stdout}"
+    );
+
+    // Every figure equals the oracle in the new zone (reports, journeys and
+    // t0 untouched).
+    assert_exact(&client, &moved).await;
+    // The registry: one zone, for all time; published to the processors.
+    let (status, body) = call(&api, "GET", "/v1/tenants/t1", &keys.admin, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["zones"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["timezone"], MOVED, "{body}");
+    // A late event of t1, dated before the change, takes the new calendar.
+    let late_ms = chrono::DateTime::parse_from_rfc3339("2026-09-15T03:00:00Z")
+        .expect("date")
+        .timestamp_millis();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("producer");
+    let event = Event::Notification(NotificationSent {
+        event_id: "late-after-rebuild".into(),
+        tenant_id: "t1".into(),
+        campaign_id: "late-campaign".into(),
+        job_id: "job".into(),
+        occurred_at: late_ms,
+        user_id: "late-user".into(),
+        node_id: None,
+        first_message: true,
+        warning_message: false,
+    });
+    let payload = Codec::new().expect("codec").encode(&event).expect("encode");
+    producer
+        .send(
+            FutureRecord::to(&topics.notifications)
+                .key("late-campaign")
+                .payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produced");
+    wait_for("the late event's day", vec![date_in(MOVED, late_ms)], || async {
+        client
+            .query("SELECT toString(local_date) FROM events_raw WHERE event_id = 'late-after-rebuild'")
+            .fetch_all::<String>()
+            .await
+            .unwrap_or_default()
+    })
+    .await;
+    // Run again: nothing to rebase, the same figures.
+    let out = rebuild("t1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("one zone already"), "{stdout}");
+    let late_rollup: Vec<(String, u64)> = client
+        .query(
+            "SELECT toString(period_start), uniqExactMerge(sent_users) FROM rollup_campaign_daily \
+             WHERE tenant_id = 't1' AND campaign_id = 'late-campaign' GROUP BY period_start",
+        )
+        .fetch_all()
+        .await
+        .expect("the late campaign's rollup");
+    assert_eq!(late_rollup, vec![(date_in(MOVED, late_ms), 1)]);
+    // An unknown tenant is a clear error.
+    let out = rebuild("nobody");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no live tenant \"nobody\""), "{stderr}");
+    p.assert_running();
     p.stop();
 }

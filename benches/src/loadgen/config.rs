@@ -65,6 +65,13 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub expected: Option<PathBuf>,
 
+    /// Compute the expected figures with ZONE (IANA) as TENANT's time zone
+    /// instead of its own; the records stay the same. Repeatable. These are
+    /// the figures after the tenant's calendar is changed and its rollups
+    /// rebuilt (`query-api tenant rebuild-rollups`).
+    #[arg(long = "expected-timezone", value_name = "TENANT=ZONE", value_parser = tenant_zone)]
+    pub expected_timezones: Vec<(String, chrono_tz::Tz)>,
+
     /// Leave the per-user journeys out of the expected figures (for huge runs).
     #[arg(long)]
     pub no_journeys: bool,
@@ -139,6 +146,16 @@ pub struct Args {
     /// .avsc is the current schema is written.
     #[arg(long, value_name = "PATH")]
     pub schema_ids_file: Option<PathBuf>,
+}
+
+fn tenant_zone(text: &str) -> Result<(String, chrono_tz::Tz), String> {
+    let (tenant, zone) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not TENANT=ZONE"))?;
+    let zone = zone
+        .parse()
+        .map_err(|_| format!("{zone:?} is not an IANA time zone (Europe/Berlin, UTC, ...)"))?;
+    Ok((tenant.to_string(), zone))
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

@@ -112,7 +112,15 @@ pub fn run(args: &Args) -> Result<Summary, LoadgenError> {
     };
 
     let started = Instant::now();
-    let Generated { traffic, plan } = generate(&cfg, &codec)?;
+    let Generated { mut traffic, plan } = generate(&cfg, &codec)?;
+    for (tenant, zone) in &args.expected_timezones {
+        if traffic.tenants.insert(tenant.clone(), *zone).is_none() {
+            return Err(LoadgenError::Config(format!(
+                "--expected-timezone {tenant}=...: no such tenant (t0 to t{})",
+                cfg.tenants.saturating_sub(1)
+            )));
+        }
+    }
     tracing::info!(
         events = traffic.events.len(),
         records = plan.items.len(),

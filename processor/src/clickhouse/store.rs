@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clickhouse::Client;
+use storage::rollups;
 
 use super::convert::{
     self, CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
@@ -159,19 +160,13 @@ impl ClickHouseStore {
         let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
         let tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
         let campaigns: Vec<&str> = rows.iter().map(|r| r.campaign_id.as_str()).collect();
-        for (table, period) in [
-            ("rollup_campaign_daily", "local_date"),
-            ("rollup_campaign_weekly", "toMonday(local_date)"),
-            ("rollup_campaign_monthly", "toStartOfMonth(local_date)"),
-        ] {
+        for (table, period) in rollups::TABLES {
+            let period = period.start_sql("local_date");
+            let users = rollups::USER_STATES;
             self.client
                 .query(&format!(
                     "INSERT INTO {table} \
-                     SELECT tenant_id, {period} AS p, campaign_id, \
-                       uniqExactStateIf(user_id, event_kind != 'lifecycle'), \
-                       uniqExactStateIf(user_id, event_kind = 'notification' AND first_message = 1), \
-                       uniqExactStateIf(user_id, event_kind = 'interaction'), \
-                       sumState(toUInt64(0)) \
+                     SELECT tenant_id, {period} AS p, campaign_id, {users}, sumState(toUInt64(0)) \
                      FROM events_raw WHERE has(?, event_id) \
                      GROUP BY tenant_id, p, campaign_id"
                 ))

@@ -11,6 +11,7 @@
 //!   the processors follow.
 
 pub mod model;
+pub mod rebuild;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub struct Tenants {
     /// The API keys' buckets: a tenant's limits apply to its keys.
     limiter: Arc<RateLimiter>,
     /// Wakes the outbox publisher after a committed change.
-    changed: Notify,
+    changed: Arc<Notify>,
 }
 
 impl Tenants {
@@ -55,7 +56,7 @@ impl Tenants {
             directory,
             change_delay,
             limiter,
-            changed: Notify::new(),
+            changed: Arc::new(Notify::new()),
         }
     }
 
@@ -135,13 +136,36 @@ pub fn spawn_sync(tenants: Arc<Tenants>) -> JoinHandle<()> {
 
 /// The tenants' outbox: each change as the tenant's whole record.
 #[derive(Debug)]
-pub struct TenantOutbox(pub Arc<Tenants>);
+pub struct TenantOutbox {
+    metadata: Metadata,
+    /// Notified after a change committed here; `None`: rounds only every
+    /// [`crate::outbox::POLL`] (or one at a time, [`crate::outbox::publish_pending`]).
+    changed: Option<Arc<Notify>>,
+}
+
+impl TenantOutbox {
+    /// The outbox of the registry `tenants` serves, woken by its changes.
+    pub fn of(tenants: &Tenants) -> Self {
+        TenantOutbox {
+            metadata: tenants.metadata.clone(),
+            changed: Some(tenants.changed.clone()),
+        }
+    }
+
+    /// The outbox of `metadata`, for one-shot rounds (an admin command).
+    pub fn standalone(metadata: Metadata) -> Self {
+        TenantOutbox {
+            metadata,
+            changed: None,
+        }
+    }
+}
 
 impl Outbox for TenantOutbox {
     const WHAT: &'static str = "tenant";
 
     async fn pending(&self, limit: i64) -> Result<Vec<Change>, PublishError> {
-        let records = self.0.metadata.unpublished_tenants(limit).await?;
+        let records = self.metadata.unpublished_tenants(limit).await?;
         records
             .iter()
             .map(|record| {
@@ -160,13 +184,15 @@ impl Outbox for TenantOutbox {
     }
 
     async fn mark(&self, key: &str, revision: i64) -> Result<(), MetadataError> {
-        self.0
-            .metadata
+        self.metadata
             .mark_tenant_published(key, u64::try_from(revision).unwrap_or(0))
             .await
     }
 
     async fn changed(&self) {
-        self.0.changed.notified().await;
+        match &self.changed {
+            Some(changed) => changed.notified().await,
+            None => std::future::pending().await,
+        }
     }
 }

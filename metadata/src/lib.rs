@@ -17,6 +17,7 @@ pub mod config;
 pub mod dashboards;
 pub mod deliveries;
 pub mod error;
+pub mod key_roles;
 pub mod migrate;
 pub mod reports;
 pub mod rules;

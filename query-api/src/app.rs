@@ -25,6 +25,7 @@ use crate::alerts::Alerts;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::ingest::{Ingest, MAX_BODY_BYTES};
+use crate::key_roles::KeyRoles;
 use crate::keys::KeyStore;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -32,7 +33,7 @@ use crate::rate_limit::{Limit, RateLimiter};
 use crate::read::Reader;
 use crate::reports::Reports;
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, keys, live, me, ops,
     overview, report_runs, report_templates, reports, silences, tenants, ws,
 };
 use crate::tenants::Tenants;
@@ -80,6 +81,8 @@ impl Settings {
 pub struct AppState<R> {
     pub reader: R,
     pub keys: Arc<KeyStore>,
+    /// Tenant keys' roles as their admins changed them (over the file's).
+    pub roles: Arc<KeyRoles>,
     pub limiter: Arc<RateLimiter>,
     /// Every tenant's calendar: the `TENANT_TIMEZONES` seeds overlaid
     /// with the tenants registry, kept current by [`crate::tenants`].
@@ -107,6 +110,7 @@ impl<R: Clone> Clone for AppState<R> {
         AppState {
             reader: self.reader.clone(),
             keys: self.keys.clone(),
+            roles: self.roles.clone(),
             limiter: self.limiter.clone(),
             zones: self.zones.clone(),
             metrics: self.metrics.clone(),
@@ -134,6 +138,7 @@ impl<R: Reader> AppState<R> {
         AppState {
             reader,
             keys: Arc::new(keys),
+            roles: Arc::new(KeyRoles::default()),
             limiter: Arc::new(limiter),
             zones: Arc::new(TenantDirectory::new(zones)),
             metrics,
@@ -330,6 +335,11 @@ pub fn router<R: Reader>(state: AppState<R>) -> Router {
             get(report_runs::file::<R>),
         )
         .route("/v1/audit", get(reports::audit::<R>))
+        .route("/v1/keys", get(keys::list::<R>))
+        .route(
+            "/v1/keys/{id}/role",
+            put(keys::set_role::<R>).delete(keys::reset_role::<R>),
+        )
         .route(
             "/v1/dashboards",
             get(dashboards::list::<R>).post(dashboards::create::<R>),

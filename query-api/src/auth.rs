@@ -189,7 +189,7 @@ impl<R: Reader> FromRequestParts<AppState<R>> for Scope {
         Ok(Scope {
             tenant,
             key: index,
-            access: key.access,
+            access: state.roles.access(key),
             principal: key.principal.clone(),
         })
     }

@@ -64,6 +64,9 @@ pub enum ErrorCode {
     /// unknown time zone, a zone change earlier than the change delay
     /// allows, a rate limit out of range...; the message names the field.
     BadTenant,
+    /// A key role change (`PUT /v1/keys/{id}/role`) is invalid: a role
+    /// other than `viewer`, `editor` or `admin`, or a key changing its own.
+    BadRole,
     /// A download link expired, or was changed (403).
     LinkRefused,
     /// The run has finished (succeeded, failed or cancelled) and cannot

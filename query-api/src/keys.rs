@@ -39,7 +39,9 @@
 //! tenant's audit log); `admin` keys without one do all of that for any
 //! tenant; `producer` keys
 //! only post events (HTTP ingestion) of their tenant. A key of the wrong
-//! role answers 403.
+//! role answers 403. A tenant's admins may change the role of its tenant
+//! keys at runtime (`/v1/keys`, [`crate::key_roles`]): the file's role is
+//! the default.
 //!
 //! Only hashes are stored; a presented key is hashed and compared with
 //! every entry without an early exit, so the time taken does not depend
@@ -99,6 +101,14 @@ pub struct ApiKey {
     pub principal: String,
     pub limit: KeyLimit,
     hash: [u8; 32],
+}
+
+impl ApiKey {
+    /// The key's id: the first 16 hex digits of its SHA-256 (stable across
+    /// reorderings of the file; names a key without revealing it).
+    pub fn id(&self) -> String {
+        hex::encode(&self.hash[..8])
+    }
 }
 
 impl std::fmt::Debug for ApiKey {

@@ -33,8 +33,9 @@
 //! - [`dashboards`]: saved dashboards' data, every widget's from one read
 //!   of the reports; the routes are [`routes::dashboards`].
 //! - [`auth`] (the key and tenant of a request), [`keys`] (the keys file,
-//!   constant-time lookup, `hash-key`), [`rate_limit`] (per-key token
-//!   buckets).
+//!   constant-time lookup, `hash-key`), [`key_roles`] (tenant keys' roles
+//!   as their admins changed them, `/v1/keys`), [`rate_limit`] (per-key
+//!   token buckets).
 //! - [`params`] (query parameters and their validation), [`cursor`]
 //!   (pagination cursors), [`model`] (the JSON returned), [`export`]
 //!   (CSV/NDJSON streaming), [`error`] (every error as JSON).
@@ -51,6 +52,7 @@ pub mod docs;
 pub mod error;
 pub mod export;
 pub mod ingest;
+pub mod key_roles;
 pub mod keys;
 pub mod live;
 pub mod metrics;

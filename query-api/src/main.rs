@@ -349,6 +349,16 @@ async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         let reports = reports(&args.reports, report_settings, &alerts, &state)?;
         reports.spawn_tasks(state.reader.clone());
         let tenants = tenants(&args, &alerts, &state, &kafka).await?;
+        // Before serving: a key an admin demoted must not get its file's
+        // role back for a moment at start.
+        state.roles.replace(
+            &alerts
+                .metadata
+                .key_roles()
+                .await
+                .context("reading the keys' roles from the metadata database")?,
+        );
+        query_api::key_roles::spawn_sync(alerts.metadata.clone(), state.roles.clone());
         state = state
             .with_alerts(alerts)
             .with_reports(reports)

@@ -35,7 +35,7 @@ use crate::reports::model::{
 use crate::routes::channels::ChannelInput;
 use crate::routes::silences::{MatchersInput, SilenceInput};
 use crate::routes::{
-    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, live, me, ops,
+    alert_rules, alerts, campaigns, channels, dashboards, events, journeys, keys, live, me, ops,
     overview, report_runs, report_templates, reports, silences, tenants, ws,
 };
 use crate::tenants::model::{TenantInput, TenantList, TenantPatchInput, TenantView, ZoneView};
@@ -138,6 +138,9 @@ is `{\"error\": {\"code\", \"message\"}}`."
         tenants::one,
         tenants::update,
         tenants::delete,
+        keys::list,
+        keys::set_role,
+        keys::reset_role,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -160,6 +163,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         DashboardView, DashboardList, DashboardInputDoc, WidgetDoc, DashboardData, WidgetData,
         WidgetError, FunnelData, TrendData, CampaignTableData, CampaignRow, CounterData, AlertsData,
         TenantView, TenantList, TenantInput, TenantPatchInput, ZoneView,
+        keys::KeyView, keys::KeyList, keys::RoleInput,
     )),
     modifiers(&Security, &Errors),
     tags(
@@ -171,6 +175,7 @@ is `{\"error\": {\"code\", \"message\"}}`."
         (name = "reports", description = "Scheduled reports (when the server has a metadata database, DATABASE_URL; 503 otherwise): definitions, templates, schedules (cron or presets in an IANA time zone), runs (one per scheduled time), files in CSV/JSON/XLSX/PDF/HTML and signed download links, and the audit log. Any reading key reads; creating, changing, scheduling and running need an editor key; the audit log needs an admin key (role = \"admin\", with a tenant for a tenant admin)."),
         (name = "dashboards", description = "Saved dashboards (when the server has a metadata database, DATABASE_URL; 503 otherwise): per tenant, named lists of widgets (report_kpis, funnel, overview_trend, campaign_table, live_counter, alerts) and every widget's data as of one moment. Any reading key reads; creating, replacing and deleting need an editor key."),
         (name = "tenants", description = "The tenants registry (when the server has a metadata database, DATABASE_URL; 503 otherwise): each tenant's display name, default rate limits and calendar (an IANA time zone, changed from an instant on: events keep the day of the zone in effect when they occurred). Platform admin keys only (role = \"admin\" without a tenant); the processors follow it without a restart."),
+        (name = "keys", description = "A tenant's API keys and their roles (when the server has a metadata database, DATABASE_URL; 503 otherwise): a tenant admin lists them and gives a key the role viewer, editor or admin, without changing the keys file or restarting (every API instance applies it within a second); DELETE gives it the file's role again. Keys are named by id (the first 16 hex digits of their SHA-256), never shown. A key cannot change its own role. Audited."),
         (name = "live", description = "Reports pushed as snapshots commit: Server-Sent Events per campaign report or for the tenant's campaigns, and one WebSocket for every live stream (report subscriptions and alert transitions). A reconnect with the last event id resumes without a gap."),
         (name = "operations", description = "Health, readiness, metrics and this document (no key)."),
     )

@@ -14,6 +14,7 @@ pub mod channels;
 pub mod dashboards;
 pub mod events;
 pub mod journeys;
+pub mod keys;
 pub mod live;
 pub mod me;
 pub mod ops;

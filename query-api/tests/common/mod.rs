@@ -34,6 +34,8 @@ pub const EDITOR_A: &str = "key-a-editor";
 pub const ADMIN_A: &str = "key-a-admin";
 pub const EDITOR_B: &str = "key-b-editor";
 pub const ADMIN_B: &str = "key-b-admin";
+/// A platform admin (every tenant, named with `?tenant_id=`).
+pub const ADMIN_ALL: &str = "key-platform-admin";
 /// No Authorization header (signed links).
 pub const NO_KEY: &str = "";
 pub const PUBLIC_URL: &str = "http://127.0.0.1:1";
@@ -145,6 +147,10 @@ pub fn keys() -> KeyStore {
         entry("a", "admin", ADMIN_A, "ada"),
         entry("b", "editor", EDITOR_B, "bob"),
         entry("b", "admin", ADMIN_B, "bea"),
+        format!(
+            "[[keys]]\nrole = \"admin\"\nsha256 = \"{}\"\nuser = \"root\"\n\n",
+            hash_key(ADMIN_ALL)
+        ),
     ]
     .concat();
     KeyStore::parse(&text, "test keys").unwrap()

@@ -297,10 +297,20 @@ async fn a_clickhouse_outage_loses_nothing_and_memory_stays_bounded() {
     let expected = read_expected(&path);
     caught_up_and_exact(&client, &topics, &expected, &mut [&mut p]).await;
     assert!(paused, "consumption paused while ClickHouse was down");
-    // The budget plus the read-ahead channel: never the whole stream.
+    // The budget plus what the consumer had read when consumption paused:
+    // the read-ahead channel holds whole batches (READ_AHEAD 200 rounds up
+    // to one batch), and one more batch waits to be sent. Never the whole
+    // stream (thousands of records).
+    let batch = processor::kafka::source::BATCH_RECORDS as f64;
+    let read_ahead = (200.0 / batch).ceil() * batch + batch;
     assert!(
-        max_buffered <= 1_000.0 + 200.0 + 10.0,
+        max_buffered <= 1_000.0 + read_ahead + 10.0,
         "buffered {max_buffered} rows"
+    );
+    assert!(
+        max_buffered < expected.counts.distinct_events as f64 / 2.0,
+        "buffered {max_buffered} rows of {} events",
+        expected.counts.distinct_events
     );
     assert!(max_rss < 512 * 1024, "resident memory {max_rss} KiB");
     p.stop();

@@ -8,7 +8,7 @@
 //! comparison of figures ([`differences`]) is pure.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::NaiveDate;
 use clickhouse::Client;
@@ -117,6 +117,33 @@ pub struct Comparison {
     pub status_differences: Vec<(String, u16, usize, usize)>,
 }
 
+impl Comparison {
+    /// Whether nothing differs.
+    pub fn equal(&self) -> bool {
+        self.differences.is_empty() && self.status_differences.is_empty()
+    }
+
+    /// This comparison's differences that `earlier` had too (the same row,
+    /// the same status change). A difference that went away was an insert
+    /// in flight (its raw rows landed, its view rows not yet); a real one
+    /// (a row counted twice or in another calendar) stays.
+    pub fn persisting(mut self, earlier: &Comparison) -> Comparison {
+        self.differences.retain(|d| {
+            earlier
+                .differences
+                .iter()
+                .any(|e| e.period == d.period && e.key == d.key)
+        });
+        self.status_differences.retain(|d| {
+            earlier
+                .status_differences
+                .iter()
+                .any(|e| e.0 == d.0 && e.1 == d.1)
+        });
+        self
+    }
+}
+
 /// Status changes (event id, day) that one side has more often than the
 /// other: (event id, day, copies wanted, copies there).
 pub fn status_differences(
@@ -143,8 +170,18 @@ pub fn days(date: NaiveDate) -> u16 {
     u16::try_from((date - epoch).num_days()).unwrap_or(0)
 }
 
+/// The (event id, day) rows of one side of a status comparison.
+fn side(rows: &[(u8, String, u16)], which: u8) -> Vec<(String, u16)> {
+    rows.iter()
+        .filter(|(s, _, _)| *s == which)
+        .map(|(_, id, day)| (id.clone(), *day))
+        .collect()
+}
+
+/// A row of a comparison: side 0 from `events_raw`, 1 from the rollup.
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct FigureRow {
+    side: u8,
     period: u16,
     campaign_id: String,
     active_users: u64,
@@ -188,50 +225,63 @@ impl TenantRollups<'_> {
 
     /// The events of the tenant in the zone's periods of `period` from
     /// `from` on: the rows of the rollup they make (see the views).
+    /// Binds: the tenant, the first day, and the raw rows' insertion
+    /// cutoff (unix seconds, exclusive).
     fn raw_select(&self, period: Period, aggregates: &str) -> String {
         let p = period.start_sql(&local_date_sql(self.zone));
         format!(
             "SELECT tenant_id, {p} AS p, campaign_id, {aggregates} FROM events_raw \
-             WHERE tenant_id = ? AND {p} >= toDate(?) GROUP BY tenant_id, p, campaign_id"
+             WHERE tenant_id = ? AND {p} >= toDate(?) AND toUInt32(inserted_at) < ? \
+             GROUP BY tenant_id, p, campaign_id"
         )
     }
 
-    /// `ALTER TABLE ... DELETE` the tenant's rows of every rollup (and its
-    /// status changes) from `from` on; returns when the mutations are done
+    /// `ALTER TABLE ... DELETE` the tenant's rows of every rollup and its
+    /// status changes from `from` on; returns when the mutations are done
     /// (ClickHouse runs them in the background), at most `timeout`.
-    pub async fn delete(&self, timeout: Duration) -> Result<(), clickhouse::error::Error> {
+    ///
+    /// A mutation rewrites only the parts there when it starts: view rows
+    /// the processors write later stay. Each deletion is therefore started
+    /// just after a second boundary (this machine's clock), and that second
+    /// is returned per table ([`Cutoffs`]): [`Self::insert`] then takes
+    /// only the raw rows inserted before it, so no event is in both the
+    /// rows that stayed and the rows inserted again (but for an insert that
+    /// straddles the instant, which [`Self::compare`] sees).
+    pub async fn delete(&self, timeout: Duration) -> Result<Cutoffs, clickhouse::error::Error> {
         let from = self.first_day();
-        for (table, _) in TABLES {
+        let mut cutoffs = [0; 4];
+        let tables = TABLES
+            .iter()
+            .map(|(t, _)| (*t, "period_start"))
+            .chain([(STATUS_CHANGES, "local_date")]);
+        for (i, (table, column)) in tables.enumerate() {
+            cutoffs[i] = at_next_second().await;
             self.client
                 .query(&format!(
-                    "ALTER TABLE {table} DELETE WHERE tenant_id = ? AND period_start >= toDate(?)"
+                    "ALTER TABLE {table} DELETE WHERE tenant_id = ? AND {column} >= toDate(?)"
                 ))
                 .bind(self.tenant)
                 .bind(from)
                 .execute()
                 .await?;
         }
-        self.client
-            .query(&format!(
-                "ALTER TABLE {STATUS_CHANGES} DELETE WHERE tenant_id = ? AND local_date >= toDate(?)"
-            ))
-            .bind(self.tenant)
-            .bind(from)
-            .execute()
-            .await?;
-        wait_for_mutations(self.client, timeout).await
+        wait_for_mutations(self.client, timeout).await?;
+        Ok(Cutoffs(cutoffs))
     }
 
     /// Insert the tenant's rollup rows and status changes from
-    /// `events_raw`, dated in the zone.
-    pub async fn insert(&self) -> Result<(), clickhouse::error::Error> {
+    /// `events_raw`, dated in the zone: every raw row, or with `cutoffs`
+    /// those inserted before their table's deletion began.
+    pub async fn insert(&self, cutoffs: Option<&Cutoffs>) -> Result<(), clickhouse::error::Error> {
         let from = self.first_day();
-        for (table, period) in TABLES {
+        let before = |i: usize| cutoffs.map_or(u32::MAX, |c| c.0[i]);
+        for (i, (table, period)) in TABLES.into_iter().enumerate() {
             let select = self.raw_select(period, &format!("{USER_STATES}, {INTERACTIONS_STATE}"));
             self.client
                 .query(&format!("INSERT INTO {table} {select}"))
                 .bind(self.tenant)
                 .bind(from)
+                .bind(before(i))
                 .execute()
                 .await?;
         }
@@ -241,10 +291,12 @@ impl TenantRollups<'_> {
                 "INSERT INTO {STATUS_CHANGES} \
                  SELECT tenant_id, campaign_id, status, occurred_at_ms, {date}, event_id \
                  FROM events_raw WHERE tenant_id = ? AND event_kind = 'lifecycle' \
-                   AND status != '' AND {date} >= toDate(?)"
+                   AND status != '' AND {date} >= toDate(?) \
+                   AND toUInt32(inserted_at) < ?"
             ))
             .bind(self.tenant)
             .bind(from)
+            .bind(before(TABLES.len()))
             .execute()
             .await
     }
@@ -252,15 +304,25 @@ impl TenantRollups<'_> {
     /// Every rollup row (and status change) of the tenant that differs
     /// from what its raw events, dated in the zone, make.
     pub async fn compare(&self) -> Result<Comparison, clickhouse::error::Error> {
+        // Each side in one statement (UNION ALL): both read the parts there
+        // when it starts, so rows landing meanwhile (live traffic) do not
+        // show up on one side only.
         let from = self.first_day();
         let mut out = Comparison::default();
         for (table, period) in TABLES {
-            let want = self
+            let rows = self
                 .client
                 .query(&format!(
-                    "SELECT toUInt16(p) AS period, campaign_id, a AS active_users, \
+                    "SELECT 0 AS side, toUInt16(p) AS period, campaign_id, a AS active_users, \
                        s AS sent_users, i AS interacted_users, n AS interactions FROM ({}) \
-                     ORDER BY period, campaign_id",
+                     UNION ALL \
+                     SELECT 1 AS side, toUInt16(period_start) AS period, campaign_id, \
+                       uniqExactMerge(active_users) AS active_users, \
+                       uniqExactMerge(sent_users) AS sent_users, \
+                       uniqExactMerge(interacted_users) AS interacted_users, \
+                       sumMerge(interactions) AS interactions \
+                     FROM {table} WHERE tenant_id = ? AND period_start >= toDate(?) \
+                     GROUP BY period_start, campaign_id",
                     self.raw_select(
                         period,
                         "uniqExactIf(user_id, event_kind != 'lifecycle') AS a, \
@@ -271,49 +333,35 @@ impl TenantRollups<'_> {
                 ))
                 .bind(self.tenant)
                 .bind(from)
-                .fetch_all::<FigureRow>()
-                .await?;
-            let got = self
-                .client
-                .query(&format!(
-                    "SELECT toUInt16(period_start) AS period, campaign_id, \
-                       uniqExactMerge(active_users) AS active_users, \
-                       uniqExactMerge(sent_users) AS sent_users, \
-                       uniqExactMerge(interacted_users) AS interacted_users, \
-                       sumMerge(interactions) AS interactions \
-                     FROM {table} WHERE tenant_id = ? AND period_start >= toDate(?) \
-                     GROUP BY period_start, campaign_id ORDER BY period, campaign_id"
-                ))
+                .bind(u32::MAX)
                 .bind(self.tenant)
                 .bind(from)
                 .fetch_all::<FigureRow>()
                 .await?;
+            let (want, got): (Vec<FigureRow>, Vec<FigureRow>) =
+                rows.into_iter().partition(|r| r.side == 0);
             out.rows += want.len();
             out.differences
                 .extend(differences(period, &by_key(want), &by_key(got)));
         }
         let date = local_date_sql(self.zone);
-        let want: Vec<(String, u16)> = self
+        let rows: Vec<(u8, String, u16)> = self
             .client
             .query(&format!(
-                "SELECT event_id, toUInt16({date}) AS d FROM events_raw \
+                "SELECT 0 AS side, event_id, toUInt16({date}) AS d FROM events_raw \
                  WHERE tenant_id = ? AND event_kind = 'lifecycle' AND status != '' \
-                   AND {date} >= toDate(?)"
-            ))
-            .bind(self.tenant)
-            .bind(from)
-            .fetch_all()
-            .await?;
-        let got: Vec<(String, u16)> = self
-            .client
-            .query(&format!(
-                "SELECT event_id, toUInt16(local_date) FROM {STATUS_CHANGES} \
+                   AND {date} >= toDate(?) \
+                 UNION ALL \
+                 SELECT 1 AS side, event_id, toUInt16(local_date) AS d FROM {STATUS_CHANGES} \
                  WHERE tenant_id = ? AND local_date >= toDate(?)"
             ))
             .bind(self.tenant)
             .bind(from)
+            .bind(self.tenant)
+            .bind(from)
             .fetch_all()
             .await?;
+        let (want, got) = (side(&rows, 0), side(&rows, 1));
         out.status_changes = want.len();
         out.status_differences = status_differences(&want, &got);
         Ok(out)
@@ -341,6 +389,23 @@ impl TenantRollups<'_> {
         let some = |(day, n): (u16, u64)| (n > 0).then_some(day);
         Ok((some(raw), some(rollup)))
     }
+}
+
+/// When each table's deletion began (unix seconds): the rollups in
+/// [`TABLES`] order, then the status changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs([u32; 4]);
+
+/// Sleep until just after the next second of this machine's clock; that
+/// second (unix).
+async fn at_next_second() -> u32 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let next = now.as_secs() + 1;
+    let wait = (Duration::from_secs(next) + Duration::from_millis(20)).saturating_sub(now);
+    tokio::time::sleep(wait).await;
+    u32::try_from(next).unwrap_or(u32::MAX)
 }
 
 /// Wait until no mutation of the current database is left to do.
@@ -409,6 +474,35 @@ mod tests {
             ]
         );
         assert!(d.iter().all(|d| d.period == Period::Week));
+    }
+
+    #[test]
+    fn only_differences_seen_every_time_persist() {
+        let diff = |day: u16, n: u64| Difference {
+            period: Period::Day,
+            key: (day, "c".to_string()),
+            want: figures(n),
+            got: figures(n + 1),
+        };
+        let first = Comparison {
+            rows: 3,
+            status_changes: 1,
+            differences: vec![diff(1, 1), diff(2, 1)],
+            status_differences: vec![("e1".into(), 5, 1, 0)],
+        };
+        // Day 1 differs again (other figures: traffic moved on), day 2 no
+        // longer, day 3 for the first time; the status change is gone.
+        let second = Comparison {
+            rows: 4,
+            status_changes: 1,
+            differences: vec![diff(1, 7), diff(3, 1)],
+            status_differences: vec![],
+        };
+        let kept = second.persisting(&first);
+        assert_eq!(kept.rows, 4);
+        assert_eq!(kept.differences, vec![diff(1, 7)]);
+        assert!(!kept.equal());
+        assert!(kept.clone().persisting(&Comparison::default()).equal());
     }
 
     #[test]

@@ -13,11 +13,14 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use benches::loadgen::expected_json::ExpectedFile;
 use chrono::{DateTime, TimeZone, Utc};
 use integration_tests::api::{keys, QueryApi};
 use integration_tests::compare::{assert_exact, check};
 use integration_tests::kafka::{self, Topics};
-use integration_tests::procs::{loadgen, read_expected, wait_caught_up, ProcessorSpec};
+use integration_tests::procs::{
+    loadgen, loadgen_command, read_expected, wait_caught_up, ProcessorSpec,
+};
 use integration_tests::{brokers, clickhouse_url, fresh_database, unique};
 use metadata::testing::TestDatabase;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -189,8 +192,17 @@ async fn a_zone_change_reaches_the_running_processor_and_api_and_applies_from_it
         .collect();
     assert_eq!(ids, [TENANT, "seeded"]);
 
-    // The processor follows the registry; TENANT_TIMEZONES says otherwise
-    // and loses.
+    // Once the tenant is on the tenants topic (a processor that starts
+    // before would zone its first events by its seed: ARCHITECTURE.md,
+    // "Tenants registry"), the processor follows the registry;
+    // TENANT_TIMEZONES says otherwise and loses.
+    wait_for("the tenant published", true, || async {
+        pg.metadata
+            .unpublished_tenants(10)
+            .await
+            .is_ok_and(|pending| pending.iter().all(|t| t.id != TENANT))
+    })
+    .await;
     let expected_tz = format!("{TENANT}={EAST}");
     let spec = ProcessorSpec {
         topics: topics.clone(),
@@ -331,117 +343,177 @@ const TRAFFIC: &[&str] = &[
     "--days", "40", "--duplicate-ratio", "0.05", "--poison", "0",
 ];
 
+/// Where the rebuild tests run: a processor following the registry, an
+/// API with the registry seeded from loadgen's zones.
+struct Registry {
+    topics: Topics,
+    db: String,
+    client: clickhouse::Client,
+    spec: ProcessorSpec,
+    env: Vec<(String, String)>,
+    keys: integration_tests::api::Keys,
+    api: QueryApi,
+    _pg: TestDatabase,
+}
+
+const MOVED: &str = "America/Los_Angeles";
+
+impl Registry {
+    /// The topics, the databases and the API; `expected` is loadgen's
+    /// (dry run or real) for the zones.
+    async fn start(name: &str, topics: Topics, expected: &ExpectedFile) -> Registry {
+        let tenants_topic = unique("tenants");
+        kafka::create_topic(&tenants_topic, 1).await;
+        let (db, client) = fresh_database(name).await;
+        let pg = TestDatabase::new(name).await;
+        let mut spec = ProcessorSpec::new(&topics, &db, expected);
+        spec.extra_env = vec![
+            ("TENANT_REGISTRY".into(), "true".into()),
+            ("TOPIC_TENANTS".into(), tenants_topic.clone()),
+            ("SNAPSHOT_INTERVAL_MS".into(), "200".into()),
+        ];
+        let keys = keys(expected.tenants.keys());
+        let env: Vec<(String, String)> = vec![
+            ("API_KEYS_FILE".into(), keys.path.display().to_string()),
+            ("DATABASE_URL".into(), pg.cfg.database_url.clone()),
+            ("KAFKA_BROKERS".into(), brokers()),
+            ("TOPIC_TENANTS".into(), tenants_topic),
+            ("TOPIC_ALERT_RULES".into(), unique("rules")),
+            ("TOPIC_ALERTS".into(), unique("alerts")),
+            ("TENANT_ZONE_CHANGE_DELAY_SECONDS".into(), "1".into()),
+        ];
+        // TENANT_TIMEZONES seeds the registry.
+        let api = QueryApi::start_with(
+            &clickhouse_url(),
+            &db,
+            &spec.tenant_timezones,
+            env.clone(),
+            false,
+        )
+        .await;
+        Registry {
+            topics,
+            db,
+            client,
+            spec,
+            env,
+            keys,
+            api,
+            _pg: pg,
+        }
+    }
+
+    /// `PATCH` t1's zone to [`MOVED`].
+    fn move_t1(&self) {
+        let (status, body) = call(
+            &self.api,
+            "PATCH",
+            "/v1/tenants/t1",
+            &self.keys.admin,
+            Some(&json!({"timezone": MOVED})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// `query-api tenant rebuild-rollups --tenant T` with the API's
+    /// settings; its output (stdout printed).
+    fn rebuild(&self, tenant: &str) -> std::process::Output {
+        let out = Command::new(integration_tests::bin("query-api"))
+            .args(["tenant", "rebuild-rollups", "--tenant", tenant])
+            .args(["--settle-seconds", "2"])
+            .env("CLICKHOUSE_URL", clickhouse_url())
+            .env("CLICKHOUSE_DATABASE", &self.db)
+            .env("TENANT_TIMEZONES", &self.spec.tenant_timezones)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("query-api tenant rebuild-rollups runs");
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        out
+    }
+
+    /// Run the rebuild of t1, which must succeed and say so.
+    fn rebuild_t1(&self) -> String {
+        let out = self.rebuild("t1");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("done: t1's rollups are in {MOVED}")),
+            "{stdout}"
+        );
+        stdout
+    }
+}
+
+/// loadgen's figures for `traffic` (a dry run) with `extra` options.
+fn dry_run(traffic: &[&str], extra: &[&str]) -> ExpectedFile {
+    let path = integration_tests::procs::log_dir().join(format!("{}.json", unique("dry")));
+    let status = Command::new(integration_tests::bin("loadgen"))
+        .args(traffic)
+        .arg("--dry-run")
+        .args(extra)
+        .arg("--expected")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("loadgen dry run");
+    assert!(status.success());
+    read_expected(&path)
+}
+
+/// loadgen's figures for `traffic` with t1 in [`MOVED`].
+fn moved_expected(traffic: &[&str]) -> ExpectedFile {
+    let moved = dry_run(traffic, &["--expected-timezone", &format!("t1={MOVED}")]);
+    assert_eq!(moved.tenants["t1"].timezone, MOVED);
+    moved
+}
+
 /// After a zone change, `query-api tenant rebuild-rollups` moves the
 /// tenant's history to the new calendar, with the processor running: every
 /// day, week and month (and the campaigns' statuses in them) equals
 /// loadgen's oracle computed in the new zone, and the other tenant's stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly() {
-    const MOVED: &str = "America/Los_Angeles";
     let topics = Topics::unique("rebuild", 2);
     kafka::create(&topics).await;
-    let tenants_topic = unique("tenants");
-    kafka::create_topic(&tenants_topic, 1).await;
-    let (db, client) = fresh_database("e2e_rebuild").await;
-    let pg = TestDatabase::new("e2e_rebuild").await;
     let expected = loadgen(&topics, TRAFFIC);
     assert_eq!(expected.tenants["t1"].timezone, "Europe/Berlin");
-    let mut spec = ProcessorSpec::new(&topics, &db, &expected);
-    spec.extra_env = vec![
-        ("TENANT_REGISTRY".into(), "true".into()),
-        ("TOPIC_TENANTS".into(), tenants_topic.clone()),
-        ("SNAPSHOT_INTERVAL_MS".into(), "200".into()),
-    ];
-    let keys = keys(expected.tenants.keys());
-    let env: Vec<(String, String)> = vec![
-        ("API_KEYS_FILE".into(), keys.path.display().to_string()),
-        ("DATABASE_URL".into(), pg.cfg.database_url.clone()),
-        ("KAFKA_BROKERS".into(), brokers()),
-        ("TOPIC_TENANTS".into(), tenants_topic.clone()),
-        ("TOPIC_ALERT_RULES".into(), unique("rules")),
-        ("TOPIC_ALERTS".into(), unique("alerts")),
-        ("TENANT_ZONE_CHANGE_DELAY_SECONDS".into(), "1".into()),
-    ];
-    // TENANT_TIMEZONES seeds the registry.
-    let api = QueryApi::start_with(
-        &clickhouse_url(),
-        &db,
-        &spec.tenant_timezones,
-        env.clone(),
-        false,
-    )
-    .await;
-    let mut p = spec.start("rebuild");
+    let r = Registry::start("e2e_rebuild", topics, &expected).await;
+    let client = &r.client;
+    let mut p = r.spec.start("rebuild");
     wait_caught_up(
-        &client,
-        &topics,
+        client,
+        &r.topics,
         &expected,
         Duration::from_secs(180),
         &mut [&mut p],
     )
     .await;
-    assert_exact(&client, &expected).await;
+    assert_exact(client, &expected).await;
 
     // The figures in the new zone: the same records, t1 dated in MOVED.
-    let moved_path = integration_tests::procs::log_dir().join(format!("{}.json", unique("moved")));
-    let status = Command::new(integration_tests::bin("loadgen"))
-        .args(TRAFFIC)
-        .args(["--dry-run", "--expected-timezone", &format!("t1={MOVED}")])
-        .arg("--expected")
-        .arg(&moved_path)
-        .stdout(Stdio::null())
-        .status()
-        .expect("loadgen dry run");
-    assert!(status.success());
-    let moved = read_expected(&moved_path);
-    assert_eq!(moved.tenants["t1"].timezone, MOVED);
-    let before = check(&client, &moved).await.expect("compare");
+    let moved = moved_expected(TRAFFIC);
+    let before = check(client, &moved).await.expect("compare");
     assert!(
         before.differences > 0,
         "the new calendar moves some of t1's events to other days"
     );
 
-    let (status, body) = call(
-        &api,
-        "PATCH",
-        "/v1/tenants/t1",
-        &keys.admin,
-        Some(&json!({"timezone": MOVED})),
-    );
-    assert_eq!(status, 200, "{body}");
-    let rebuild = |tenant: &str| {
-        Command::new(integration_tests::bin("query-api"))
-            .args(["tenant", "rebuild-rollups", "--tenant", tenant])
-            .args(["--settle-seconds", "2"])
-            .env("CLICKHOUSE_URL", clickhouse_url())
-            .env("CLICKHOUSE_DATABASE", &db)
-            .env("TENANT_TIMEZONES", &spec.tenant_timezones)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("query-api tenant rebuild-rollups runs")
-    };
-    let out = rebuild("t1");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    r.move_t1();
+    let stdout = r.rebuild_t1();
     assert!(
         stdout.contains("rebased t1's calendar on America/Los_Angeles"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("done: t1's rollups are in {MOVED}")),
         "{stdout}"
     );
 
     // Every figure equals the oracle in the new zone (reports, journeys and
     // t0 untouched).
-    assert_exact(&client, &moved).await;
+    assert_exact(client, &moved).await;
     // The registry: one zone, for all time; published to the processors.
-    let (status, body) = call(&api, "GET", "/v1/tenants/t1", &keys.admin, None);
+    let (status, body) = call(&r.api, "GET", "/v1/tenants/t1", &r.keys.admin, None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["zones"].as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(body["timezone"], MOVED, "{body}");
@@ -467,7 +539,7 @@ async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly(
     let payload = Codec::new().expect("codec").encode(&event).expect("encode");
     producer
         .send(
-            FutureRecord::to(&topics.notifications)
+            FutureRecord::to(&r.topics.notifications)
                 .key("late-campaign")
                 .payload(&payload),
             Duration::from_secs(10),
@@ -483,9 +555,7 @@ async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly(
     })
     .await;
     // Run again: nothing to rebase, the same figures.
-    let out = rebuild("t1");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = r.rebuild_t1();
     assert!(stdout.contains("one zone already"), "{stdout}");
     let late_rollup: Vec<(String, u64)> = client
         .query(
@@ -497,10 +567,50 @@ async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly(
         .expect("the late campaign's rollup");
     assert_eq!(late_rollup, vec![(date_in(MOVED, late_ms), 1)]);
     // An unknown tenant is a clear error.
-    let out = rebuild("nobody");
+    let out = r.rebuild("nobody");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no live tenant \"nobody\""), "{stderr}");
+    p.assert_running();
+    p.stop();
+}
+
+/// The rebuild while the tenant's events stream in: loadgen produces at a
+/// steady rate for about 20 s and the zone change and rebuild happen in the
+/// middle of it. Once everything is consumed, every figure equals the
+/// oracle in the new zone: rows the processors wrote before the new
+/// calendar reached them, or while the rows were rewritten, are not left
+/// in the old calendar nor counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_rollups_while_events_stream_in_is_exact() {
+    let topics = Topics::unique("rebuild_live", 2);
+    kafka::create(&topics).await;
+    let moved = moved_expected(TRAFFIC);
+    let r = Registry::start("e2e_rebuild_live", topics, &dry_run(TRAFFIC, &[])).await;
+    let mut p = r.spec.start("rebuild_live");
+    let path = integration_tests::procs::log_dir().join(format!("{}.json", unique("live")));
+    let mut producer = loadgen_command(&r.topics, &[TRAFFIC, &["--rate", "60"]].concat(), &path)
+        .spawn()
+        .expect("start loadgen");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    r.move_t1();
+    r.rebuild_t1();
+    assert!(
+        producer.try_wait().expect("loadgen").is_none(),
+        "the rebuild must end while events still stream in"
+    );
+    let status = producer.wait().expect("loadgen ends");
+    assert!(status.success(), "loadgen failed: {status}");
+    let produced = read_expected(&path);
+    wait_caught_up(
+        &r.client,
+        &r.topics,
+        &produced,
+        Duration::from_secs(180),
+        &mut [&mut p],
+    )
+    .await;
+    assert_exact(&r.client, &moved).await;
     p.assert_running();
     p.stop();
 }

@@ -12,8 +12,9 @@
 //! 3. The rollups are compared with what the raw events make. A row written
 //!    meanwhile by a processor that had not applied the new calendar yet,
 //!    or counted twice (an insert of the views that overlapped the
-//!    deletion), shows as a difference: steps 2 and 3 run again, up to
-//!    `--attempts` times. Done only when nothing differs.
+//!    deletion), is a difference at every one of three looks (one that
+//!    goes away was an insert in flight): steps 2 and 3 run again, up to
+//!    `--attempts` times. Done only when no difference stays.
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,10 @@ pub struct RebuildOptions {
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub mutation_timeout_seconds: u64,
 }
+
+/// Comparisons per attempt at most, and the wait between two.
+const LOOKS: u32 = 3;
+const LOOK_EVERY: Duration = Duration::from_secs(2);
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +181,10 @@ pub async fn rebuild(
     let unpublished = |records: &[runtime::tenant_directory::TenantRecord]| {
         records.iter().any(|r| r.id == tenant)
     };
-    if unpublished(&metadata.unpublished_tenants(i64::MAX).await?) {
+    // Published by this command, or already by a running API's publisher:
+    // either way the processors need the settling wait after a rebase.
+    let pending = unpublished(&metadata.unpublished_tenants(i64::MAX).await?);
+    if pending {
         let Some((producer, topic)) = producer else {
             bail!(
                 "the rebased calendar must reach the processors through the tenants topic: set \
@@ -189,11 +197,15 @@ pub async fn rebuild(
         if unpublished(&metadata.unpublished_tenants(i64::MAX).await?) {
             bail!("the tenant's record was not published to {topic}; run the command again");
         }
+        progress(format!("published to the {topic} topic"));
+    }
+    let settle = Duration::from_secs(options.settle_seconds);
+    if pending || rebased {
         progress(format!(
-            "published to the {topic} topic; waiting {} s for the processors to apply it",
+            "waiting {} s for the processors to apply the calendar",
             options.settle_seconds
         ));
-        tokio::time::sleep(Duration::from_secs(options.settle_seconds)).await;
+        tokio::time::sleep(settle).await;
     }
 
     let mut rollups = TenantRollups {
@@ -215,6 +227,10 @@ pub async fn rebuild(
         .map_err(anyhow::Error::msg)?;
     let timeout = Duration::from_secs(options.mutation_timeout_seconds);
     for attempt in 1..=options.attempts {
+        if attempt > 1 {
+            // A processor behind on the calendar: give it time.
+            tokio::time::sleep(settle).await;
+        }
         let started = Instant::now();
         progress(format!(
             "attempt {attempt}: deleting {tenant}'s rollup rows and status changes{}",
@@ -222,7 +238,7 @@ pub async fn rebuild(
                 .from
                 .map_or(String::new(), |f| format!(" from {f} (day {}) on", days(f)))
         ));
-        rollups
+        let cutoffs = rollups
             .delete(timeout)
             .await
             .context("deleting the tenant's rollup rows (ALTER TABLE ... DELETE)")?;
@@ -230,30 +246,26 @@ pub async fn rebuild(
             "attempt {attempt}: inserting them again from events_raw, dated in {zone}"
         ));
         rollups
-            .insert()
+            .insert(Some(&cutoffs))
             .await
             .context("inserting the tenant's rollup rows from events_raw")?;
         // A difference may be an insert in flight (its raw rows landed,
-        // its view rows not yet): look again before rewriting.
-        let mut comparison = None;
-        for look in 0..3 {
-            if look > 0 {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            let c = rollups
+        // its view rows not yet): only one seen at every look is real.
+        let compare = || async {
+            rollups
                 .compare()
                 .await
-                .context("comparing the rollups with events_raw")?;
-            let same = c.differences.is_empty() && c.status_differences.is_empty();
-            comparison = Some(c);
-            if same {
+                .context("comparing the rollups with events_raw")
+        };
+        let mut c = compare().await?;
+        for _ in 1..LOOKS {
+            if c.equal() {
                 break;
             }
+            tokio::time::sleep(LOOK_EVERY).await;
+            c = compare().await?.persisting(&c);
         }
-        let Some(c) = comparison else {
-            bail!("internal: no comparison");
-        };
-        if c.differences.is_empty() && c.status_differences.is_empty() {
+        if c.equal() {
             progress(format!(
                 "attempt {attempt}: {} rollup rows and {} status changes equal what events_raw \
                  makes in {zone} ({:.1} s)",

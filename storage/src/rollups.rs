@@ -164,10 +164,19 @@ pub fn status_differences(
         .collect()
 }
 
+/// 1970-01-01, day 0 of a ClickHouse Date.
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
 /// Days since 1970-01-01, as ClickHouse stores a Date.
 pub fn days(date: NaiveDate) -> u16 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    u16::try_from((date - epoch).num_days()).unwrap_or(0)
+    u16::try_from((date - epoch()).num_days()).unwrap_or(0)
+}
+
+/// The date of a ClickHouse Date (days since 1970-01-01).
+pub fn date_of(days: u16) -> NaiveDate {
+    epoch() + chrono::Days::new(u64::from(days))
 }
 
 /// The (event id, day) rows of one side of a status comparison.
@@ -535,5 +544,7 @@ mod tests {
         );
         let d = NaiveDate::from_ymd_opt(1970, 1, 11).unwrap_or_default();
         assert_eq!(days(d), 10);
+        assert_eq!(date_of(10), d);
+        assert_eq!(date_of(days(date_of(20_711))), date_of(20_711));
     }
 }

@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use metadata::Metadata;
 use rdkafka::producer::FutureProducer;
-use storage::rollups::{days, Difference, TenantRollups};
+use storage::rollups::{date_of, days, Difference, TenantRollups};
 
 use super::TenantOutbox;
 use crate::outbox::publish_pending;
@@ -115,11 +115,6 @@ pub fn first_period(
 
 /// The first differences, for people.
 fn describe(differences: &[Difference], status: &[(String, u16, usize, usize)]) -> String {
-    let date = |d: u16| {
-        NaiveDate::from_ymd_opt(1970, 1, 1)
-            .and_then(|e| e.checked_add_days(chrono::Days::new(u64::from(d))))
-            .map_or_else(|| d.to_string(), |d| d.to_string())
-    };
     let mut lines: Vec<String> = differences
         .iter()
         .take(5)
@@ -127,7 +122,7 @@ fn describe(differences: &[Difference], status: &[(String, u16, usize, usize)]) 
             format!(
                 "{:?} {} campaign {}: rollup {:?}, raw events {:?}",
                 d.period,
-                date(d.key.0),
+                date_of(d.key.0),
                 d.key.1,
                 d.got,
                 d.want
@@ -137,7 +132,7 @@ fn describe(differences: &[Difference], status: &[(String, u16, usize, usize)]) 
     lines.extend(status.iter().take(5).map(|(id, day, want, got)| {
         format!(
             "status change {id} on {}: {got} rows, {want} expected",
-            date(*day)
+            date_of(*day)
         )
     }));
     lines.join("\n  ")
@@ -218,13 +213,12 @@ pub async fn rebuild(
         .first_days()
         .await
         .context("reading the tenant's first days in ClickHouse")?;
-    let date = |d: Option<u16>| {
-        d.and_then(|d| {
-            NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_days(chrono::Days::new(u64::from(d)))
-        })
-    };
-    rollups.from = first_period(date(raw_first), date(rollup_first), options.from)
-        .map_err(anyhow::Error::msg)?;
+    rollups.from = first_period(
+        raw_first.map(date_of),
+        rollup_first.map(date_of),
+        options.from,
+    )
+    .map_err(anyhow::Error::msg)?;
     let timeout = Duration::from_secs(options.mutation_timeout_seconds);
     for attempt in 1..=options.attempts {
         if attempt > 1 {

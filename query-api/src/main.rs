@@ -148,13 +148,7 @@ async fn alerts(
         );
         return Ok(None);
     };
-    let metadata = Metadata::connect(&config).await.context(
-        "connecting to the metadata database (DATABASE_URL): is PostgreSQL running (`make up`)?",
-    )?;
-    metadata
-        .migrate()
-        .await
-        .context("migrating the metadata database (DATABASE_URL)")?;
+    let metadata = metadata_at(&config).await?;
     let senders = Senders::new(&args.delivery.sender_settings())
         .map_err(anyhow::Error::msg)
         .context("the alert delivery settings")?;
@@ -435,6 +429,18 @@ async fn run_cli(file: FileSettings) -> anyhow::Result<()> {
     }
 }
 
+/// The metadata database, connected and migrated.
+async fn metadata_at(config: &metadata::MetadataConfig) -> anyhow::Result<Metadata> {
+    let metadata = Metadata::connect(config).await.context(
+        "connecting to the metadata database (DATABASE_URL): is PostgreSQL running (`make up`)?",
+    )?;
+    metadata
+        .migrate()
+        .await
+        .context("migrating the metadata database (DATABASE_URL)")?;
+    Ok(metadata)
+}
+
 /// `query-api tenant rebuild-rollups`.
 async fn rebuild_rollups(args: RebuildRollupsArgs) -> anyhow::Result<()> {
     let RebuildRollupsArgs { options, serve } = args;
@@ -442,13 +448,7 @@ async fn rebuild_rollups(args: RebuildRollupsArgs) -> anyhow::Result<()> {
     let config = serve.alerts.metadata().context(
         "the tenants registry is in the metadata database: set DATABASE_URL (--database-url)",
     )?;
-    let metadata = Metadata::connect(&config).await.context(
-        "connecting to the metadata database (DATABASE_URL): is PostgreSQL running (`make up`)?",
-    )?;
-    metadata
-        .migrate()
-        .await
-        .context("migrating the metadata database (DATABASE_URL)")?;
+    let metadata = metadata_at(&config).await?;
     let clickhouse = serve.clickhouse.client()?;
     let kafka = serve
         .ingest

@@ -66,13 +66,35 @@ fn date_in(zone: &str, at_ms: i64) -> String {
 }
 
 async fn produce(producer: &FutureProducer, topics: &Topics, n: u32, at_ms: i64) {
+    let event_id = format!("{CAMPAIGN}-{n}");
+    let user = format!("user-{n}");
+    send_notification(
+        producer,
+        topics,
+        (TENANT, CAMPAIGN),
+        &event_id,
+        &user,
+        at_ms,
+    )
+    .await;
+}
+
+/// A first message of `tenant`'s campaign to `user`, keyed by the campaign.
+async fn send_notification(
+    producer: &FutureProducer,
+    topics: &Topics,
+    (tenant, campaign): (&str, &str),
+    event_id: &str,
+    user: &str,
+    at_ms: i64,
+) {
     let event = Event::Notification(NotificationSent {
-        event_id: format!("{CAMPAIGN}-{n}"),
-        tenant_id: TENANT.into(),
-        campaign_id: CAMPAIGN.into(),
+        event_id: event_id.into(),
+        tenant_id: tenant.into(),
+        campaign_id: campaign.into(),
         job_id: "job".into(),
         occurred_at: at_ms,
-        user_id: format!("user-{n}"),
+        user_id: user.into(),
         node_id: None,
         first_message: true,
         warning_message: false,
@@ -81,7 +103,7 @@ async fn produce(producer: &FutureProducer, topics: &Topics, n: u32, at_ms: i64)
     producer
         .send(
             FutureRecord::to(&topics.notifications)
-                .key(CAMPAIGN)
+                .key(campaign)
                 .payload(&payload),
             Duration::from_secs(10),
         )
@@ -525,27 +547,15 @@ async fn rebuilding_rollups_moves_a_tenants_history_to_its_new_calendar_exactly(
         .set("bootstrap.servers", brokers())
         .create()
         .expect("producer");
-    let event = Event::Notification(NotificationSent {
-        event_id: "late-after-rebuild".into(),
-        tenant_id: "t1".into(),
-        campaign_id: "late-campaign".into(),
-        job_id: "job".into(),
-        occurred_at: late_ms,
-        user_id: "late-user".into(),
-        node_id: None,
-        first_message: true,
-        warning_message: false,
-    });
-    let payload = Codec::new().expect("codec").encode(&event).expect("encode");
-    producer
-        .send(
-            FutureRecord::to(&r.topics.notifications)
-                .key("late-campaign")
-                .payload(&payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("produced");
+    send_notification(
+        &producer,
+        &r.topics,
+        ("t1", "late-campaign"),
+        "late-after-rebuild",
+        "late-user",
+        late_ms,
+    )
+    .await;
     wait_for("the late event's day", vec![date_in(MOVED, late_ms)], || async {
         client
             .query("SELECT toString(local_date) FROM events_raw WHERE event_id = 'late-after-rebuild'")

@@ -77,12 +77,21 @@ fn view<R>(s: &AppState<R>, key: &ApiKey) -> KeyView {
     }
 }
 
-/// The tenant's key `id` (404 for any other).
-fn key_of<'s, R>(s: &'s AppState<R>, tenant: &str, id: &str) -> Result<&'s ApiKey, ApiError> {
+/// The tenant keys of `tenant`, in file order.
+fn tenant_keys<'s, R>(
+    s: &'s AppState<R>,
+    tenant: &'s str,
+) -> impl Iterator<Item = &'s ApiKey> + 's {
     s.keys
         .keys()
         .iter()
-        .find(|k| matches!(&k.role, Role::Tenant(t) if t == tenant) && k.id() == id)
+        .filter(move |k| matches!(&k.role, Role::Tenant(t) if t == tenant))
+}
+
+/// The tenant's key `id` (404 for any other).
+fn key_of<'s, R>(s: &'s AppState<R>, tenant: &'s str, id: &str) -> Result<&'s ApiKey, ApiError> {
+    tenant_keys(s, tenant)
+        .find(|k| k.id() == id)
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no key {id:?} of this tenant: GET /v1/keys lists their ids"
@@ -105,11 +114,7 @@ pub async fn list<R: Reader>(
     scope: Scope,
 ) -> Result<Json<KeyList>, ApiError> {
     require_admin(&scope)?;
-    let keys = s
-        .keys
-        .keys()
-        .iter()
-        .filter(|k| matches!(&k.role, Role::Tenant(t) if *t == scope.tenant))
+    let keys = tenant_keys(&s, &scope.tenant)
         .map(|k| view(&s, k))
         .collect();
     Ok(Json(KeyList { keys }))

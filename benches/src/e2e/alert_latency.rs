@@ -469,7 +469,7 @@ impl AlertLatency {
             s,
             "| repeat | probes | API p50 | API p99 | API max | SSE p50 | SSE p99 | SSE max | \
              produced | processor read | behind at end | snapshots: every / mean write / p99 write ≤ | \
-             cores busy: processor + broker + ClickHouse (+ pipeline-bench) | alerts | figures | load |"
+             cores busy: processor / broker / ClickHouse (+ pipeline-bench) | alerts | figures | load |"
         );
         let _ = writeln!(
             s,
@@ -478,11 +478,10 @@ impl AlertLatency {
         for (i, r) in self.repeats.iter().enumerate() {
             let w = &r.window;
             let share = |cpu: f64| cpu / (w.seconds.max(f64::MIN_POSITIVE) * cores() as f64);
-            let busy = share(w.cpu.reader + w.cpu.broker + w.cpu.clickhouse);
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | \
-                 {:.1} k/s | {} | {:.2} / {:.2} / {} | {:.0} % (+ {:.0} %) | {} | {} | {} → {} |",
+                 {:.1} k/s | {} | {:.2} / {:.2} / {} | {:.0} / {:.0} / {:.0} % (+ {:.0} %) | {} | {} | {} → {} |",
                 i + 1,
                 r.probes(),
                 p(&r.api, 0.5),
@@ -497,7 +496,9 @@ impl AlertLatency {
                 w.cadence(),
                 w.mean_write(),
                 bound(w.snapshot_p99_bound),
-                busy * 100.0,
+                share(w.cpu.reader) * 100.0,
+                share(w.cpu.broker) * 100.0,
+                share(w.cpu.clickhouse) * 100.0,
                 share(w.bench_cpu) * 100.0,
                 r.store.summary(),
                 r.checked.summary(),

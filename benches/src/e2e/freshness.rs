@@ -261,7 +261,7 @@ impl Freshness {
         let _ = writeln!(
             s,
             "| repeat | probes | p50 | p99 | max | produced | processor read | behind at end | \
-             snapshots: every / mean write / p99 write ≤ / max ≤ | API answer p50 / p99 | cores busy: processor + broker + ClickHouse (+ pipeline-bench) | figures | load |"
+             snapshots: every / mean write / p99 write ≤ / max ≤ | API answer p50 / p99 | cores busy: processor / broker / ClickHouse (+ pipeline-bench) | figures | load |"
         );
         let _ = writeln!(
             s,
@@ -270,10 +270,9 @@ impl Freshness {
         for (i, r) in self.repeats.iter().enumerate() {
             let w = &r.window;
             let share = |cpu: f64| cpu / (w.seconds.max(f64::MIN_POSITIVE) * cores() as f64);
-            let busy = share(w.cpu.reader + w.cpu.broker + w.cpu.clickhouse);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | {:.1} k/s | {} | {:.2} / {:.2} / {} / {} | {:.3} / {:.3} | {:.0} % (+ {:.0} %) | {} | {} → {} |",
+                "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | {:.1} k/s | {} | {:.2} / {:.2} / {} / {} | {:.3} / {:.3} | {:.0} / {:.0} / {:.0} % (+ {:.0} %) | {} | {} → {} |",
                 i + 1,
                 r.probes(),
                 r.p50(),
@@ -288,7 +287,9 @@ impl Freshness {
                 bound(w.snapshot_max_bound),
                 percentile(r.polls.iter().copied(), 0.5),
                 percentile(r.polls.iter().copied(), 0.99),
-                busy * 100.0,
+                share(w.cpu.reader) * 100.0,
+                share(w.cpu.broker) * 100.0,
+                share(w.cpu.clickhouse) * 100.0,
                 share(w.bench_cpu) * 100.0,
                 figures_summary(r),
                 r.load_start,
@@ -761,7 +762,8 @@ fn split(sent: &[Sent], latencies: &[f64], versions: &[(u64, u64)]) -> (Vec<f64>
         let Some((version, _)) = versions.iter().find(|(_, n)| *n > i as u64) else {
             return (Vec::new(), Vec::new());
         };
-        let taken = (*version as f64 - s.at_ms as f64) / 1000.0;
+        // A version is the owner's epoch above the wall clock it was taken at.
+        let taken = (storage::version::clock_of(*version) - s.at_ms) as f64 / 1000.0;
         to_snapshot.push(taken);
         after.push(latency - taken);
     }
@@ -803,6 +805,10 @@ mod tests {
         assert_eq!(taken, vec![0.9, 0.75, 0.8]);
         let rounded: Vec<f64> = after.iter().map(|x| (x * 1000.0).round()).collect();
         assert_eq!(rounded, vec![300.0, 300.0, 1_200.0]);
+        // Versions carry their owner's epoch above the clock.
+        let epoch = 3 << storage::version::EPOCH_SHIFT;
+        let owned = [(epoch | 1_050, 0), (epoch | 1_900, 2), (epoch | 2_100, 3)];
+        assert_eq!(split(&sent, &l, &owned).0, taken);
         // A probe in no version: no split at all.
         assert!(split(&sent, &l, &[(1_900, 2)]).0.is_empty());
     }

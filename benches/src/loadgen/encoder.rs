@@ -10,7 +10,7 @@ use schemas::error::EncodeError;
 use schemas::Codec;
 
 use super::error::LoadgenError;
-use super::ordering::{Plan, Record};
+use super::ordering::{OwnedRecord, Plan, Record};
 use super::traffic::Traffic;
 
 /// Records per unit of work.
@@ -63,4 +63,19 @@ where
         }
         Ok(())
     })
+}
+
+/// Every record of `plan`, encoded by `workers` threads, in order.
+pub fn encode_all(
+    plan: &Plan,
+    traffic: &Traffic,
+    codec: &Codec,
+    workers: usize,
+) -> Result<Vec<OwnedRecord>, LoadgenError> {
+    let mut records = Vec::with_capacity(plan.items.len());
+    for_each_record(plan, traffic, codec, workers, |r| {
+        records.push(OwnedRecord::of(r));
+        Ok(())
+    })?;
+    Ok(records)
 }

@@ -59,6 +59,35 @@ pub struct Record<'a> {
     pub class: RecordClass,
 }
 
+/// A [`Record`] that owns its key and bytes (encoded ahead of producing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRecord {
+    pub kind: EventKind,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub class: RecordClass,
+}
+
+impl OwnedRecord {
+    pub fn of(record: Record<'_>) -> Self {
+        OwnedRecord {
+            kind: record.kind,
+            key: record.key.to_owned(),
+            payload: record.payload.into_owned(),
+            class: record.class,
+        }
+    }
+
+    pub fn borrowed(&self) -> Record<'_> {
+        Record {
+            kind: self.kind,
+            key: &self.key,
+            payload: Cow::Borrowed(&self.payload),
+            class: self.class,
+        }
+    }
+}
+
 /// The production order of `traffic`. Uses its own random stream of the
 /// seed, so the events do not depend on the ordering options.
 pub fn plan(cfg: &GenConfig, traffic: &Traffic, codec: &Codec) -> Result<Plan, EncodeError> {

@@ -18,7 +18,7 @@ use schemas::{Codec, EventKind};
 use super::config::ProducerConfig;
 use super::encoder;
 use super::error::LoadgenError;
-use super::ordering::{Plan, RecordClass};
+use super::ordering::{OwnedRecord, Plan, Record, RecordClass};
 use super::progress::{Pacer, Progress};
 use super::traffic::Traffic;
 
@@ -79,26 +79,49 @@ fn client_config(cfg: &ProducerConfig) -> ClientConfig {
     config
 }
 
-/// Produce every record of `plan` in order; `Err` if any was not delivered.
+/// Produce every record of `plan` in order, encoding them on worker
+/// threads as it goes; `Err` if any was not delivered.
 pub fn produce(
     cfg: &ProducerConfig,
     traffic: &Traffic,
     plan: &Plan,
     codec: &Codec,
 ) -> Result<Produced, LoadgenError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    produce_with(cfg, plan.items.len() as u64, |send| {
+        encoder::for_each_record(plan, traffic, codec, workers, |record| send(&record))
+    })
+}
+
+/// Produce records encoded beforehand ([`encoder::encode_all`]), in
+/// order: the producing process then spends its CPU on producing only (a
+/// benchmark's load generator shares the machine with what it measures).
+pub fn produce_encoded(
+    cfg: &ProducerConfig,
+    records: &[OwnedRecord],
+) -> Result<Produced, LoadgenError> {
+    produce_with(cfg, records.len() as u64, |send| {
+        records.iter().try_for_each(|r| send(&r.borrowed()))
+    })
+}
+
+/// The producing loop: `records` calls its argument with every record, in
+/// order.
+fn produce_with<R>(cfg: &ProducerConfig, total: u64, records: R) -> Result<Produced, LoadgenError>
+where
+    R: FnOnce(&mut dyn FnMut(&Record<'_>) -> Result<(), LoadgenError>) -> Result<(), LoadgenError>,
+{
     let producer: ThreadedProducer<Deliveries> =
         client_config(cfg).create_with_context(Deliveries::default())?;
     check_topics(&producer, cfg)?;
-    let total = plan.items.len() as u64;
     let mut pacer = Pacer::new(cfg.rate);
     let mut progress = Progress::new(total);
     let mut per_kind = [0u64; 3];
     let delivered =
         |p: &ThreadedProducer<Deliveries>| p.context().delivered.load(Ordering::Relaxed);
 
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let mut n = 0u64;
-    encoder::for_each_record(plan, traffic, codec, workers, |record| {
+    records(&mut |record: &Record<'_>| {
         pacer.wait(n);
         let reframed = match record.class {
             RecordClass::Poison => None,

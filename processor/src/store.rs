@@ -89,8 +89,8 @@ pub struct PartitionRows {
     pub evicted: Vec<(i32, String, String)>,
 }
 
-/// Everything one snapshot writes, in this order: the intents, raw events,
-/// journeys (the user records), headers and reports, then checkpoints.
+/// Everything one snapshot writes, in this order: the intents, raw events
+/// and reports, journeys (the user records), headers, then checkpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The epoch each partition is written in (raw events carry it; the
@@ -179,9 +179,10 @@ pub trait Store: Send + Sync + 'static {
 pub enum FailAfter {
     /// Nothing is written.
     Nothing,
-    /// Intents and raw events land.
+    /// Intents, raw events and reports land.
     Raw,
-    /// Intents, raw events and the first half of the user records land.
+    /// Intents, raw events, reports and the first half of the user records
+    /// land.
     HalfJourneys,
     /// Everything but the checkpoints lands.
     Rows,
@@ -258,16 +259,21 @@ impl MemoryInner {
     pub fn write_partially(&mut self, snapshot: &Snapshot, stage: FailAfter) {
         match stage {
             FailAfter::Nothing => {}
-            FailAfter::Raw => self.write_raw(snapshot),
+            FailAfter::Raw => {
+                self.write_raw(snapshot);
+                self.write_reports(snapshot);
+            }
             FailAfter::HalfJourneys => {
                 self.write_raw(snapshot);
+                self.write_reports(snapshot);
                 let half = snapshot.journeys.len() / 2;
                 self.write_journeys(&snapshot.journeys[..half]);
             }
             FailAfter::Rows => {
                 self.write_raw(snapshot);
+                self.write_reports(snapshot);
                 self.write_journeys(&snapshot.journeys);
-                self.write_rest(snapshot);
+                self.write_headers(snapshot);
             }
         }
     }
@@ -323,7 +329,7 @@ impl MemoryInner {
         }
     }
 
-    fn write_rest(&mut self, snapshot: &Snapshot) {
+    fn write_headers(&mut self, snapshot: &Snapshot) {
         for h in &snapshot.headers {
             if !self.current(h.partition, h.version) {
                 continue;
@@ -337,6 +343,11 @@ impl MemoryInner {
                 self.headers.insert(key, h.clone());
             }
         }
+    }
+
+    /// The reports land with the raw events (ARCHITECTURE.md, "What a
+    /// snapshot writes").
+    fn write_reports(&mut self, snapshot: &Snapshot) {
         for (p, v, r) in &snapshot.reports {
             if !self.current(*p, *v) {
                 continue;
@@ -467,8 +478,9 @@ impl Store for MemoryStore {
                 });
             }
             s.write_raw(snapshot);
+            s.write_reports(snapshot);
             s.write_journeys(&snapshot.journeys);
-            s.write_rest(snapshot);
+            s.write_headers(snapshot);
             for c in &snapshot.checkpoints {
                 if s.current(c.partition, c.version) {
                     s.checkpoints.insert(c.partition, c.clone());

@@ -77,30 +77,6 @@ where
     Ok(())
 }
 
-/// Rows from which a table's write is split into two concurrent INSERTs
-/// (smaller writes are not worth the extra parts).
-const SPLIT_FROM: usize = 10_000;
-
-/// [`insert_all`], as two concurrent INSERT streams for large writes.
-async fn insert_concurrently<T>(
-    client: &Client,
-    table: &str,
-    rows: &[T],
-) -> Result<(), clickhouse::error::Error>
-where
-    T: clickhouse::Row + clickhouse::RowWrite + for<'a> clickhouse::Row<Value<'a> = T>,
-{
-    if rows.len() < SPLIT_FROM {
-        return insert_all(client, table, rows).await;
-    }
-    let (first, second) = rows.split_at(rows.len() / 2);
-    tokio::try_join!(
-        insert_all(client, table, first),
-        insert_all(client, table, second)
-    )?;
-    Ok(())
-}
-
 impl ClickHouseStore {
     pub fn new(client: Client) -> Self {
         ClickHouseStore {
@@ -292,23 +268,19 @@ impl ClickHouseStore {
         // In order, each after the one before has landed (ARCHITECTURE.md,
         // "What a snapshot writes"): a user row or header never reflects an
         // event whose raw row is missing, and nothing is checkpointed
-        // before everything it covers is written. Into the *_incoming
-        // tables: the server moves a row on only if its partition's epoch
-        // is still ours ("Fencing").
+        // before everything it covers is written. The reports go with the
+        // raw events: no restore reads them, and every event they count is
+        // past the checkpoint until it is written, so a restart reproduces
+        // them. Into the *_incoming tables: the server moves a row on only
+        // if its partition's epoch is still ours ("Fencing").
         insert_all(&self.client, "snapshot_intents_incoming", &intents)
             .await
             .map_err(err("insert snapshot_intents"))?;
-        insert_concurrently(&self.client, "events_incoming", &raw)
-            .await
-            .map_err(err("insert events_raw"))?;
-        insert_concurrently(&self.client, "journeys_incoming", &journeys)
-            .await
-            .map_err(err("insert journeys"))?;
         tokio::try_join!(
             async {
-                insert_all(&self.client, "campaign_state_incoming", &headers)
+                insert_all(&self.client, "events_incoming", &raw)
                     .await
-                    .map_err(err("insert campaign_state"))
+                    .map_err(err("insert events_raw"))
             },
             async {
                 insert_all(&self.client, "campaign_reports_incoming", &reports)
@@ -316,6 +288,12 @@ impl ClickHouseStore {
                     .map_err(err("insert campaign_reports"))
             },
         )?;
+        insert_all(&self.client, "journeys_incoming", &journeys)
+            .await
+            .map_err(err("insert journeys"))?;
+        insert_all(&self.client, "campaign_state_incoming", &headers)
+            .await
+            .map_err(err("insert campaign_state"))?;
         let checkpoints: Vec<CheckpointRow> = snapshot
             .checkpoints
             .iter()

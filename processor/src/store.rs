@@ -477,10 +477,7 @@ impl Store for MemoryStore {
                     message: "injected failure".into(),
                 });
             }
-            s.write_raw(snapshot);
-            s.write_reports(snapshot);
-            s.write_journeys(&snapshot.journeys);
-            s.write_headers(snapshot);
+            s.write_partially(snapshot, FailAfter::Rows);
             for c in &snapshot.checkpoints {
                 if s.current(c.partition, c.version) {
                     s.checkpoints.insert(c.partition, c.clone());

@@ -477,11 +477,10 @@ impl AlertLatency {
         );
         for (i, r) in self.repeats.iter().enumerate() {
             let w = &r.window;
-            let share = |cpu: f64| cpu / (w.seconds.max(f64::MIN_POSITIVE) * cores() as f64);
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | \
-                 {:.1} k/s | {} | {:.2} / {:.2} / {} | {:.0} / {:.0} / {:.0} % (+ {:.0} %) | {} | {} | {} → {} |",
+                 {:.1} k/s | {} | {:.2} / {:.2} / {} | {} | {} | {} | {} → {} |",
                 i + 1,
                 r.probes(),
                 p(&r.api, 0.5),
@@ -496,10 +495,7 @@ impl AlertLatency {
                 w.cadence(),
                 w.mean_write(),
                 bound(w.snapshot_p99_bound),
-                share(w.cpu.reader) * 100.0,
-                share(w.cpu.broker) * 100.0,
-                share(w.cpu.clickhouse) * 100.0,
-                share(w.bench_cpu) * 100.0,
+                w.cpu.shares(w.seconds, cores(), w.bench_cpu),
                 r.store.summary(),
                 r.checked.summary(),
                 r.load_start,

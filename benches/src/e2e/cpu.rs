@@ -79,6 +79,20 @@ impl CpuSeconds {
         }
     }
 
+    /// Each one's share of `cores` cores over `seconds`, and that of
+    /// `bench_cpu` (pipeline-bench's own CPU seconds) after them:
+    /// `reader / broker / clickhouse % (+ bench %)`, whole percents.
+    pub fn shares(&self, seconds: f64, cores: usize, bench_cpu: f64) -> String {
+        let share = |cpu: f64| cpu / (seconds * cores.max(1) as f64).max(f64::MIN_POSITIVE) * 100.0;
+        format!(
+            "{:.0} / {:.0} / {:.0} % (+ {:.0} %)",
+            share(self.reader),
+            share(self.broker),
+            share(self.clickhouse),
+            share(bench_cpu)
+        )
+    }
+
     /// Share of `cores` cores used over `elapsed`, all three together.
     pub fn busy(&self, elapsed: Duration, cores: usize) -> f64 {
         let total = self.reader + self.broker + self.clickhouse;
@@ -112,6 +126,17 @@ fn clock_ticks() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_are_whole_percents_of_the_cores() {
+        let cpu = CpuSeconds {
+            reader: 12.0,
+            broker: 6.0,
+            clickhouse: 30.0,
+        };
+        // 60 s on 2 cores: 120 core-seconds.
+        assert_eq!(cpu.shares(60.0, 2, 18.0), "10 / 5 / 25 % (+ 15 %)");
+    }
 
     #[test]
     fn reads_its_own_cpu_time() {

@@ -269,10 +269,9 @@ impl Freshness {
         );
         for (i, r) in self.repeats.iter().enumerate() {
             let w = &r.window;
-            let share = |cpu: f64| cpu / (w.seconds.max(f64::MIN_POSITIVE) * cores() as f64);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | {:.1} k/s | {} | {:.2} / {:.2} / {} / {} | {:.3} / {:.3} | {:.0} / {:.0} / {:.0} % (+ {:.0} %) | {} | {} → {} |",
+                "| {} | {} | {:.2} | **{:.2}** | {:.2} | {:.1} k/s | {:.1} k/s | {} | {:.2} / {:.2} / {} / {} | {:.3} / {:.3} | {} | {} | {} → {} |",
                 i + 1,
                 r.probes(),
                 r.p50(),
@@ -287,10 +286,7 @@ impl Freshness {
                 bound(w.snapshot_max_bound),
                 percentile(r.polls.iter().copied(), 0.5),
                 percentile(r.polls.iter().copied(), 0.99),
-                share(w.cpu.reader) * 100.0,
-                share(w.cpu.broker) * 100.0,
-                share(w.cpu.clickhouse) * 100.0,
-                share(w.bench_cpu) * 100.0,
+                w.cpu.shares(w.seconds, cores(), w.bench_cpu),
                 figures_summary(r),
                 r.load_start,
                 r.load_end

@@ -3,7 +3,9 @@
 //!
 //! It runs on a thread of its own (applying is CPU work) and blocks on the
 //! async store through a runtime handle. At most one snapshot is in flight;
-//! while it is, records keep being applied into the next one. When the
+//! while it is, records keep being applied into the next one, and on the
+//! interval's grid the reports changed since are written ahead of it
+//! (ARCHITECTURE.md, "Reports ahead"). When the
 //! buffered rows exceed the budget (ClickHouse slow or down), it asks the
 //! consumer to pause instead of growing without bound.
 //!
@@ -173,6 +175,11 @@ pub struct Engine<S: Store> {
     revocations: u64,
     in_flight: Option<InFlight>,
     next_snapshot: Instant,
+    /// Reports written ahead of the next snapshot (at most one write).
+    reports_ahead: Option<JoinHandle<()>>,
+    /// When the reports are next written ahead, if a snapshot is still in
+    /// flight then.
+    reports_ahead_due: Instant,
     /// When the state's size gauges are next refreshed after a snapshot.
     state_metrics_due: Instant,
     /// When to look next for campaigns due a full write (retention).
@@ -241,6 +248,8 @@ impl<S: Store> Engine<S> {
             retained: BTreeMap::new(),
             revocations: 0,
             in_flight: None,
+            reports_ahead: None,
+            reports_ahead_due: next_snapshot,
             next_snapshot,
             state_metrics_due: Instant::now(),
             refresh_due: Instant::now(),
@@ -459,7 +468,60 @@ impl<S: Store> Engine<S> {
             } else {
                 now + self.cfg.snapshot_interval
             };
+            self.reports_ahead_due = self.next_snapshot;
+        } else if self.in_flight.is_some() && now >= self.reports_ahead_due {
+            // The write runs past the interval: the changed reports go
+            // now, the rest with the next snapshot.
+            self.write_reports_ahead();
+            self.reports_ahead_due = (self.reports_ahead_due + self.cfg.snapshot_interval).max(now);
         }
+    }
+
+    /// Write the reports changed since the snapshot in flight was taken,
+    /// ahead of the snapshot that will take them (which writes them again,
+    /// at a greater version). No restore reads reports, so they need no
+    /// order with the snapshot's other rows; best effort: a failure is
+    /// only logged. One such write at a time.
+    fn write_reports_ahead(&mut self) {
+        if self
+            .reports_ahead
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
+            return;
+        }
+        let now = now_ms();
+        let mut rows = Vec::new();
+        for (&p, shard) in &mut self.shards {
+            let reports = shard.state.changed_reports();
+            if reports.is_empty() {
+                continue;
+            }
+            // Above the snapshot in flight, below the next one.
+            let version = next_version(shard.epoch, shard.version, now);
+            shard.version = version;
+            rows.extend(reports.into_iter().map(|r| (p, version, r)));
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        self.reports_ahead = Some(self.handle.spawn(async move {
+            match store.write_reports(&rows).await {
+                Ok(()) => metrics
+                    .snapshot_rows
+                    .with_label_values(&["campaign_reports_ahead"])
+                    .inc_by(rows.len() as u64),
+                Err(e) => {
+                    metrics
+                        .clickhouse_errors
+                        .with_label_values(&[e.operation])
+                        .inc();
+                    tracing::warn!(error = %e, "reports written ahead failed; their snapshot writes them");
+                }
+            }
+        }));
     }
 
     fn poll_in_flight(&mut self) {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub dead_letters_in_flight: IntGauge,
     pub snapshot_duration: Histogram,
     pub snapshot_rows: IntCounterVec,
+    pub snapshot_steps: HistogramVec,
     pub clickhouse_errors: IntCounterVec,
     pub clickhouse_retries: IntCounter,
     pub partition_lag: IntGaugeVec,
@@ -182,6 +183,21 @@ impl Metrics {
                 "Time to write one snapshot (raw events, reports, journeys, checkpoints).",
                 seconds.clone(),
             ),
+            snapshot_steps: {
+                let m = HistogramVec::new(
+                    HistogramOpts::new(
+                        "processor_snapshot_step_seconds",
+                        "Time of each step of a snapshot write, in the order they run: \
+                         intent, raw_and_reports, journeys, headers, checkpoint; and of \
+                         the reports written ahead (reports_ahead).",
+                    )
+                    .buckets(seconds.clone()),
+                    &["step"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
             snapshot_rows: counter_vec(
                 &r,
                 "processor_snapshot_rows_total",
@@ -248,7 +264,7 @@ impl Metrics {
             buffered_rows: gauge(
                 &r,
                 "processor_buffered_rows",
-                "Raw event rows waiting to be written to ClickHouse.",
+                "Raw event rows waiting for ClickHouse: not taken by a snapshot yet, or in a snapshot queued behind the one being written.",
             ),
             paused: gauge(
                 &r,

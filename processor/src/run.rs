@@ -241,7 +241,9 @@ pub async fn run(
             max_retained_bytes: cfg.max_retained_state_bytes,
             retention_ms: retention_ms(cfg.retention_days),
         },
-        Arc::new(ClickHouseStore::new(client.clone())),
+        Arc::new(
+            ClickHouseStore::new(client.clone()).with_step_metrics(metrics.snapshot_steps.clone()),
+        ),
         Codec::new()?,
         zones,
         metrics,

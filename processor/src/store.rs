@@ -168,6 +168,14 @@ pub trait Store: Send + Sync + 'static {
         partitions: &[i32],
         out: RawSink,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Write reports ahead of their snapshot (partition, version, report):
+    /// while a snapshot is being written, the next one's reports go at
+    /// once (ARCHITECTURE.md, "Reports ahead"). They need no order with
+    /// any other write: no restore reads them.
+    fn write_reports(
+        &self,
+        reports: &[(i32, u64, Report)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Write one snapshot, in the order of [`Snapshot`]. Must be safe to
     /// call again with the same snapshot after an error: raw events that
     /// already landed are not written twice.
@@ -214,6 +222,11 @@ pub struct MemoryInner {
     /// How far a failing write gets.
     pub fail_after: Option<FailAfter>,
     pub writes: u32,
+    /// How long each snapshot write takes (a slow store).
+    pub write_delay: std::time::Duration,
+    /// Reports written ahead of their snapshots, in order: (version,
+    /// reports).
+    pub reports_ahead: Vec<(u64, usize)>,
     /// Every snapshot written in full, in order (tests replay them, or
     /// parts of them, into another store).
     pub log: Vec<Snapshot>,
@@ -357,7 +370,11 @@ impl MemoryInner {
                 r.campaign_id.clone(),
                 r.job_id.clone().unwrap_or_default(),
             );
-            self.reports.insert(key, (*v, r.clone()));
+            // The greatest version wins, as in ClickHouse (reports written
+            // ahead may land after their snapshot's).
+            if self.reports.get(&key).is_none_or(|(old, _)| old <= v) {
+                self.reports.insert(key, (*v, r.clone()));
+            }
             self.bump(*p, *v);
         }
     }
@@ -466,7 +483,24 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn write_reports(&self, reports: &[(i32, u64, Report)]) -> Result<(), StoreError> {
+        self.with(|s| {
+            let ahead = Snapshot {
+                reports: reports.to_vec(),
+                ..Snapshot::default()
+            };
+            s.write_reports(&ahead);
+            let version = reports.iter().map(|(_, v, _)| *v).max().unwrap_or(0);
+            s.reports_ahead.push((version, reports.len()));
+        });
+        Ok(())
+    }
+
     async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let delay = self.with(|s| s.write_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.with(|s| {
             s.writes += 1;
             if s.fail_writes > 0 {

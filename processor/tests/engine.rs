@@ -336,6 +336,86 @@ fn a_stuck_store_pauses_consumption_instead_of_buffering_without_bound() {
 }
 
 #[test]
+fn while_a_slow_write_runs_the_changed_reports_are_written_ahead() {
+    // Each snapshot write takes 400 ms; snapshots are due every 100 ms.
+    // While a write runs, the reports changed since its snapshot go ahead
+    // of the next snapshot, at a version between the two.
+    let h = Harness::new();
+    let codec = Codec::new().unwrap();
+    let traffic = traffic(20);
+    h.store.with(|s| s.write_delay = Duration::from_millis(400));
+    let mut engine = common::engine_every(
+        &h.rt,
+        h.store.clone(),
+        Duration::from_millis(100),
+        1_000_000,
+        None,
+        h.dlq.clone(),
+        h.control.clone(),
+        10_000,
+    );
+    engine.assign(&BTreeSet::from([0]));
+    let recs = records(&codec, &traffic);
+    let half = recs.len() / 2;
+    for r in recs.iter().take(half).cloned() {
+        engine.on_record(r);
+    }
+    // The first snapshot is taken and its write starts.
+    std::thread::sleep(Duration::from_millis(120));
+    engine.tick();
+    // More records while it runs; then the grid passes again.
+    for r in recs.iter().skip(half).cloned() {
+        engine.on_record(r);
+    }
+    let mut ahead = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        engine.tick();
+        ahead = h.store.with(|s| s.reports_ahead.clone());
+        if !ahead.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !ahead.is_empty(),
+        "reports written ahead of the next snapshot"
+    );
+    let (ahead_version, n) = ahead[0];
+    assert!(n > 0);
+    let first = h
+        .store
+        .with(|s| s.log.first().map(|l| l.checkpoints[0].version));
+    // The reports ahead reflect the records applied after the first
+    // snapshot: the store's reports already equal the final figures,
+    // before any later snapshot lands.
+    let reference = reference(&traffic);
+    let expected = reference.all();
+    h.store.with(|s| {
+        for r in &expected.reports {
+            let key = (
+                r.tenant_id.clone(),
+                r.campaign_id.clone(),
+                r.job_id.clone().unwrap_or_default(),
+            );
+            assert_eq!(s.reports.get(&key).map(|(_, x)| x), Some(r), "{key:?}");
+        }
+        assert!(s.log.len() <= 1, "no second snapshot yet: {}", s.log.len());
+    });
+    engine.flush();
+    assert_store_matches(&h.store, &reference);
+    let log = h.store.with(|s| s.log.clone());
+    let versions: Vec<u64> = log.iter().map(|l| l.checkpoints[0].version).collect();
+    assert!(
+        first.is_none_or(|f| f < ahead_version),
+        "ahead of the snapshot in flight: {first:?} < {ahead_version}"
+    );
+    assert!(
+        versions.iter().any(|&v| v > ahead_version),
+        "and below the snapshot that takes them: {versions:?} vs {ahead_version}"
+    );
+}
+
+#[test]
 fn revoked_partitions_get_a_final_snapshot_and_come_back_from_memory() {
     let h = Harness::new();
     let codec = Codec::new().unwrap();

@@ -42,7 +42,9 @@ use super::cpu::CpuSeconds;
 use super::env::unique;
 use super::figures::{self, Checked};
 use super::fill::Traffic;
-use super::freshness::{bound, caught_up_with_probes, cores, measure_window, steady_load, Window};
+use super::freshness::{
+    bound, caught_up_with_probes, cores, measure_window, steady_load, steps_cell, Window,
+};
 use super::ingest::Poster;
 use super::machine::load_average;
 use super::probe::{self, now_ms};
@@ -555,6 +557,16 @@ impl AlertLatency {
                 r.poll_errors,
                 r.live_seconds
             );
+        }
+        let _ = writeln!(
+            s,
+            "\nMean time of each write step, seconds (in the order they run; \
+             `processor_snapshot_step_seconds`):\n"
+        );
+        let _ = writeln!(s, "| repeat | steps |");
+        let _ = writeln!(s, "| --- | --- |");
+        for (i, r) in self.repeats.iter().enumerate() {
+            let _ = writeln!(s, "| {} | {} |", i + 1, steps_cell(&r.window.steps));
         }
         s.push('\n');
         s

@@ -79,6 +79,9 @@ pub struct Window {
     /// Snapshot writes by third of the window (from /metrics sampled
     /// once a second).
     pub thirds: Vec<Third>,
+    /// Mean time of each step of the window's snapshot writes, in the
+    /// order they run (`processor_snapshot_step_seconds`).
+    pub steps: Vec<(String, f64)>,
 }
 
 /// The snapshots that finished in one third of the load window.
@@ -354,6 +357,16 @@ impl Freshness {
                 })
                 .collect();
             let _ = writeln!(s, "| {} | {} |", i + 1, cells.join(" | "));
+        }
+        let _ = writeln!(
+            s,
+            "\nMean time of each write step, seconds (in the order they run; \
+             `processor_snapshot_step_seconds`):\n"
+        );
+        let _ = writeln!(s, "| repeat | steps |");
+        let _ = writeln!(s, "| --- | --- |");
+        for (i, r) in self.repeats.iter().enumerate() {
+            let _ = writeln!(s, "| {} | {} |", i + 1, steps_cell(&r.window.steps));
         }
         s.push('\n');
         s
@@ -685,8 +698,47 @@ pub(super) async fn measure_window(
         snapshot_p99_bound: within(0.99),
         snapshot_max_bound: within(1.0),
         cpu: p.cpu().since(cpu0),
+        steps: step_means(s0, &s1),
         ..Window::default()
     }
+}
+
+/// Mean time per snapshot write step between two scrapes, in the order
+/// the steps run.
+pub(super) fn step_means(s0: &Scrape, s1: &Scrape) -> Vec<(String, f64)> {
+    const ORDER: [&str; 6] = [
+        "intent",
+        "raw_and_reports",
+        "journeys",
+        "headers",
+        "checkpoint",
+        "reports_ahead",
+    ];
+    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
+    let mut steps: Vec<(String, f64)> = s1
+        .snapshot_steps
+        .iter()
+        .filter_map(|(step, &(sum, count))| {
+            let (sum0, count0) = s0.snapshot_steps.get(step).copied().unwrap_or_default();
+            let n = count.saturating_sub(count0);
+            (n > 0).then(|| (step.clone(), (sum - sum0) / n as f64))
+        })
+        .collect();
+    steps.sort_by_key(|(s, _)| rank(s));
+    steps
+}
+
+/// The mean step times as one table cell: `intent 0.01 · raw_and_reports
+/// 0.40 · …` (seconds), or `–` when the processor measured none.
+pub(super) fn steps_cell(steps: &[(String, f64)]) -> String {
+    if steps.is_empty() {
+        return "–".to_owned();
+    }
+    steps
+        .iter()
+        .map(|(s, t)| format!("{s} {t:.3}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The poller's record: when the visible count grew, how long each

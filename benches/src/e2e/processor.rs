@@ -141,6 +141,25 @@ pub struct Scrape {
     /// `processor_snapshot_seconds_bucket`: (upper bound in seconds,
     /// snapshots written within it), cumulative as Prometheus has them.
     pub snapshot_buckets: Vec<(f64, u64)>,
+    /// `processor_alert_transitions_total`, all kinds.
+    pub alert_transitions: u64,
+    /// `processor_snapshot_step_seconds` by step: (sum, count).
+    pub snapshot_steps: BTreeMap<String, (f64, u64)>,
+}
+
+/// `processor_snapshot_step_seconds_sum{step="x"}` → `("x", true)`, the
+/// `_count` → `("x", false)`.
+fn step_sample(name: &str) -> Option<(&str, bool)> {
+    let (sum, labels) = if let Some(l) = name.strip_prefix("processor_snapshot_step_seconds_sum{") {
+        (true, l)
+    } else {
+        (
+            false,
+            name.strip_prefix("processor_snapshot_step_seconds_count{")?,
+        )
+    };
+    let step = labels.strip_prefix("step=\"")?.strip_suffix("\"}")?;
+    Some((step, sum))
 }
 
 /// One line of the processor's JSON log.
@@ -202,6 +221,15 @@ impl Processor {
                 .and_then(|l| l.trim_end_matches("\"}").parse::<f64>().ok())
             {
                 scrape.snapshot_buckets.push((le, value as u64));
+            } else if name.starts_with("processor_alert_transitions_total") {
+                scrape.alert_transitions += value as u64;
+            } else if let Some((step, sum)) = step_sample(name) {
+                let e = scrape.snapshot_steps.entry(step.to_owned()).or_default();
+                if sum {
+                    e.0 = value;
+                } else {
+                    e.1 = value as u64;
+                }
             } else if let Some(labels) = name.strip_prefix("processor_snapshot_rows_total{table=\"")
             {
                 let table = labels.trim_end_matches("\"}").to_owned();

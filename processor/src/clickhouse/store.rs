@@ -11,6 +11,7 @@ use super::convert::{
     self, CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
     USER_STATE_COLUMNS,
 };
+use crate::state::Report;
 use crate::store::{
     Checkpoint, PartitionRows, RawEvent, RawSink, Snapshot, Store, StoreError, StoredCampaign,
 };
@@ -44,6 +45,8 @@ pub struct ClickHouseStore {
     /// Set when a write failed: the next write first checks which raw
     /// events already landed, so a retry never inserts one twice.
     suspect: std::sync::Arc<AtomicBool>,
+    /// Time of each step of a write, by step (`None`: not measured).
+    steps: Option<prometheus::HistogramVec>,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -82,7 +85,32 @@ impl ClickHouseStore {
         ClickHouseStore {
             client,
             suspect: std::sync::Arc::new(AtomicBool::new(false)),
+            steps: None,
         }
+    }
+
+    /// Observe each step of a snapshot write in `steps` (label `step`).
+    pub fn with_step_metrics(mut self, steps: prometheus::HistogramVec) -> Self {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// Run one step of a write, observing its time.
+    async fn step<T>(&self, name: &str, work: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        if let Some(steps) = &self.steps {
+            steps
+                .with_label_values(&[name])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        out
+    }
+
+    async fn insert_reports(&self, reports: &[ReportRow]) -> Result<(), StoreError> {
+        insert_all(&self.client, "campaign_reports_incoming", reports)
+            .await
+            .map_err(err("insert campaign_reports"))
     }
 
     /// Treat the next write as a retry after a failure (tests, and callers
@@ -273,36 +301,47 @@ impl ClickHouseStore {
         // past the checkpoint until it is written, so a restart reproduces
         // them. Into the *_incoming tables: the server moves a row on only
         // if its partition's epoch is still ours ("Fencing").
-        insert_all(&self.client, "snapshot_intents_incoming", &intents)
-            .await
-            .map_err(err("insert snapshot_intents"))?;
-        tokio::try_join!(
-            async {
-                insert_all(&self.client, "events_incoming", &raw)
-                    .await
-                    .map_err(err("insert events_raw"))
-            },
-            async {
-                insert_all(&self.client, "campaign_reports_incoming", &reports)
-                    .await
-                    .map_err(err("insert campaign_reports"))
-            },
-        )?;
-        insert_all(&self.client, "journeys_incoming", &journeys)
-            .await
-            .map_err(err("insert journeys"))?;
-        insert_all(&self.client, "campaign_state_incoming", &headers)
-            .await
-            .map_err(err("insert campaign_state"))?;
+        self.step(
+            "intent",
+            insert_all(&self.client, "snapshot_intents_incoming", &intents),
+        )
+        .await
+        .map_err(err("insert snapshot_intents"))?;
+        self.step("raw_and_reports", async {
+            tokio::try_join!(
+                async {
+                    insert_all(&self.client, "events_incoming", &raw)
+                        .await
+                        .map_err(err("insert events_raw"))
+                },
+                self.insert_reports(&reports),
+            )
+        })
+        .await?;
+        self.step(
+            "journeys",
+            insert_all(&self.client, "journeys_incoming", &journeys),
+        )
+        .await
+        .map_err(err("insert journeys"))?;
+        self.step(
+            "headers",
+            insert_all(&self.client, "campaign_state_incoming", &headers),
+        )
+        .await
+        .map_err(err("insert campaign_state"))?;
         let checkpoints: Vec<CheckpointRow> = snapshot
             .checkpoints
             .iter()
             .map(CheckpointRow::from)
             .collect();
         let rows_written = started.elapsed();
-        insert_all(&self.client, "checkpoints_incoming", &checkpoints)
-            .await
-            .map_err(err("insert checkpoints"))?;
+        self.step(
+            "checkpoint",
+            insert_all(&self.client, "checkpoints_incoming", &checkpoints),
+        )
+        .await
+        .map_err(err("insert checkpoints"))?;
         tracing::debug!(
             raw = raw.len(),
             reports = reports.len(),
@@ -502,6 +541,15 @@ impl Store for ClickHouseStore {
         let rows: Vec<RawRow> = raw.iter().map(RawRow::from).collect();
         let refs: Vec<&RawRow> = rows.iter().collect();
         self.repair_views(&refs).await
+    }
+
+    async fn write_reports(&self, reports: &[(i32, u64, Report)]) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let rows: Vec<ReportRow> = reports
+            .iter()
+            .map(|(p, v, r)| convert::report_row(*p, *v, r, now))
+            .collect();
+        self.step("reports_ahead", self.insert_reports(&rows)).await
     }
 
     async fn write(&self, snapshot: &Snapshot) -> Result<(), StoreError> {

@@ -230,19 +230,9 @@ impl PartitionState {
                 continue;
             }
             let first_report = out.reports.len();
-            out.reports.push(campaign.campaign_report(&self.interner));
+            reports_of(campaign, &self.interner, &mut out.reports);
             let all_users = campaign.script_changed;
             let jobs: Vec<Sym> = campaign.jobs.keys().copied().collect();
-            for &job_sym in &jobs {
-                // Events without a job count in the all-jobs report only.
-                let has_report = !self.interner.resolve(job_sym).is_empty();
-                if let Some(r) = campaign
-                    .job_report(job_sym, &self.interner)
-                    .filter(|_| has_report)
-                {
-                    out.reports.push(r);
-                }
-            }
             if let Some(pass) = alerts {
                 alerts::evaluate(campaign, &out.reports[first_report..], pass);
             }
@@ -277,6 +267,17 @@ impl PartitionState {
             }
             campaign.dirty = false;
             campaign.script_changed = false;
+        }
+        out
+    }
+
+    /// The reports of the campaigns changed since the last take, as the
+    /// next take will have them so far; nothing is taken (they stay
+    /// changed). Written ahead while a snapshot is being written.
+    pub fn changed_reports(&self) -> Vec<Report> {
+        let mut out = Vec::new();
+        for campaign in self.campaigns.values().filter(|c| c.dirty) {
+            reports_of(campaign, &self.interner, &mut out);
         }
         out
     }
@@ -501,5 +502,19 @@ impl PartitionState {
                 .values()
                 .map(Campaign::heap_bytes)
                 .sum::<usize>()
+    }
+}
+
+/// A campaign's all-jobs report, then its jobs' reports (events without a
+/// job count in the all-jobs report only).
+fn reports_of(campaign: &Campaign, interner: &Interner, out: &mut Vec<Report>) {
+    out.push(campaign.campaign_report(interner));
+    for &job_sym in campaign.jobs.keys() {
+        if interner.resolve(job_sym).is_empty() {
+            continue;
+        }
+        if let Some(r) = campaign.job_report(job_sym, interner) {
+            out.push(r);
+        }
     }
 }

@@ -523,6 +523,22 @@ fn only_idle_completed_unchanged_campaigns_are_evictable() {
 }
 
 #[test]
+fn changed_reports_are_what_the_next_take_reports_and_take_nothing() {
+    let mut s = state(&[
+        status("l1", "", 1_000, CampaignStatus::Running),
+        first("n1", "j", "u1", 2_000),
+    ]);
+    s.take_changes();
+    assert!(s.changed_reports().is_empty(), "nothing changed since");
+    s.apply(&first("n2", "j", "u2", 2_100));
+    let ahead = s.changed_reports();
+    assert_eq!(ahead.len(), 2, "the campaign's report and its job's");
+    let taken = s.take_changes();
+    assert_eq!(ahead, taken.reports, "the same reports, still taken");
+    assert_eq!(taken.journeys.len(), 1);
+}
+
+#[test]
 fn a_campaign_leaves_memory_after_a_full_write_marked_evicted() {
     let mut s = state(&[
         status("l1", "", 1_000, CampaignStatus::Completed),

@@ -145,10 +145,34 @@ pub fn engine_with_sink<S: Store>(
     control: Arc<SourceControl>,
     max_dead_letters_in_flight: usize,
 ) -> Engine<S> {
+    engine_every(
+        rt,
+        store,
+        Duration::from_secs(3600),
+        max_buffered_rows,
+        evict_completed_after_ms,
+        dead_letters,
+        control,
+        max_dead_letters_in_flight,
+    )
+}
+
+/// [`engine_with_sink`] taking a snapshot every `interval`.
+#[allow(clippy::too_many_arguments)]
+pub fn engine_every<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    interval: Duration,
+    max_buffered_rows: usize,
+    evict_completed_after_ms: Option<i64>,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    control: Arc<SourceControl>,
+    max_dead_letters_in_flight: usize,
+) -> Engine<S> {
     Engine::new(
         EngineConfig {
             topics: ["l".into(), "n".into(), "i".into()],
-            snapshot_interval: Duration::from_secs(3600),
+            snapshot_interval: interval,
             max_buffered_rows,
             max_dead_letters_in_flight,
             max_skew_ms: 60_000,

@@ -121,6 +121,18 @@ async fn every_scenario_runs_once_on_tiny_inputs_with_exact_figures() {
     }
     assert!(!dlq.repeats.is_empty() && dlq.ratio().is_finite());
 
+    let rules = outcome.rules.as_ref().expect("rules ran");
+    assert_eq!(rules.rules, 20, "two rules for each of the 10 tenants");
+    assert!(rules.all_exact(), "rules figures: {:#?}", rules.repeats);
+    for r in &rules.repeats {
+        assert_eq!(r.without.transitions, 0, "no alerting, no transitions");
+        assert!(
+            r.with.transitions > 0,
+            "the rules fired on the traffic (sent_users >= 4 at least)"
+        );
+    }
+    assert!(rules.ratio().is_finite() && rules.ratio() > 0.0);
+
     // wrk comes from Debian (deploy/local/install.sh); without it the
     // query scenario is skipped, with a message.
     if benches::e2e::query::wrk_available() {

@@ -24,7 +24,8 @@
 //!   steady load; [`steady`]: loadgen traffic produced at a steady rate
 //!   from this process; [`probe`]: the probe events and their count.
 //! - [`alert_latency`]: the event that makes a rule fire → the alert
-//!   listed through the API and pushed over SSE, at a steady load.
+//!   listed through the API and pushed over SSE, at a steady load;
+//!   [`rules`]: a catch-up with and without 1,000 rules.
 //! - [`machine`], [`results`]: the machine, and the Markdown section for
 //!   RESULTS.md.
 
@@ -47,6 +48,7 @@ pub mod processor;
 pub mod query;
 pub mod recovery;
 pub mod results;
+pub mod rules;
 pub mod scaling;
 pub mod sse;
 pub mod steady;
@@ -141,6 +143,12 @@ pub async fn run(mut options: Options) -> anyhow::Result<Outcome> {
         match freshness::run(&bench).await {
             Ok(f) => outcome.freshness = Some(f),
             Err(e) => outcome.errors.push(format!("freshness: {e:#}")),
+        }
+    }
+    if scenario.includes(Scenario::Rules) {
+        match rules::run(&bench).await {
+            Ok(r) => outcome.rules = Some(r),
+            Err(e) => outcome.errors.push(format!("rules: {e:#}")),
         }
     }
     if scenario.includes(Scenario::AlertLatency) {

@@ -98,6 +98,16 @@ use super::fill::FillOptions;
 /// the dead-letter topic holds every poison record (by source topic and
 /// key) and nothing else.
 ///
+/// rules: loadgen traffic of `--rules-campaigns` campaigns (10 tenants)
+/// and about `--rules-events` records on `--partitions` partitions; per
+/// repeat, in alternating order, the processor without alerting and the
+/// processor with `--rules` rules on a rules topic (an equal share per
+/// tenant, each in scope of every campaign of its tenant: thresholds,
+/// funnel steps, statuses, inactivity) catch up from the beginning on
+/// fresh databases. Reports both catch-up rates and their ratio (issue 12:
+/// what rules cost), and the transitions published; both runs' figures
+/// must be exact.
+///
 /// ingest: HTTP ingestion into Kafka through the release query API
 /// (`query-api serve` with KAFKA_BROKERS; benches/src/e2e/ingest.rs): loadgen
 /// traffic of about `--ingest-events` events (no poison) as JSON, posted in
@@ -176,6 +186,18 @@ pub struct Options {
     /// Poison records of the dlq scenario's burst.
     #[arg(long, default_value_t = 100_000)]
     pub dlq_poison: u32,
+
+    /// Alert rules of the rules scenario.
+    #[arg(long, default_value_t = 1_000)]
+    pub rules: usize,
+
+    /// Campaigns of the rules scenario's traffic (over 10 tenants).
+    #[arg(long, default_value_t = 10_000)]
+    pub rules_campaigns: u32,
+
+    /// Records of the rules scenario's traffic (approximate, as --events).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rules_events: u64,
 
     /// Events of the ingest scenario (approximate, as --events).
     #[arg(long, default_value_t = 200_000)]
@@ -284,6 +306,7 @@ pub enum Scenario {
     Query,
     Ingest,
     Dlq,
+    Rules,
     All,
 }
 
@@ -319,6 +342,9 @@ impl Options {
         self.ingest_seconds = 2;
         self.dlq_events = 3_000;
         self.dlq_poison = 1_000;
+        self.rules = 20;
+        self.rules_campaigns = 20;
+        self.rules_events = 3_000;
     }
 
     pub fn fill_options(&self) -> FillOptions {

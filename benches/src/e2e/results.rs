@@ -15,6 +15,7 @@ use super::machine::{load_average, Machine};
 use super::options::Options;
 use super::query::QueryLatency;
 use super::recovery::Recovery;
+use super::rules::Rules;
 
 /// Generated sections go right below this line, newest first.
 const MARKER: &str = "<!-- pipeline-bench: generated sections go below this line, newest first -->";
@@ -36,6 +37,7 @@ pub struct Outcome {
     pub query: Option<QueryLatency>,
     pub ingest: Option<IngestBench>,
     pub dlq: Option<Dlq>,
+    pub rules: Option<Rules>,
     /// Scenarios that failed, with why.
     pub errors: Vec<String>,
     /// The `--quote` file's text.
@@ -64,6 +66,7 @@ impl Outcome {
             query: None,
             ingest: None,
             dlq: None,
+            rules: None,
             errors: Vec::new(),
             quote: options.quote.as_ref().map(|p| {
                 std::fs::read_to_string(p).unwrap_or_else(|e| format!("{}: {e}", p.display()))
@@ -125,6 +128,9 @@ impl Outcome {
         }
         if let Some(d) = &self.dlq {
             d.markdown(&mut s);
+        }
+        if let Some(r) = &self.rules {
+            s.push_str(&r.markdown());
         }
         for e in &self.errors {
             let _ = writeln!(s, "**Failed:** {e}\n");

@@ -337,13 +337,15 @@ fn a_stuck_store_pauses_consumption_instead_of_buffering_without_bound() {
 
 #[test]
 fn while_a_slow_write_runs_the_changed_reports_are_written_ahead() {
-    // Each snapshot write takes 400 ms; snapshots are due every 100 ms.
+    // Each snapshot write takes a second; snapshots are due every 100 ms.
     // While a write runs, the reports changed since its snapshot go ahead
-    // of the next snapshot, at a version between the two.
+    // of the next snapshot, at a version between the two. (The second
+    // leaves room for a loaded machine's pauses between the ticks.)
     let h = Harness::new();
     let codec = Codec::new().unwrap();
     let traffic = traffic(20);
-    h.store.with(|s| s.write_delay = Duration::from_millis(400));
+    h.store
+        .with(|s| s.write_delay = Duration::from_millis(1_000));
     let mut engine = common::engine_every(
         &h.rt,
         h.store.clone(),
@@ -368,7 +370,7 @@ fn while_a_slow_write_runs_the_changed_reports_are_written_ahead() {
         engine.on_record(r);
     }
     let mut ahead = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..15 {
         std::thread::sleep(Duration::from_millis(50));
         engine.tick();
         ahead = h.store.with(|s| s.reports_ahead.clone());

@@ -47,45 +47,85 @@ pub fn refusal(topic: &str, partition: i32, outside: &OutsideLog) -> String {
     )
 }
 
-/// Where the log of `topic`/`partition` really ends, when the listed high
-/// watermark `listed_high` (> 0) may be short: tansu 0.6 (memory storage)
-/// lists the base offset of the last stored batch plus one. Reads from
-/// `listed_high - 1` to the end of the partition with a consumer of its own
-/// (`config`: a consumer configuration; no offsets are committed); the end is
-/// the offset after the last record seen. On Kafka this reads one record and
-/// confirms the listed watermark. `None` when it could not be read in
-/// `timeout`.
-pub fn probe_end(
+/// Where the logs of `partitions` of `topic` really end, when their listed
+/// high watermarks (each `(partition, listed_high)`, `listed_high` > 0) may
+/// be short: tansu 0.6 (memory storage) lists the base offset of the last
+/// stored batch plus one. One consumer of its own (`config`: a consumer
+/// configuration; no offsets are committed) reads every partition from
+/// `listed_high - 1` to its end at once, so the cost is one fetch round
+/// trip however many partitions are probed; a partition's end is the offset
+/// after the last record seen. On Kafka this reads one record per partition
+/// and confirms the listed watermarks. A partition whose end could not be
+/// read in `timeout` is left out of the answer.
+pub fn probe_ends(
     config: &rdkafka::ClientConfig,
     topic: &str,
-    partition: i32,
-    listed_high: i64,
+    partitions: &[(i32, i64)],
     timeout: std::time::Duration,
-) -> Option<i64> {
+) -> std::collections::BTreeMap<i32, i64> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::error::KafkaError;
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut ends: BTreeMap<i32, i64> = partitions.iter().copied().collect();
+    if ends.is_empty() {
+        return ends;
+    }
     let mut config = config.clone();
     config
         .set("enable.partition.eof", "true")
         .set("enable.auto.commit", "false");
-    let probe: BaseConsumer = config.create().ok()?;
+    let Ok(probe) = config.create_with_context::<_, BaseConsumer<ProbeContext>>(ProbeContext) else {
+        return BTreeMap::new();
+    };
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(listed_high - 1))
-        .ok()?;
-    probe.assign(&tpl).ok()?;
+    for (partition, listed_high) in partitions {
+        if tpl
+            .add_partition_offset(topic, *partition, Offset::Offset(listed_high - 1))
+            .is_err()
+        {
+            ends.remove(partition);
+        }
+    }
+    if probe.assign(&tpl).is_err() {
+        return BTreeMap::new();
+    }
+    // librdkafka delivers a partition's end-of-log event after its records.
+    let mut reached = BTreeSet::new();
     let deadline = std::time::Instant::now() + timeout;
-    let mut end = listed_high;
-    while std::time::Instant::now() < deadline {
+    while reached.len() < ends.len() && std::time::Instant::now() < deadline {
         match probe.poll(std::time::Duration::from_millis(100)) {
-            Some(Ok(m)) => end = end.max(m.offset() + 1),
-            Some(Err(KafkaError::PartitionEOF(_))) => return Some(end),
+            Some(Ok(m)) => {
+                if let Some(end) = ends.get_mut(&m.partition()) {
+                    *end = (*end).max(m.offset() + 1);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                reached.insert(p);
+            }
             Some(Err(_)) | None => {}
         }
     }
-    None
+    ends.retain(|p, _| reached.contains(p));
+    ends
 }
+
+/// The probe's context: the end of a log is what a probe looks for, not an
+/// error to log (librdkafka reports it as one).
+struct ProbeContext;
+
+impl rdkafka::ClientContext for ProbeContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::debug!("end-of-log probe: {reason}");
+        } else {
+            tracing::warn!(%error, "end-of-log probe: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ProbeContext {}
 
 /// The (low, high) watermarks of `partition` of each input topic.
 pub fn watermarks(

@@ -116,11 +116,61 @@ pub struct UserStateRow {
     pub warning_keys: Vec<[u8; 16]>,
 }
 
-/// Columns of [`UserStateRow`] read back (the snapshot time is not needed).
-pub const USER_STATE_COLUMNS: &str = "tenant_id, campaign_id, job_id, user_id, partition, \
-    version, step_node_ids, step_choices, step_occurred_at_ms, step_event_ids, \
-    total_interactions, completed, exit_node, completion_seconds, snapshot_at, \
-    first_message_at_ms, message_keys, warning_keys";
+/// A `journeys` row as a restore reads it: the user's persisted state and
+/// nothing else, the strings borrowed from the response buffer (a million
+/// rows restore in seconds; each allocation per row counts), the 128-bit
+/// keys decoded as they arrive.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+pub struct UserStateRead<'a> {
+    #[serde(borrow)]
+    pub tenant_id: &'a str,
+    #[serde(borrow)]
+    pub campaign_id: &'a str,
+    #[serde(borrow)]
+    pub job_id: &'a str,
+    #[serde(borrow)]
+    pub user_id: &'a str,
+    pub version: u64,
+    #[serde(borrow)]
+    pub step_node_ids: Vec<&'a str>,
+    #[serde(borrow)]
+    pub step_choices: Vec<&'a str>,
+    pub step_occurred_at_ms: Vec<i64>,
+    #[serde(borrow)]
+    pub step_event_ids: Vec<&'a str>,
+    pub first_message_at_ms: Option<i64>,
+    #[serde(deserialize_with = "keys128")]
+    pub message_keys: Vec<u128>,
+    #[serde(deserialize_with = "keys128")]
+    pub warning_keys: Vec<u128>,
+}
+
+/// Columns of [`UserStateRead`].
+pub const USER_STATE_READ_COLUMNS: &str = "tenant_id, campaign_id, job_id, user_id, version, \
+    step_node_ids, step_choices, step_occurred_at_ms, step_event_ids, first_message_at_ms, \
+    message_keys, warning_keys";
+
+/// An `Array(FixedString(16))` of big-endian 128-bit keys, as numbers.
+fn keys128<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u128>, D::Error> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Vec<u128>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of 16-byte keys")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut keys = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(k) = seq.next_element::<[u8; 16]>()? {
+                keys.push(u128::from_be_bytes(k));
+            }
+            Ok(keys)
+        }
+    }
+    d.deserialize_seq(Keys)
+}
 
 /// `campaign_state`: a campaign's header, as JSON.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]

@@ -288,10 +288,6 @@ fn keys_to_bytes(keys: &[u128]) -> Vec<[u8; 16]> {
     keys.iter().map(|k| k.to_be_bytes()).collect()
 }
 
-fn keys_from_bytes(keys: &[[u8; 16]]) -> Vec<u128> {
-    keys.iter().map(|k| u128::from_be_bytes(*k)).collect()
-}
-
 pub fn user_state_row(
     partition: i32,
     version: u64,
@@ -321,27 +317,28 @@ pub fn user_state_row(
     }
 }
 
-/// The user's state this row holds.
-pub fn user_record(row: UserStateRow) -> UserRecord {
+/// The user's state this row holds (its strings copied out of the
+/// response buffer, once each).
+pub fn user_record(row: UserStateRead<'_>) -> UserRecord {
     let steps = row
         .step_node_ids
-        .into_iter()
-        .zip(row.step_choices)
-        .zip(row.step_occurred_at_ms)
-        .zip(row.step_event_ids)
+        .iter()
+        .zip(&row.step_choices)
+        .zip(&row.step_occurred_at_ms)
+        .zip(&row.step_event_ids)
         .map(|(((node_id, choice), occurred_at), event_id)| JourneyStep {
-            node_id,
-            choice,
-            occurred_at,
-            event_id,
+            node_id: (*node_id).to_owned(),
+            choice: (*choice).to_owned(),
+            occurred_at: *occurred_at,
+            event_id: (*event_id).to_owned(),
         })
         .collect();
     UserRecord {
-        job_id: row.job_id,
-        user_id: row.user_id,
+        job_id: row.job_id.to_owned(),
+        user_id: row.user_id.to_owned(),
         first_message_at: row.first_message_at_ms,
-        message_keys: keys_from_bytes(&row.message_keys),
-        warning_keys: keys_from_bytes(&row.warning_keys),
+        message_keys: row.message_keys,
+        warning_keys: row.warning_keys,
         steps,
     }
 }

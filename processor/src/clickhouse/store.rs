@@ -8,10 +8,10 @@ use clickhouse::Client;
 use storage::rollups;
 
 use super::convert::{
-    self, CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRow, RAW_COLUMNS,
-    USER_STATE_COLUMNS,
+    self, CheckpointRow, HeaderStateRow, IntentRow, RawRow, ReportRow, UserStateRead, UserStateRow,
+    RAW_COLUMNS, USER_STATE_READ_COLUMNS,
 };
-use crate::state::Report;
+use crate::state::{Report, UserRecord};
 use crate::store::{
     Checkpoint, PartitionRows, RawEvent, RawSink, Snapshot, Store, StoreError, StoredCampaign,
 };
@@ -481,7 +481,7 @@ impl Store for ClickHouseStore {
         let query = self
             .client
             .query(&format!(
-                "SELECT {USER_STATE_COLUMNS} FROM journeys \
+                "SELECT {USER_STATE_READ_COLUMNS} FROM journeys \
                  WHERE tenant_id = ? AND campaign_id = ?"
             ))
             .bind(tenant_id)
@@ -644,7 +644,7 @@ async fn read_partition_rows(
          HAVING argMax(evicted, version) = 0"
     );
     let query = client.query(&format!(
-        "SELECT {USER_STATE_COLUMNS} FROM journeys \
+        "SELECT {USER_STATE_READ_COLUMNS} FROM journeys \
          WHERE (tenant_id, campaign_id) IN ({live})"
     ));
     Ok(PartitionRows {
@@ -659,25 +659,25 @@ async fn assemble(
     headers: Vec<HeaderStateRow>,
     query: clickhouse::query::Query,
 ) -> Result<Vec<StoredCampaign>, StoreError> {
-    // Keyed by 128-bit hashes of (tenant, campaign) and (job, user):
-    // a row is moved in, never a key cloned out of it (a million rows
-    // restore in a few seconds, so every allocation per row counts).
-    let mut users: HashMap<u128, HashMap<u128, (u64, UserStateRow)>> = HashMap::new();
+    // Keyed by 128-bit hashes of (tenant, campaign) and (job, user): a
+    // row's strings are borrowed from the response and copied once, into
+    // the record a newer version of the user has not replaced yet.
+    let mut users: HashMap<u128, HashMap<u128, (u64, UserRecord)>> = HashMap::new();
     let mut cursor = query
-        .fetch::<UserStateRow>()
+        .fetch::<UserStateRead<'_>>()
         .map_err(err("read journeys"))?;
     while let Some(row) = cursor.next().await.map_err(err("read journeys"))? {
         let per = users
-            .entry(pair_key(&row.tenant_id, &row.campaign_id))
+            .entry(pair_key(row.tenant_id, row.campaign_id))
             .or_default();
-        match per.entry(pair_key(&row.job_id, &row.user_id)) {
+        match per.entry(pair_key(row.job_id, row.user_id)) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 if e.get().0 < row.version {
-                    e.insert((row.version, row));
+                    e.insert((row.version, convert::user_record(row)));
                 }
             }
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert((row.version, row));
+                e.insert((row.version, convert::user_record(row)));
             }
         }
     }
@@ -697,10 +697,7 @@ async fn assemble(
         out.push(StoredCampaign {
             partition: h.partition,
             header,
-            users: rows
-                .into_values()
-                .map(|(_, r)| convert::user_record(r))
-                .collect(),
+            users: rows.into_values().map(|(_, r)| r).collect(),
         });
     }
     Ok(out)

@@ -76,7 +76,8 @@ pub fn probe_ends(
     config
         .set("enable.partition.eof", "true")
         .set("enable.auto.commit", "false");
-    let Ok(probe) = config.create_with_context::<_, BaseConsumer<ProbeContext>>(ProbeContext) else {
+    let Ok(probe) = config.create_with_context::<_, BaseConsumer<ProbeContext>>(ProbeContext)
+    else {
         return BTreeMap::new();
     };
     let mut tpl = TopicPartitionList::new();

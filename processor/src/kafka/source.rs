@@ -308,8 +308,7 @@ impl Context {
                 .map(|(topic, partitions)| {
                     let probe = &self.probe;
                     s.spawn(move || {
-                        let ends =
-                            bounds::probe_ends(probe, topic, partitions, WATERMARKS_TIMEOUT);
+                        let ends = bounds::probe_ends(probe, topic, partitions, WATERMARKS_TIMEOUT);
                         (*topic, ends)
                     })
                 })

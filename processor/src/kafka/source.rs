@@ -289,7 +289,7 @@ impl Context {
                 Err(e) => {
                     // Resuming is still right when the log is intact; say
                     // that it could not be checked.
-                    tracing::warn!(%topic, partition, error = %e, "cannot read the watermarks; the checkpoint is not checked against it");
+                    tracing::warn!(%topic, partition, error = %e, "cannot read the watermarks; the checkpoint is not checked against the log");
                 }
             }
         }

@@ -43,7 +43,7 @@ use super::env::unique;
 use super::figures::{self, Checked};
 use super::fill::Traffic;
 use super::freshness::{
-    bound, caught_up_with_probes, cores, measure_window, steady_load, steps_cell, Window,
+    bound, caught_up_with_probes, cores, measure_window, steady_load, steps_table, Window,
 };
 use super::ingest::Poster;
 use super::machine::load_average;
@@ -558,16 +558,10 @@ impl AlertLatency {
                 r.live_seconds
             );
         }
-        let _ = writeln!(
-            s,
-            "\nMean time of each write step, seconds (in the order they run; \
-             `processor_snapshot_step_seconds`):\n"
+        steps_table(
+            &mut s,
+            self.repeats.iter().map(|r| r.window.steps.as_slice()),
         );
-        let _ = writeln!(s, "| repeat | steps |");
-        let _ = writeln!(s, "| --- | --- |");
-        for (i, r) in self.repeats.iter().enumerate() {
-            let _ = writeln!(s, "| {} | {} |", i + 1, steps_cell(&r.window.steps));
-        }
         s.push('\n');
         s
     }

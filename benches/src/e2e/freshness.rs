@@ -358,16 +358,10 @@ impl Freshness {
                 .collect();
             let _ = writeln!(s, "| {} | {} |", i + 1, cells.join(" | "));
         }
-        let _ = writeln!(
-            s,
-            "\nMean time of each write step, seconds (in the order they run; \
-             `processor_snapshot_step_seconds`):\n"
+        steps_table(
+            &mut s,
+            self.repeats.iter().map(|r| r.window.steps.as_slice()),
         );
-        let _ = writeln!(s, "| repeat | steps |");
-        let _ = writeln!(s, "| --- | --- |");
-        for (i, r) in self.repeats.iter().enumerate() {
-            let _ = writeln!(s, "| {} | {} |", i + 1, steps_cell(&r.window.steps));
-        }
         s.push('\n');
         s
     }
@@ -726,6 +720,20 @@ pub(super) fn step_means(s0: &Scrape, s1: &Scrape) -> Vec<(String, f64)> {
         .collect();
     steps.sort_by_key(|(s, _)| rank(s));
     steps
+}
+
+/// The table of the mean step times, a row per repeat.
+pub(super) fn steps_table<'a>(s: &mut String, repeats: impl Iterator<Item = &'a [(String, f64)]>) {
+    let _ = writeln!(
+        s,
+        "\nMean time of each write step, seconds (in the order they run; \
+         `processor_snapshot_step_seconds`):\n"
+    );
+    let _ = writeln!(s, "| repeat | steps |");
+    let _ = writeln!(s, "| --- | --- |");
+    for (i, steps) in repeats.enumerate() {
+        let _ = writeln!(s, "| {} | {} |", i + 1, steps_cell(steps));
+    }
 }
 
 /// The mean step times as one table cell: `intent 0.01 · raw_and_reports

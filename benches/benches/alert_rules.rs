@@ -10,7 +10,8 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use alerting::{Rule, RuleInput};
+use alerting::Rule;
+use benches::e2e::rules::bench_rule;
 use benches::loadgen::config::GenConfig;
 use benches::loadgen::generate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -40,26 +41,10 @@ fn events(codec: &Codec, tiny: bool) -> Vec<Event> {
 /// `per_tenant` rules for each tenant of the traffic.
 fn rules(events: &[Event], per_tenant: usize) -> RuleIndex {
     let tenants: HashSet<&str> = events.iter().map(Event::tenant_id).collect();
-    let shapes = [
-        r#"{"kind": "metric_threshold", "metric": "interaction_rate", "op": "<", "value": 40}"#,
-        r#"{"kind": "metric_threshold", "metric": "sent_users", "op": ">=", "value": 4}"#,
-        r#"{"kind": "funnel_conversion", "node_id": "n2", "op": "<", "value": 50}"#,
-        r#"{"kind": "status", "status": "ERROR"}"#,
-        r#"{"kind": "inactivity", "seconds": 3600}"#,
-    ];
     let mut all: Vec<Arc<Rule>> = Vec::new();
     for tenant in tenants {
         for i in 0..per_tenant {
-            let json = format!(
-                r#"{{"name": "r{i}", "min_sent_users": {}, "condition": {}}}"#,
-                i % 3,
-                shapes[i % shapes.len()]
-            );
-            let rule = RuleInput::from_json(&json)
-                .expect("rule")
-                .validate()
-                .expect("valid rule")
-                .into_rule(format!("{tenant}-r{i}"), tenant.to_string(), 1);
+            let rule = bench_rule(tenant, i, format!("{tenant}-r{i}")).expect("bench rule");
             all.push(Arc::new(rule));
         }
     }

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use alerting::RuleInput;
+use alerting::{Rule, RuleInput};
 use anyhow::Context;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -39,6 +39,22 @@ const SHAPES: [&str; 5] = [
     r#"{"kind": "status", "status": "ERROR"}"#,
     r#"{"kind": "inactivity", "seconds": 3600}"#,
 ];
+
+/// The `i`-th rule of a tenant in the rule benchmarks (end to end here, in
+/// process in `benches/benches/alert_rules.rs`): the shapes in turn,
+/// `min_sent_users` 0, 1 or 2.
+pub fn bench_rule(tenant: &str, i: usize, id: String) -> anyhow::Result<Rule> {
+    let json = format!(
+        r#"{{"name": "r{i}", "min_sent_users": {}, "condition": {}}}"#,
+        i % 3,
+        SHAPES[i % SHAPES.len()]
+    );
+    Ok(RuleInput::from_json(&json)
+        .context("a rule")?
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid bench rule: {e:?}"))?
+        .into_rule(id, tenant.to_owned(), 1))
+}
 
 /// One catch-up of the records.
 #[derive(Debug)]
@@ -234,17 +250,8 @@ async fn publish_rules(
     let mut published = 0;
     for tenant in tenants {
         for i in 0..per_tenant {
-            let json = format!(
-                r#"{{"name": "r{i}", "min_sent_users": {}, "condition": {}}}"#,
-                i % 3,
-                SHAPES[i % SHAPES.len()]
-            );
             let id = format!("bench-{tenant}-r{i}");
-            let rule = RuleInput::from_json(&json)
-                .context("a rule")?
-                .validate()
-                .map_err(|e| anyhow::anyhow!("invalid bench rule: {e:?}"))?
-                .into_rule(id.clone(), tenant.clone(), 1);
+            let rule = bench_rule(tenant, i, id.clone())?;
             let value = serde_json::to_vec(&rule)?;
             producer
                 .send(

@@ -115,6 +115,12 @@ struct Shard {
     tail_campaigns: BTreeSet<(String, String)>,
     /// The epoch claimed for this ownership of the partition (fencing).
     epoch: u64,
+    /// Its checkpoint is of a release without state rows: the next
+    /// snapshot writes one in this format even if nothing moved (a
+    /// partition without traffic would otherwise keep the old checkpoint,
+    /// be restored from its history at every start, and hold retention
+    /// back).
+    upgrade_checkpoint: bool,
 }
 
 /// How often the state's size gauges (a walk over the whole state) are
@@ -686,10 +692,12 @@ impl<S: Store> Engine<S> {
             let moved = !shard.pending.is_empty()
                 || !changes.reports.is_empty()
                 || !changes.journeys.is_empty()
-                || shard.next != shard.checkpointed;
+                || shard.next != shard.checkpointed
+                || shard.upgrade_checkpoint;
             if !moved && shard.version > 0 {
                 continue;
             }
+            shard.upgrade_checkpoint = false;
             let version = next_version(shard.epoch, shard.version, now);
             snapshot.epochs.insert(p, shard.epoch);
             shard.version = version;

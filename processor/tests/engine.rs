@@ -978,6 +978,38 @@ fn a_partition_checkpointed_by_a_release_without_state_rows_is_rebuilt_once() {
 }
 
 #[test]
+fn a_partition_without_traffic_checkpointed_by_a_release_without_state_rows_is_upgraded() {
+    // The release before state rows checkpointed partition 1 with no
+    // record in it. The first snapshot after the upgrade writes its
+    // checkpoint in the new format although nothing moved, so the next
+    // start does not restore it from its history again.
+    use processor::store::{Checkpoint, STATE_FORMAT};
+    let h = Harness::new();
+    h.store.with(|s| {
+        s.checkpoints.insert(
+            1,
+            Checkpoint {
+                partition: 1,
+                version: 1_700_000_000_000,
+                offsets: [None; 3],
+                format: 0,
+                retained_from_ms: 0,
+            },
+        );
+    });
+    let mut engine = h.engine(1_000_000);
+    engine.assign(&BTreeSet::from([1]));
+    engine.flush();
+    let upgraded = h.store.with(|s| s.checkpoints[&1].clone());
+    assert_eq!(upgraded.format, STATE_FORMAT);
+    assert_eq!(upgraded.offsets, [None; 3]);
+    assert!(upgraded.version > 1_700_000_000_000);
+    let writes = h.store.with(|s| s.writes);
+    engine.flush();
+    assert_eq!(h.store.with(|s| s.writes), writes, "written once");
+}
+
+#[test]
 fn a_zombie_owner_adds_no_row_once_the_partition_is_claimed_again() {
     // A owns partition 0 and has applied records it has not written yet;
     // it stalls. B is assigned the partition, restores and catches up.

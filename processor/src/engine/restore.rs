@@ -53,8 +53,10 @@ impl Restoring {
             self.shard.state.apply(&r.event);
         }
         // The old release wrote no state rows: the first snapshot writes
-        // every campaign and user in the new format.
+        // every campaign and user in the new format, and a checkpoint
+        // (also for a partition without any).
         self.shard.state.mark_all_changed();
+        self.shard.upgrade_checkpoint = true;
         self.shard
     }
 }

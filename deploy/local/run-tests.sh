@@ -92,6 +92,9 @@ log "stack: Kafka $KAFKA_BROKERS, ClickHouse $CLICKHOUSE_URL${CARGO_TARGET_DIR:+
 
 # The end-to-end tests run the workspace binaries (processor, loadgen, ...).
 step "build the workspace binaries" cargo build --workspace --bins --locked
+# The upgrade test (tests/tests/upgrade.rs) runs the previous release's
+# processor: built once from the git history, then cached.
+step "build the previous release's processor (previous-release.sh)" "$here/previous-release.sh"
 case "$runner" in
   nextest)
     step "cargo nextest (unit, property, integration, end-to-end; benches once)" \

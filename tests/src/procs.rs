@@ -54,10 +54,16 @@ impl ProcessorSpec {
     }
 
     pub fn start(&self, name: &str) -> ProcessorProc {
+        self.start_binary(&crate::bin("processor"), name)
+    }
+
+    /// [`ProcessorSpec::start`] with another build of the processor (an
+    /// earlier release, for the upgrade test).
+    pub fn start_binary(&self, binary: &std::path::Path, name: &str) -> ProcessorProc {
         let log = log_dir().join(format!("{}.log", crate::unique(name)));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut cmd = Command::new(crate::bin("processor"));
+        let mut cmd = Command::new(binary);
         cmd.arg("run")
             .env("KAFKA_BROKERS", crate::brokers())
             .env("KAFKA_GROUP_ID", &self.group)

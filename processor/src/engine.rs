@@ -32,6 +32,8 @@ mod dead_letters;
 mod memory;
 use memory::Evicted;
 mod restore;
+mod rule_sweep;
+use rule_sweep::RuleSweeps;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -197,6 +199,8 @@ pub struct Engine<S: Store> {
     /// Publications of committed transitions not yet acknowledged: the
     /// next snapshot waits for them before it writes its checkpoints.
     publishing: Vec<JoinHandle<()>>,
+    /// Rule changes on their way to evicted campaigns.
+    sweeps: RuleSweeps,
 }
 
 /// The engine's alerting: the rules it evaluates, where transitions go.
@@ -262,6 +266,7 @@ impl<S: Store> Engine<S> {
             owner: owner_name(),
             alerts: None,
             publishing: Vec::new(),
+            sweeps: RuleSweeps::default(),
         }
     }
 
@@ -449,6 +454,7 @@ impl<S: Store> Engine<S> {
     /// next one when due, and apply back-pressure.
     pub fn tick(&mut self) {
         self.poll_in_flight();
+        self.poll_rule_sweeps();
         let buffered = self.buffered();
         self.metrics.buffered_rows.set(buffered as i64);
         let over_budget = buffered >= self.cfg.max_buffered_rows;
@@ -663,8 +669,9 @@ impl<S: Store> Engine<S> {
         let now = now_ms();
         let refresh_older_than = self.refresh_cutoff(now);
         let rules = self.alerts.as_ref().map(|a| a.board.take());
-        if let Some((index, _)) = &rules {
+        if let Some((index, changed)) = &rules {
             self.metrics.alert_rules.set(index.len() as i64);
+            self.sweeps.changed(changed);
         }
         let mut transitions = Vec::new();
         for (&p, shard) in &mut self.shards {

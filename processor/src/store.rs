@@ -79,6 +79,19 @@ pub struct StoredCampaign {
     pub users: Vec<UserRecord>,
 }
 
+/// An evicted campaign as a rule change sees it: the alert book of its
+/// latest header and its latest reports (ARCHITECTURE.md, "Rules and
+/// evicted campaigns").
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvictedView {
+    pub partition: i32,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub book: alerting::AlertBook,
+    /// The all-jobs report and each job's.
+    pub reports: Vec<Report>,
+}
+
 /// What the state rows of some partitions hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PartitionRows {
@@ -143,6 +156,13 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         campaign_id: &str,
     ) -> impl Future<Output = Result<Option<StoredCampaign>, StoreError>> + Send;
+    /// The evicted campaigns of `tenants` in `partitions`, each with the
+    /// alert book of its latest header and its latest reports.
+    fn evicted_views(
+        &self,
+        partitions: &[i32],
+        tenants: &[String],
+    ) -> impl Future<Output = Result<Vec<EvictedView>, StoreError>> + Send;
     /// The raw events of the partition at or beyond the checkpoint's offsets
     /// (every one without a checkpoint) of the campaigns named by intents
     /// newer than the checkpoint: what an interrupted snapshot wrote.
@@ -423,6 +443,38 @@ impl Store for MemoryStore {
         Ok(self.with(|s| {
             s.stored(&(tenant_id.to_string(), campaign_id.to_string()))
                 .filter(|c| c.partition == partition)
+        }))
+    }
+
+    async fn evicted_views(
+        &self,
+        partitions: &[i32],
+        tenants: &[String],
+    ) -> Result<Vec<EvictedView>, StoreError> {
+        Ok(self.with(|s| {
+            s.headers
+                .iter()
+                .filter(|((t, _), h)| {
+                    h.evicted && partitions.contains(&h.partition) && tenants.contains(t)
+                })
+                .map(|((t, c), h)| EvictedView {
+                    partition: h.partition,
+                    tenant_id: t.clone(),
+                    campaign_id: c.clone(),
+                    book: h
+                        .header
+                        .alerts
+                        .as_ref()
+                        .map(|a| a.book.as_ref().clone())
+                        .unwrap_or_default(),
+                    reports: s
+                        .reports
+                        .iter()
+                        .filter(|((rt, rc, _), _)| (rt, rc) == (t, c))
+                        .map(|(_, (_, r))| r.clone())
+                        .collect(),
+                })
+                .collect()
         }))
     }
 

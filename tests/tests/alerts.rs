@@ -418,3 +418,149 @@ async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
     drop(api);
     pg.drop().await;
 }
+
+/// Campaigns whose latest header says they left memory.
+async fn evicted_campaigns(client: &clickhouse::Client) -> u64 {
+    client
+        .query(
+            "SELECT countIf(e = 1) FROM (SELECT argMax(evicted, version) AS e \
+             FROM campaign_state GROUP BY tenant_id, campaign_id)",
+        )
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_made_after_campaigns_left_memory_fire_on_them_and_resolve_when_deleted() {
+    // The traffic is caught up and the completed campaigns are evicted
+    // before any rule exists. Then the rules are made: the alerts firing
+    // are the oracle's on every final report, evicted campaigns included;
+    // once the rules are deleted, every alert is resolved once.
+    let topics = Topics::unique("alerts-evicted", 4);
+    kafka::create(&topics).await;
+    let rules_topic = unique("alert-rules");
+    let alerts_topic = unique("alerts-out");
+    kafka::create_topic(&rules_topic, 1).await;
+    kafka::create_topic(&alerts_topic, 4).await;
+    let expected = integration_tests::procs::loadgen(&topics, TRAFFIC);
+    let finals: Vec<&Report> = expected
+        .reports
+        .iter()
+        .filter(|r| r.job_id.is_none())
+        .collect();
+    let completed = finals
+        .iter()
+        .filter(|r| r.status.as_deref() == Some("COMPLETED"))
+        .count() as u64;
+    let mut oracle = BTreeSet::new();
+    for r in &finals {
+        for (name, _) in RULES {
+            if holds(name, r) {
+                oracle.insert((name.to_string(), r.tenant_id.clone(), r.campaign_id.clone()));
+            }
+        }
+    }
+    assert!(
+        oracle.iter().any(|(_, t, c)| finals.iter().any(|r| {
+            (&r.tenant_id, &r.campaign_id) == (t, c) && r.status.as_deref() == Some("COMPLETED")
+        })),
+        "some rule holds on a completed campaign: {oracle:?}"
+    );
+
+    let (db, client) = fresh_database("e2e_alerts_evicted").await;
+    let mut spec = ProcessorSpec::new(&topics, &db, &expected);
+    spec.extra_env.extend([
+        ("ALERTING".to_string(), "true".to_string()),
+        ("TOPIC_ALERT_RULES".to_string(), rules_topic.clone()),
+        ("TOPIC_ALERTS".to_string(), alerts_topic.clone()),
+        ("SNAPSHOT_INTERVAL_MS".to_string(), "200".to_string()),
+        ("EVICT_COMPLETED_AFTER_SECONDS".to_string(), "1".to_string()),
+    ]);
+    let mut p = spec.start("alerts-evicted");
+    wait_caught_up(&client, &topics, &expected, CATCH_UP, &mut [&mut p]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while evicted_campaigns(&client).await < completed {
+        p.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "{} of {completed} completed campaigns evicted after 60 s; log: {}",
+            evicted_campaigns(&client).await,
+            p.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(transitions(&alerts_topic).is_empty(), "no rule yet");
+
+    let names = publish_rules(&rules_topic, &expected).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut by_key = transitions(&alerts_topic);
+    while firing(&by_key, &names) != oracle && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        by_key = transitions(&alerts_topic);
+    }
+    let now_firing = firing(&by_key, &names);
+    let missing: Vec<_> = oracle.difference(&now_firing).collect();
+    let extra: Vec<_> = now_firing.difference(&oracle).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "firing alerts differ from the oracle: missing {missing:?}, extra {extra:?}; log: {}",
+        p.log.display()
+    );
+    // The campaigns brought back for the rules leave memory again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while evicted_campaigns(&client).await < completed {
+        assert!(
+            Instant::now() < deadline,
+            "the reloaded campaigns were not evicted again; log: {}",
+            p.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Every rule deleted (a tombstone on the rules topic): every alert
+    // resolved, once.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("producer");
+    for id in names.keys() {
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(&rules_topic).key(id.as_str()),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("tombstone produced");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    by_key = transitions(&alerts_topic);
+    while !firing(&by_key, &names).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        by_key = transitions(&alerts_topic);
+    }
+    assert_eq!(
+        firing(&by_key, &names),
+        BTreeSet::new(),
+        "every alert resolved; log: {}",
+        p.log.display()
+    );
+    let mut per_alert: BTreeMap<&str, Vec<TransitionKind>> = BTreeMap::new();
+    for t in by_key.values() {
+        per_alert.entry(&t.alert_id).or_default().push(t.kind);
+    }
+    assert_eq!(per_alert.len(), oracle.len());
+    for (id, kinds) in &per_alert {
+        let count = |k| kinds.iter().filter(|x| **x == k).count();
+        assert_eq!(
+            (
+                kinds.len(),
+                count(TransitionKind::Fired),
+                count(TransitionKind::Resolved)
+            ),
+            (2, 1, 1),
+            "alert {id}: {kinds:?}"
+        );
+    }
+    p.stop();
+}

@@ -67,15 +67,24 @@ impl RuleBoard {
     /// previous call.
     pub fn take(&self) -> (Arc<RuleIndex>, HashSet<String>) {
         let mut inner = self.lock();
-        let index = match &inner.index {
+        let index = Self::index_of(&mut inner);
+        (index, std::mem::take(&mut inner.changed))
+    }
+
+    /// The rules now (the changes stay for the next [`RuleBoard::take`]).
+    pub fn index(&self) -> Arc<RuleIndex> {
+        Self::index_of(&mut self.lock())
+    }
+
+    fn index_of(inner: &mut Inner) -> Arc<RuleIndex> {
+        match &inner.index {
             Some(index) => index.clone(),
             None => {
                 let index = Arc::new(RuleIndex::new(inner.rules.values().cloned()));
                 inner.index = Some(index.clone());
                 index
             }
-        };
-        (index, std::mem::take(&mut inner.changed))
+        }
     }
 
     pub fn len(&self) -> usize {

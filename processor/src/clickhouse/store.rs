@@ -13,7 +13,8 @@ use super::convert::{
 };
 use crate::state::{Report, UserRecord};
 use crate::store::{
-    Checkpoint, PartitionRows, RawEvent, RawSink, Snapshot, Store, StoreError, StoredCampaign,
+    Checkpoint, EvictedView, PartitionRows, RawEvent, RawSink, Snapshot, Store, StoreError,
+    StoredCampaign,
 };
 
 /// Rows per INSERT statement at most.
@@ -487,6 +488,85 @@ impl Store for ClickHouseStore {
             .bind(tenant_id)
             .bind(campaign_id);
         Ok(assemble(vec![header], query).await?.pop())
+    }
+
+    async fn evicted_views(
+        &self,
+        partitions: &[i32],
+        tenants: &[String],
+    ) -> Result<Vec<EvictedView>, StoreError> {
+        if partitions.is_empty() || tenants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+        let list = list.join(", ");
+        let headers: Vec<HeaderStateRow> = self
+            .client
+            .query(&format!(
+                "SELECT ?fields FROM campaign_state \
+                 WHERE partition IN ({list}) AND has(?, tenant_id) \
+                   AND (partition, tenant_id, campaign_id, version) IN \
+                       (SELECT partition, tenant_id, campaign_id, max(version) \
+                        FROM campaign_state WHERE partition IN ({list}) AND has(?, tenant_id) \
+                        GROUP BY partition, tenant_id, campaign_id) \
+                   AND evicted = 1"
+            ))
+            .bind(tenants)
+            .bind(tenants)
+            .fetch_all()
+            .await
+            .map_err(err("read campaign_state"))?;
+        if headers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reports: HashMap<(String, String), Vec<Report>> = HashMap::new();
+        let mut cursor = self
+            .client
+            .query(&format!(
+                "SELECT ?fields FROM campaign_reports \
+                 WHERE partition IN ({list}) AND has(?, tenant_id) \
+                 ORDER BY tenant_id, campaign_id, job_id, version DESC \
+                 LIMIT 1 BY tenant_id, campaign_id, job_id"
+            ))
+            .bind(tenants)
+            .fetch::<ReportRow>()
+            .map_err(err("read campaign_reports"))?;
+        let evicted: HashSet<(&str, &str)> = headers
+            .iter()
+            .map(|h| (h.tenant_id.as_str(), h.campaign_id.as_str()))
+            .collect();
+        while let Some(row) = cursor.next().await.map_err(err("read campaign_reports"))? {
+            if evicted.contains(&(row.tenant_id.as_str(), row.campaign_id.as_str())) {
+                reports
+                    .entry((row.tenant_id.clone(), row.campaign_id.clone()))
+                    .or_default()
+                    .push(convert::report_of(&row));
+            }
+        }
+        headers
+            .iter()
+            .map(|row| {
+                let header = convert::header_of(row).map_err(|e| StoreError {
+                    operation: "decode campaign_state",
+                    message: format!(
+                        "the header of campaign {}/{} (partition {}): {e}",
+                        row.tenant_id, row.campaign_id, row.partition
+                    ),
+                })?;
+                Ok(EvictedView {
+                    partition: row.partition,
+                    reports: reports
+                        .remove(&(row.tenant_id.clone(), row.campaign_id.clone()))
+                        .unwrap_or_default(),
+                    tenant_id: header.tenant_id,
+                    campaign_id: header.campaign_id,
+                    book: header
+                        .alerts
+                        .map(|a| a.book.as_ref().clone())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     async fn tail(

@@ -23,6 +23,11 @@ impl Evicted {
             .is_some_and(|c| c.contains(campaign))
     }
 
+    /// Whether some campaign of `tenant` is evicted.
+    pub(super) fn has_tenant(&self, tenant: &str) -> bool {
+        self.by_tenant.contains_key(tenant)
+    }
+
     pub(super) fn insert(&mut self, tenant: String, campaign: String) {
         self.by_tenant.entry(tenant).or_default().insert(campaign);
     }

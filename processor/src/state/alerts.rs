@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use alerting::{Activity, Condition, Metric, ReportView, Rule};
+use alerting::{Activity, AlertBook, Condition, Metric, ReportView, Rule};
 
 use super::campaign::Campaign;
 use super::report::Report;
@@ -188,4 +188,42 @@ pub(super) fn evaluate(campaign: &mut Campaign, reports: &[Report], pass: &Alert
         let t = campaign.alerts.retire(&lookup, pass.now_ms);
         campaign.recent_transitions.extend(t);
     }
+}
+
+/// Whether the current rules would change the alerts of an evicted
+/// campaign of `tenant`, judged on the book of its latest header and its
+/// latest reports: a dry run of [`evaluate`] at `now_ms`, with the
+/// campaign's last activity at `now_ms`, as a reloaded campaign gets it.
+/// True when a pair would fire, go pending, resolve, be forgotten, or take
+/// a changed rule's name or severity: then the campaign is reloaded and
+/// evaluated for real (ARCHITECTURE.md, "Rules and evicted campaigns").
+pub fn would_change(
+    book: &AlertBook,
+    tenant: &str,
+    reports: &[Report],
+    rules: &RuleIndex,
+    now_ms: i64,
+) -> bool {
+    let of_tenant: Vec<&Rule> = rules.of_tenant(tenant).iter().map(Arc::as_ref).collect();
+    let activity = Activity {
+        last_applied_ms: now_ms,
+    };
+    let mut dry = book.clone();
+    if !of_tenant.is_empty() {
+        for report in reports {
+            if !dry
+                .evaluate(&of_tenant, report, activity, now_ms)
+                .is_empty()
+            {
+                return true;
+            }
+        }
+    }
+    if !dry.is_empty() {
+        let lookup = |id: &str| rules.get(id);
+        if !dry.retire(&lookup, now_ms).is_empty() {
+            return true;
+        }
+    }
+    dry != *book
 }

@@ -24,7 +24,7 @@ use foldhash::fast::{FixedState, RandomState};
 
 use schemas::{CampaignStatus, Event};
 
-pub use alerts::{AlertPass, RuleIndex};
+pub use alerts::{would_change, AlertPass, RuleIndex};
 pub use campaign::{Campaign, Eviction, Job, Step, UserEntry};
 pub use interner::{Interner, Sym};
 pub use persist::{CampaignHeader, HeaderAlerts, JobHeader, Stamped, UserRecord};
@@ -355,6 +355,9 @@ impl PartitionState {
                         .is_none_or(|g| self.generation > g.saturating_add(idle_snapshots))
                     && c.last_at < now_ms.saturating_sub(grace_ms)
                     && c.status_any.as_ref().map(|l| l.value) == Some(CampaignStatus::Completed)
+                    // A pending pair waits for its timer, which only a
+                    // campaign in memory has.
+                    && !c.alerts.pairs().any(|(_, p)| p.state.is_pending())
             })
             .map(|c| (c.tenant_id.clone(), c.campaign_id.clone()))
             .collect()
@@ -444,6 +447,18 @@ impl PartitionState {
         self.campaigns.remove(&tenant, &id);
         let campaign = Campaign::restore(&mut self.interner, header, users);
         self.campaigns.get_or_insert(&tenant, &id, move || campaign);
+    }
+
+    /// Put back an evicted campaign that a rule change concerns (its
+    /// stored rows, as [`PartitionState::restore_campaign`]), to be
+    /// evaluated by the next snapshot. Unchanged otherwise: it leaves
+    /// memory again by the usual eviction, once its alerts are settled.
+    pub fn reload_for_rules(&mut self, header: CampaignHeader, users: Vec<UserRecord>) {
+        let (tenant, id) = (header.tenant_id.clone(), header.campaign_id.clone());
+        self.restore_campaign(header, users);
+        if let Some(c) = self.campaigns.get_mut(&tenant, &id) {
+            c.dirty = true;
+        }
     }
 
     /// Have the next alert pass evaluate every campaign whose tenant has

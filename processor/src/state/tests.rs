@@ -928,6 +928,42 @@ mod alerts {
     }
 
     #[test]
+    fn would_change_is_a_dry_run_of_the_evaluation_on_a_stored_book_and_reports() {
+        use crate::state::would_change;
+        let errors = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        let reports = s.all().reports;
+        let blank = alerting::AlertBook::default();
+        let none = RuleIndex::default();
+        assert!(!would_change(&blank, T, &reports, &none, 1_000));
+        assert!(would_change(&blank, T, &reports, &errors, 1_000), "fires");
+        let other = RuleIndex::new([rule(
+            "r2",
+            r#"{"name": "running", "condition": {"kind": "status", "status": "RUNNING"}}"#,
+        )]);
+        assert!(
+            !would_change(&blank, T, &reports, &other, 1_000),
+            "holds nowhere"
+        );
+        let waiting = RuleIndex::new([rule(
+            "r1",
+            r#"{"name": "errors", "for_seconds": 60, "condition": {"kind": "status", "status": "ERROR"}}"#,
+        )]);
+        assert!(
+            would_change(&blank, T, &reports, &waiting, 1_000),
+            "goes pending, no transition yet"
+        );
+        // A book where r1 fires: the same rules change nothing; without
+        // r1 it resolves; another tenant's rules do not touch it.
+        assert_eq!(take(&mut s, &errors, &[T], 1_000).len(), 1);
+        let book = s.campaigns.get(T, C).unwrap().alerts.clone();
+        assert_eq!(book.firing().count(), 1);
+        assert!(!would_change(&book, T, &reports, &errors, 2_000));
+        assert!(would_change(&book, T, &reports, &none, 2_000), "resolves");
+        assert!(!would_change(&blank, "another", &reports, &errors, 2_000));
+    }
+
+    #[test]
     fn alert_states_and_untaken_transitions_survive_a_restore_through_the_header() {
         let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
         let mut s = state(&[status("s1", "", MIN, CampaignStatus::Error)]);

@@ -43,7 +43,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use schemas::{Codec, Event, EventKind};
+use schemas::{Codec, EventKind};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -201,11 +201,6 @@ pub struct Engine<S: Store> {
     publishing: Vec<JoinHandle<()>>,
     /// Rule changes on their way to evicted campaigns.
     sweeps: RuleSweeps,
-    /// A status change of a campaign whose tenant has alert rules asks for
-    /// a snapshot before the grid ("Alerts", early snapshots).
-    early_snapshot: bool,
-    /// When the latest snapshot was taken.
-    last_snapshot_at: Instant,
 }
 
 /// The engine's alerting: the rules it evaluates, where transitions go.
@@ -272,8 +267,6 @@ impl<S: Store> Engine<S> {
             alerts: None,
             publishing: Vec::new(),
             sweeps: RuleSweeps::default(),
-            early_snapshot: false,
-            last_snapshot_at: Instant::now(),
         }
     }
 
@@ -308,12 +301,8 @@ impl<S: Store> Engine<S> {
             let wait = if self.in_flight.is_some() {
                 Duration::from_millis(5)
             } else {
-                let next = if self.early_snapshot {
-                    self.next_snapshot.min(self.early_snapshot_at())
-                } else {
-                    self.next_snapshot
-                };
-                next.saturating_duration_since(Instant::now())
+                self.next_snapshot
+                    .saturating_duration_since(Instant::now())
                     .clamp(Duration::from_millis(1), Duration::from_millis(50))
             };
             match events.recv_timeout(wait) {
@@ -404,7 +393,6 @@ impl<S: Store> Engine<S> {
                     return;
                 };
                 let kind = event.kind();
-                let status_change = matches!(&event, Event::Lifecycle(l) if l.status.is_some());
                 match shard.state.apply(&event) {
                     Applied::Duplicate => self.duplicates.get(kind).inc(),
                     Applied::New => {
@@ -413,12 +401,6 @@ impl<S: Store> Engine<S> {
                             .zones
                             .get()
                             .local_date(event.tenant_id(), event.occurred_at());
-                        if status_change && !self.early_snapshot {
-                            self.early_snapshot = self
-                                .alerts
-                                .as_ref()
-                                .is_some_and(|a| a.board.has_rules_of(event.tenant_id()));
-                        }
                         shard.pending.push(RawEvent {
                             event,
                             topic,
@@ -488,21 +470,16 @@ impl<S: Store> Engine<S> {
         self.update_pause();
         let now = Instant::now();
         let due = now >= self.next_snapshot;
-        let early = self.early_snapshot && now >= self.early_snapshot_at();
-        if (due || over_budget || early) && self.in_flight.is_none() {
-            if early && !due && !over_budget {
-                self.metrics.snapshots_early.inc();
-            }
+        if (due || over_budget) && self.in_flight.is_none() {
             self.start_snapshot();
             // Keep to the interval's grid: counting from when the snapshot
             // was taken would add its engine-side work to every interval.
-            // A late snapshot (the previous write was slow) moves the grid;
-            // an early one leaves it.
-            if due {
-                self.next_snapshot = (self.next_snapshot + self.cfg.snapshot_interval).max(now);
-            } else if over_budget {
-                self.next_snapshot = now + self.cfg.snapshot_interval;
-            }
+            // A late snapshot (the previous write was slow) moves the grid.
+            self.next_snapshot = if due {
+                (self.next_snapshot + self.cfg.snapshot_interval).max(now)
+            } else {
+                now + self.cfg.snapshot_interval
+            };
             self.reports_ahead_due = self.next_snapshot;
         } else if self.in_flight.is_some() && now >= self.reports_ahead_due {
             // The write runs past the interval: the changed reports go
@@ -683,16 +660,8 @@ impl<S: Store> Engine<S> {
             .set(self.retained.values().map(|(_, b, _)| *b).sum::<usize>() as i64);
     }
 
-    /// The earliest an early snapshot may be taken: half an interval
-    /// after the latest one (so they at most double the snapshot rate).
-    fn early_snapshot_at(&self) -> Instant {
-        self.last_snapshot_at + self.cfg.snapshot_interval / 2
-    }
-
     /// Take a snapshot of every shard and start writing it.
     fn start_snapshot(&mut self) {
-        self.last_snapshot_at = Instant::now();
-        self.early_snapshot = false;
         let mut snapshot = Snapshot::default();
         let mut commits = Vec::new();
         let mut partitions = Vec::new();

@@ -40,7 +40,6 @@ pub struct Metrics {
     pub campaigns_evicted: IntCounter,
     pub campaigns_reloaded: IntCounter,
     pub campaigns_refreshed: IntCounter,
-    pub snapshots_early: IntCounter,
     pub alert_rules: IntGauge,
     pub alert_transitions: IntCounterVec,
     pub alert_transitions_published: IntCounter,
@@ -286,12 +285,7 @@ impl Metrics {
             campaigns_reloaded: counter(
                 &r,
                 "processor_campaigns_reloaded_total",
-                "Evicted campaigns reloaded from ClickHouse: for a late event, or for a change of their tenant's alert rules.",
-            ),
-            snapshots_early: counter(
-                &r,
-                "processor_snapshots_early_total",
-                "Snapshots taken before the interval's grid: a campaign of a tenant with alert rules changed its status.",
+                "Evicted campaigns reloaded from ClickHouse for a late event.",
             ),
             campaigns_refreshed: counter(
                 &r,

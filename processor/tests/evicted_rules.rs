@@ -5,19 +5,46 @@
 //! and over the real ClickHouse server (CLICKHOUSE_URL; `make up`).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use alerting::{RuleInput, TransitionKind};
-use processor::alerts::RuleBoard;
+use alerting::{RuleInput, Transition, TransitionKind};
+use processor::alerts::{AlertSink, RuleBoard};
 use processor::clickhouse::ClickHouseStore;
 use processor::engine::Engine;
 use processor::kafka::source::SourceControl;
 use processor::store::{MemoryStore, Store};
 use schemas::{CampaignLifecycle, CampaignStatus, Codec, Event, LifecycleKind};
 use storage::testing::TestDatabase;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 mod common;
-use common::{records, test_engine, traffic, Collect, Published};
+use common::{records, test_engine, traffic, Collect};
+
+/// Every transition handed over, in order.
+struct Published {
+    handle: Handle,
+    transitions: Mutex<Vec<Transition>>,
+}
+
+impl AlertSink for Published {
+    fn publish(&self, transitions: Vec<Transition>) -> JoinHandle<()> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(transitions);
+        self.handle.spawn(async {})
+    }
+}
+
+impl Published {
+    fn take(&self) -> Vec<(TransitionKind, String, String, String)> {
+        std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|t| (t.kind, t.campaign_id, t.rule_id, t.alert_id))
+            .collect()
+    }
+}
 
 fn rule(board: &RuleBoard, id: &str, revision: u64, json: &str) {
     let rule = RuleInput::from_json(json)
@@ -91,7 +118,10 @@ fn c0_firing<S: Store>(rt: &tokio::runtime::Runtime, store: &S) -> usize {
 
 fn rules_reach_evicted_campaigns<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
     let board = Arc::new(RuleBoard::new());
-    let sink = Arc::new(Published::new(rt.handle().clone()));
+    let sink = Arc::new(Published {
+        handle: rt.handle().clone(),
+        transitions: Mutex::new(Vec::new()),
+    });
     // c0 and c1 complete; events of 1970, long past the grace period.
     let mut events = traffic(9);
     events.push(completed("c0", 9_000));

@@ -87,13 +87,6 @@ impl RuleBoard {
         }
     }
 
-    /// Whether `tenant` has a rule (enabled or not).
-    pub fn has_rules_of(&self, tenant: &str) -> bool {
-        !Self::index_of(&mut self.lock())
-            .of_tenant(tenant)
-            .is_empty()
-    }
-
     pub fn len(&self) -> usize {
         self.lock().rules.len()
     }

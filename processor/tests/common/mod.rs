@@ -169,32 +169,6 @@ pub fn engine_every<S: Store>(
     control: Arc<SourceControl>,
     max_dead_letters_in_flight: usize,
 ) -> Engine<S> {
-    engine_measured(
-        rt,
-        store,
-        interval,
-        max_buffered_rows,
-        evict_completed_after_ms,
-        dead_letters,
-        control,
-        max_dead_letters_in_flight,
-        Metrics::new(),
-    )
-}
-
-/// [`engine_every`] reporting to `metrics` (a clone the test reads).
-#[allow(clippy::too_many_arguments)]
-pub fn engine_measured<S: Store>(
-    rt: &tokio::runtime::Runtime,
-    store: Arc<S>,
-    interval: Duration,
-    max_buffered_rows: usize,
-    evict_completed_after_ms: Option<i64>,
-    dead_letters: Arc<dyn DeadLetterSink>,
-    control: Arc<SourceControl>,
-    max_dead_letters_in_flight: usize,
-    metrics: Metrics,
-) -> Engine<S> {
     Engine::new(
         EngineConfig {
             topics: ["l".into(), "n".into(), "i".into()],
@@ -209,7 +183,7 @@ pub fn engine_measured<S: Store>(
         store,
         Codec::new().unwrap(),
         TenantZones::default(),
-        metrics,
+        Metrics::new(),
         rt.handle().clone(),
         dead_letters,
         control,
@@ -324,38 +298,4 @@ pub fn spread(
             r
         })
         .collect()
-}
-
-/// An alert sink that keeps every transition handed over, in order.
-pub struct Published {
-    handle: tokio::runtime::Handle,
-    transitions: Mutex<Vec<alerting::Transition>>,
-}
-
-impl processor::alerts::AlertSink for Published {
-    fn publish(&self, transitions: Vec<alerting::Transition>) -> tokio::task::JoinHandle<()> {
-        self.transitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(transitions);
-        self.handle.spawn(async {})
-    }
-}
-
-impl Published {
-    pub fn new(handle: tokio::runtime::Handle) -> Self {
-        Published {
-            handle,
-            transitions: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// (kind, campaign, rule, alert id) of every transition published
-    /// since the last call.
-    pub fn take(&self) -> Vec<(alerting::TransitionKind, String, String, String)> {
-        std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()))
-            .into_iter()
-            .map(|t| (t.kind, t.campaign_id, t.rule_id, t.alert_id))
-            .collect()
-    }
 }

@@ -107,6 +107,7 @@ pub fn reset_checkpoint(
         // Unknown: the retention job drops no snapshot month until the
         // partition's owner checkpoints again.
         retained_from_ms: 0,
+        rules_offset: -1,
     }
 }
 

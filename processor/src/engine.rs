@@ -123,6 +123,12 @@ struct Shard {
     /// be restored from its history at every start, and hold retention
     /// back).
     upgrade_checkpoint: bool,
+    /// The rules-topic offset up to which every rule change has reached
+    /// the partition's evicted campaigns ("Rules and evicted campaigns");
+    /// -1: unknown.
+    rules_swept: i64,
+    /// The same, as the latest snapshot taken checkpoints it.
+    rules_checkpointed: i64,
 }
 
 /// How often the state's size gauges (a walk over the whole state) are
@@ -669,9 +675,9 @@ impl<S: Store> Engine<S> {
         let now = now_ms();
         let refresh_older_than = self.refresh_cutoff(now);
         let rules = self.alerts.as_ref().map(|a| a.board.take());
-        if let Some((index, changed)) = &rules {
+        if let Some((index, _)) = &rules {
             self.metrics.alert_rules.set(index.len() as i64);
-            self.sweeps.changed(changed);
+            self.plan_rule_sweeps();
         }
         let mut transitions = Vec::new();
         for (&p, shard) in &mut self.shards {
@@ -700,11 +706,13 @@ impl<S: Store> Engine<S> {
                 || !changes.reports.is_empty()
                 || !changes.journeys.is_empty()
                 || shard.next != shard.checkpointed
-                || shard.upgrade_checkpoint;
+                || shard.upgrade_checkpoint
+                || shard.rules_swept != shard.rules_checkpointed;
             if !moved && shard.version > 0 {
                 continue;
             }
             shard.upgrade_checkpoint = false;
+            shard.rules_checkpointed = shard.rules_swept;
             let version = next_version(shard.epoch, shard.version, now);
             snapshot.epochs.insert(p, shard.epoch);
             shard.version = version;
@@ -757,6 +765,7 @@ impl<S: Store> Engine<S> {
                 offsets: shard.next,
                 format: STATE_FORMAT,
                 retained_from_ms: shard.state.retained_from(now),
+                rules_offset: shard.rules_swept,
             });
             for (t, next) in shard.next.iter().enumerate() {
                 if let Some(o) = next {

@@ -34,6 +34,10 @@ pub struct Checkpoint {
     /// Wall time (ms): no row of a campaign the partition holds in memory
     /// is older (ARCHITECTURE.md, "Retention"); 0: unknown.
     pub retained_from_ms: i64,
+    /// The rules-topic offset up to which every rule change has reached
+    /// the partition's evicted campaigns (ARCHITECTURE.md, "Rules and
+    /// evicted campaigns"); -1: unknown, every tenant with rules is swept.
+    pub rules_offset: i64,
 }
 
 /// Where [`Store::raw_events`] sends its batches.

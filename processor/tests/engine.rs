@@ -994,6 +994,7 @@ fn a_partition_without_traffic_checkpointed_by_a_release_without_state_rows_is_u
                 offsets: [None; 3],
                 format: 0,
                 retained_from_ms: 0,
+                rules_offset: -1,
             },
         );
     });

@@ -38,6 +38,13 @@ impl AlertSink for Published {
 }
 
 impl Published {
+    fn new(handle: Handle) -> Self {
+        Published {
+            handle,
+            transitions: Mutex::new(Vec::new()),
+        }
+    }
+
     fn take(&self) -> Vec<(TransitionKind, String, String, String)> {
         std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()))
             .into_iter()
@@ -72,6 +79,19 @@ fn completed(campaign: &str, at: i64) -> (usize, Event) {
     )
 }
 
+/// The test traffic, in which c0 and c1 complete (events of 1970, long
+/// past the grace period): they leave memory, c2 stays.
+fn complete_and_evict<S: Store>(engine: &mut Engine<S>) {
+    let mut events = traffic(9);
+    events.push(completed("c0", 9_000));
+    events.push(completed("c1", 9_000));
+    for r in records(&Codec::new().unwrap(), &events) {
+        engine.on_record(r);
+    }
+    settle(engine);
+    assert_eq!(engine.campaigns_in_memory(), 1, "c0 and c1 evicted");
+}
+
 /// Snapshots until nothing moves: evaluation, commit, eviction.
 fn settle<S: Store>(engine: &mut Engine<S>) {
     for _ in 0..4 {
@@ -82,15 +102,34 @@ fn settle<S: Store>(engine: &mut Engine<S>) {
 
 #[test]
 fn a_rule_made_after_eviction_fires_on_the_evicted_campaign_and_resolves_when_deleted() {
-    let rt = runtime();
-    rules_reach_evicted_campaigns(&rt, Arc::new(MemoryStore::default()));
+    on_memory(rules_reach_evicted_campaigns);
 }
 
 #[test]
 fn the_same_over_clickhouse() {
+    on_clickhouse("evicted_rules", rules_reach_evicted_campaigns);
+}
+
+#[test]
+fn a_rule_change_made_while_down_or_a_sweep_cut_off_is_swept_by_the_next_start() {
+    on_memory(restarts_sweep_again);
+}
+
+#[test]
+fn the_same_over_clickhouse_after_restarts() {
+    on_clickhouse("evicted_rules_restarts", restarts_sweep_again);
+}
+
+/// Run a scenario over the in-memory store.
+fn on_memory(scenario: fn(&tokio::runtime::Runtime, Arc<MemoryStore>)) {
+    scenario(&runtime(), Arc::new(MemoryStore::default()));
+}
+
+/// Run a scenario over a database of its own on the real server.
+fn on_clickhouse(name: &str, scenario: fn(&tokio::runtime::Runtime, Arc<ClickHouseStore>)) {
     let rt = runtime();
-    let db = rt.block_on(TestDatabase::migrated("evicted_rules"));
-    rules_reach_evicted_campaigns(&rt, Arc::new(ClickHouseStore::new(db.client())));
+    let db = rt.block_on(TestDatabase::migrated(name));
+    scenario(&rt, Arc::new(ClickHouseStore::new(db.client())));
     rt.block_on(db.drop());
 }
 
@@ -118,30 +157,9 @@ fn c0_firing<S: Store>(rt: &tokio::runtime::Runtime, store: &S) -> usize {
 
 fn rules_reach_evicted_campaigns<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
     let board = Arc::new(RuleBoard::new());
-    let sink = Arc::new(Published {
-        handle: rt.handle().clone(),
-        transitions: Mutex::new(Vec::new()),
-    });
-    // c0 and c1 complete; events of 1970, long past the grace period.
-    let mut events = traffic(9);
-    events.push(completed("c0", 9_000));
-    events.push(completed("c1", 9_000));
-    let recs = records(&Codec::new().unwrap(), &events);
-    let mut engine = test_engine(
-        rt,
-        store.clone(),
-        1_000_000,
-        Some(1_000),
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    )
-    .with_alerts(board.clone(), sink.clone());
-    engine.assign(&BTreeSet::from([0]));
-    for r in recs.iter().cloned() {
-        engine.on_record(r);
-    }
-    settle(&mut engine);
-    assert_eq!(engine.campaigns_in_memory(), 1, "c0 and c1 evicted");
+    let sink = Arc::new(Published::new(rt.handle().clone()));
+    let mut engine = process(rt, &store, board.clone(), &sink);
+    complete_and_evict(&mut engine);
     assert!(sink.take().is_empty());
 
     // A rule that holds on c0's final report only: c0 comes back, fires
@@ -191,4 +209,92 @@ fn rules_reach_evicted_campaigns<S: Store>(rt: &tokio::runtime::Runtime, store: 
     assert_eq!(c0_firing(rt, store.as_ref()), 0);
     settle(&mut engine);
     assert!(sink.take().is_empty(), "nothing twice");
+}
+
+/// A process on `store` with these rules (read from the rules topic at
+/// start: none of them is a change to this process).
+fn process<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<S>,
+    board: Arc<RuleBoard>,
+    sink: &Arc<Published>,
+) -> Engine<S> {
+    let mut engine = test_engine(
+        rt,
+        store.clone(),
+        1_000_000,
+        Some(1_000),
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    )
+    .with_alerts(board, sink.clone());
+    engine.assign(&BTreeSet::from([0]));
+    engine
+}
+
+fn restarts_sweep_again<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
+    let sink = Arc::new(Published::new(rt.handle().clone()));
+    let sent_rule = r#"{"name": "sent", "scope": {"campaign_id": "c0"},
+        "condition": {"kind": "metric_threshold", "metric": "sent_users", "op": ">=", "value": 1}}"#;
+    let rules_offset = |store: &Arc<S>| {
+        rt.block_on(store.checkpoint(0))
+            .unwrap()
+            .map(|c| c.rules_offset)
+    };
+
+    // No rules: c0 and c1 complete and leave memory.
+    let mut first = process(rt, &store, Arc::new(RuleBoard::new()), &sink);
+    complete_and_evict(&mut first);
+    drop(first);
+    assert_eq!(rules_offset(&store), Some(-1), "no rule read yet");
+
+    // The rule is made while no processor runs (rules-topic offset 0):
+    // the next start sweeps, c0 fires, the checkpoint says offset 0.
+    let board = Arc::new(RuleBoard::new());
+    rule(&board, "r1", 1, sent_rule);
+    let mut second = process(rt, &store, board, &sink);
+    settle(&mut second);
+    let fired = sink.take();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        (fired[0].0, fired[0].1.as_str()),
+        (TransitionKind::Fired, "c0")
+    );
+    assert_eq!(second.campaigns_in_memory(), 1, "c0 evicted again");
+    assert_eq!(rules_offset(&store), Some(0));
+    drop(second);
+
+    // Deleted (offset 1); the process that sees it starts its sweep but
+    // crashes before it is through: its checkpoint stays at offset 0.
+    let board = Arc::new(RuleBoard::new());
+    rule(&board, "r1", 1, sent_rule);
+    assert!(board.apply("r1", None));
+    let mut third = process(rt, &store, board.clone(), &sink);
+    third.flush();
+    drop(third);
+    assert!(
+        sink.take().is_empty(),
+        "nothing published by the crashed one"
+    );
+    assert_eq!(rules_offset(&store), Some(0));
+
+    // The next start sweeps again: resolved, once, and through.
+    let mut fourth = process(rt, &store, board, &sink);
+    settle(&mut fourth);
+    let resolved = sink.take();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].0, TransitionKind::Resolved);
+    assert_eq!(resolved[0].3, fired[0].3);
+    assert_eq!(rules_offset(&store), Some(1));
+    assert_eq!(c0_firing(rt, store.as_ref()), 0);
+    drop(fourth);
+
+    // A start with nothing new sweeps nothing.
+    let board = Arc::new(RuleBoard::new());
+    rule(&board, "r1", 1, sent_rule);
+    assert!(board.apply("r1", None));
+    let mut fifth = process(rt, &store, board, &sink);
+    settle(&mut fifth);
+    assert!(sink.take().is_empty());
+    assert_eq!(fifth.campaigns_in_memory(), 1);
 }

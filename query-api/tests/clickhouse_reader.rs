@@ -199,6 +199,7 @@ async fn seed(db: &Db) {
                 interactions_offset: 1,
                 state_format: 1,
                 retained_from_ms: 0,
+                rules_offset: -1,
             },
             CheckpointRow {
                 partition: 0,
@@ -208,6 +209,7 @@ async fn seed(db: &Db) {
                 interactions_offset: 2,
                 state_format: 1,
                 retained_from_ms: 0,
+                rules_offset: -1,
             },
             CheckpointRow {
                 partition: 1,
@@ -217,6 +219,7 @@ async fn seed(db: &Db) {
                 interactions_offset: 1,
                 state_format: 1,
                 retained_from_ms: 0,
+                rules_offset: -1,
             },
         ],
     )

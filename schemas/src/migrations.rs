@@ -71,4 +71,5 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_state_rows.sql"),
     migration!(6, "0006_fencing.sql"),
     migration!(7, "0007_retention.sql"),
+    migration!(8, "0008_rules_offset.sql"),
 ];

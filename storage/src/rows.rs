@@ -202,4 +202,7 @@ pub struct CheckpointRow {
     pub interactions_offset: i64,
     pub state_format: u8,
     pub retained_from_ms: i64,
+    /// Rules-topic offset up to which rule changes reached the
+    /// partition's evicted campaigns; -1: unknown.
+    pub rules_offset: i64,
 }

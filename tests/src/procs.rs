@@ -221,13 +221,14 @@ pub async fn latest_checkpoints(
         .query(
             "SELECT partition, v AS version, l AS lifecycle_offset, \
                     n AS notifications_offset, i AS interactions_offset, f AS state_format, \
-                    r AS retained_from_ms \
+                    r AS retained_from_ms, o AS rules_offset \
              FROM (SELECT partition, max(version) AS v, \
                           argMax(lifecycle_offset, version) AS l, \
                           argMax(notifications_offset, version) AS n, \
                           argMax(interactions_offset, version) AS i, \
                           argMax(state_format, version) AS f, \
-                          argMax(retained_from_ms, version) AS r \
+                          argMax(retained_from_ms, version) AS r, \
+                          argMax(rules_offset, version) AS o \
                    FROM checkpoints GROUP BY partition) ORDER BY partition",
         )
         .fetch_all()

@@ -16,6 +16,11 @@ struct Inner {
     changed: HashSet<String>,
     /// The index of `rules`, rebuilt on the next view after a change.
     index: Option<Arc<RuleIndex>>,
+    /// The rules-topic offset of the latest change of each tenant's rules.
+    changed_at: HashMap<String, i64>,
+    /// One past the greatest offset applied (changes made in process,
+    /// without an offset, take the next).
+    next_offset: i64,
 }
 
 /// The current rules.
@@ -34,11 +39,19 @@ impl RuleBoard {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Apply one record of the rules topic: the rule, or its deletion.
-    /// Returns whether anything changed (an older revision than the one
-    /// held changes nothing).
+    /// Apply a rule, or its deletion, as the next record of the rules
+    /// topic. Returns whether anything changed.
     pub fn apply(&self, id: &str, rule: Option<Rule>) -> bool {
+        let offset = self.lock().next_offset;
+        self.apply_at(id, rule, offset)
+    }
+
+    /// Apply one record of the rules topic (at `offset`): the rule, or its
+    /// deletion. Returns whether anything changed (an older revision than
+    /// the one held changes nothing).
+    pub fn apply_at(&self, id: &str, rule: Option<Rule>, offset: i64) -> bool {
         let mut inner = self.lock();
+        inner.next_offset = inner.next_offset.max(offset + 1);
         let held = inner.rules.get(id).cloned();
         match rule {
             Some(rule) => {
@@ -47,8 +60,10 @@ impl RuleBoard {
                 }
                 if let Some(h) = &held {
                     inner.changed.insert(h.tenant_id.clone());
+                    inner.changed_at.insert(h.tenant_id.clone(), offset);
                 }
                 inner.changed.insert(rule.tenant_id.clone());
+                inner.changed_at.insert(rule.tenant_id.clone(), offset);
                 inner.rules.insert(id.to_string(), Arc::new(rule));
             }
             None => {
@@ -56,6 +71,7 @@ impl RuleBoard {
                     return false;
                 };
                 inner.changed.insert(h.tenant_id.clone());
+                inner.changed_at.insert(h.tenant_id.clone(), offset);
                 inner.rules.remove(id);
             }
         }
@@ -69,6 +85,20 @@ impl RuleBoard {
         let mut inner = self.lock();
         let index = Self::index_of(&mut inner);
         (index, std::mem::take(&mut inner.changed))
+    }
+
+    /// The tenants whose rules changed after the rules-topic offset
+    /// `offset`, and the offset the board is read up to (every change of
+    /// the first list is at or before it).
+    pub fn changed_since(&self, offset: i64) -> (Vec<String>, i64) {
+        let inner = self.lock();
+        let tenants = inner
+            .changed_at
+            .iter()
+            .filter(|(_, at)| **at > offset)
+            .map(|(t, _)| t.clone())
+            .collect();
+        (tenants, inner.next_offset - 1)
     }
 
     /// The rules now (the changes stay for the next [`RuleBoard::take`]).
@@ -131,5 +161,27 @@ mod tests {
         // A rule moved to another tenant changes both.
         assert!(board.apply("b", Some(rule("b", "t3", 2))));
         assert_eq!(board.take().1.len(), 2);
+    }
+
+    #[test]
+    fn changes_since_an_offset_name_their_tenants_and_the_offset_read_up_to() {
+        let board = RuleBoard::new();
+        assert_eq!(board.changed_since(-1), (Vec::new(), -1));
+        assert!(board.apply_at("a", Some(rule("a", "t1", 1)), 10));
+        assert!(board.apply_at("b", Some(rule("b", "t2", 1)), 11));
+        // An older revision read later is no change of t1.
+        assert!(!board.apply_at("a", Some(rule("a", "t1", 0)), 12));
+        let sorted = |since| {
+            let (mut t, high) = board.changed_since(since);
+            t.sort();
+            (t, high)
+        };
+        assert_eq!(sorted(-1), (vec!["t1".into(), "t2".into()], 12));
+        assert_eq!(sorted(10), (vec!["t2".into()], 12));
+        assert_eq!(sorted(12), (Vec::<String>::new(), 12));
+        // A deletion changes its rule's tenant; changes made in process
+        // take the next offsets.
+        assert!(board.apply("a", None));
+        assert_eq!(sorted(12), (vec!["t1".into()], 13));
     }
 }

@@ -381,6 +381,7 @@ impl From<&Checkpoint> for CheckpointRow {
             interactions_offset: o(2),
             state_format: c.format,
             retained_from_ms: c.retained_from_ms,
+            rules_offset: c.rules_offset,
         }
     }
 }
@@ -398,6 +399,7 @@ impl From<CheckpointRow> for Checkpoint {
             ],
             format: r.state_format,
             retained_from_ms: r.retained_from_ms,
+            rules_offset: r.rules_offset,
         }
     }
 }

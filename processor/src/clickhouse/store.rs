@@ -382,7 +382,7 @@ impl Store for ClickHouseStore {
             .client
             .query(
                 "SELECT partition, version, lifecycle_offset, notifications_offset, \
-                 interactions_offset, state_format, retained_from_ms \
+                 interactions_offset, state_format, retained_from_ms, rules_offset \
                  FROM checkpoints WHERE partition = ? ORDER BY version DESC LIMIT 1",
             )
             .bind(partition)

@@ -24,11 +24,14 @@ impl Restoring {
     fn new(checkpoint: Option<&Checkpoint>, floor: u64) -> Self {
         let next = checkpoint.map_or([None; 3], |c| c.offsets);
         let committed = checkpoint.map_or(0, |c| c.version);
+        let rules = checkpoint.map_or(-1, |c| c.rules_offset);
         Restoring {
             shard: Shard {
                 next,
                 checkpointed: next,
                 version: floor.max(committed),
+                rules_swept: rules,
+                rules_checkpointed: rules,
                 ..Shard::default()
             },
             after: Vec::new(),
@@ -147,10 +150,13 @@ impl<S: Store> Engine<S> {
                 let next = checkpoint.as_ref().map_or([None; 3], |c| c.offsets);
                 let committed = checkpoint.as_ref().map_or(0, |c| c.version);
                 let floor = floors.get(p).copied().unwrap_or(0);
+                let rules = checkpoint.as_ref().map_or(-1, |c| c.rules_offset);
                 let shard = Shard {
                     next,
                     checkpointed: next,
                     version: floor.max(committed),
+                    rules_swept: rules,
+                    rules_checkpointed: rules,
                     ..Shard::default()
                 };
                 (*p, shard)

@@ -1,14 +1,20 @@
 //! Rule changes reach evicted campaigns (ARCHITECTURE.md, "Rules and
-//! evicted campaigns"): when a tenant's rules change, a background read
-//! looks at the tenant's evicted campaigns of the assigned partitions (the
-//! alert book of each one's latest header and its latest reports), judges
-//! the change on them ([`would_change`], a dry run of the evaluation), and
-//! reads back in full the few it concerns. The engine puts those back
-//! into memory, where the next snapshot evaluates them for real (a
-//! transition leaves with its checkpoint, as every other); the usual
-//! eviction drops them again once their alerts are settled.
+//! evicted campaigns"). Each partition knows the rules-topic offset up to
+//! which every rule change has reached its evicted campaigns, and its
+//! checkpoints carry it. At each snapshot the engine asks the rules which
+//! tenants changed after it; where such a tenant has evicted campaigns, a
+//! background read (a **sweep**) looks at them (the alert book of each
+//! one's latest header and its latest reports), judges the rules on them
+//! ([`would_change`], a dry run of the evaluation), and reads back in full
+//! the few it concerns. The engine puts those back into memory, where the
+//! next snapshot evaluates them for real (a transition leaves with its
+//! checkpoint, as every other), and moves the partition's offset on, so
+//! that checkpoint also says the change is through. The usual eviction
+//! drops them again once their alerts are settled. A sweep cut off (crash,
+//! rebalance) leaves the checkpoint's offset behind: the next owner sweeps
+//! again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,19 +27,18 @@ use crate::store::{Store, StoreError, StoredCampaign};
 /// How long a failed sweep waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// The engine's side of the sweeps: at most one read at a time, and the
-/// tenants whose rule changes wait for the next.
+/// The engine's side of the sweeps: at most one read at a time.
 #[derive(Default)]
 pub(super) struct RuleSweeps {
     running: Option<Running>,
-    waiting: BTreeSet<String>,
+    /// After a failed read: not again before this.
     not_before: Option<Instant>,
-    /// The first view of the rules (at start, every rule is new to the
-    /// engine) is not a change to sweep for.
-    seen_rules: bool,
 }
 
 struct Running {
+    /// Partition → the rules-topic offset it is swept up to, and the
+    /// epoch of the ownership the sweep read for.
+    partitions: BTreeMap<i32, (i64, u64)>,
     tenants: BTreeSet<String>,
     task: JoinHandle<Result<Swept, StoreError>>,
 }
@@ -42,16 +47,6 @@ struct Running {
 struct Swept {
     looked_at: usize,
     campaigns: Vec<StoredCampaign>,
-}
-
-impl RuleSweeps {
-    /// The tenants whose rules changed in a view of the rules the engine
-    /// took.
-    pub(super) fn changed<'a>(&mut self, tenants: impl IntoIterator<Item = &'a String>) {
-        if std::mem::replace(&mut self.seen_rules, true) {
-            self.waiting.extend(tenants.into_iter().cloned());
-        }
-    }
 }
 
 /// Read the evicted campaigns of `tenants` in `partitions`, and in full
@@ -84,8 +79,58 @@ async fn sweep<S: Store>(
 }
 
 impl<S: Store> Engine<S> {
-    /// Put back what a finished sweep read; start the next one if tenants
-    /// wait for it.
+    /// At a snapshot: which partitions have evicted campaigns of tenants
+    /// whose rules changed after the partition's offset. A partition
+    /// without any is through at once; the others are swept (unless a
+    /// sweep runs: the next snapshot asks again).
+    pub(super) fn plan_rule_sweeps(&mut self) {
+        let Some(alerts) = &self.alerts else {
+            return;
+        };
+        if self.sweeps.running.is_some()
+            || self.sweeps.not_before.is_some_and(|t| Instant::now() < t)
+        {
+            return;
+        }
+        let board = alerts.board.clone();
+        let mut partitions = BTreeMap::new();
+        let mut tenants = BTreeSet::new();
+        for (&p, shard) in &mut self.shards {
+            let (changed, high) = board.changed_since(shard.rules_swept);
+            if changed.is_empty() {
+                shard.rules_swept = shard.rules_swept.max(high);
+                continue;
+            }
+            let evicted: Vec<String> = changed
+                .into_iter()
+                .filter(|t| shard.evicted.has_tenant(t))
+                .collect();
+            if evicted.is_empty() {
+                shard.rules_swept = shard.rules_swept.max(high);
+                continue;
+            }
+            partitions.insert(p, (high, shard.epoch));
+            tenants.extend(evicted);
+        }
+        if partitions.is_empty() {
+            return;
+        }
+        let rules = board.index();
+        let store = self.store.clone();
+        let list: Vec<i32> = partitions.keys().copied().collect();
+        let names: Vec<String> = tenants.iter().cloned().collect();
+        let now = now_ms();
+        let task = self
+            .handle
+            .spawn(async move { sweep(store, list, names, rules, now).await });
+        self.sweeps.running = Some(Running {
+            partitions,
+            tenants,
+            task,
+        });
+    }
+
+    /// Put back what a finished sweep read.
     pub(super) fn poll_rule_sweeps(&mut self) {
         let finished = self
             .sweeps
@@ -97,55 +142,14 @@ impl<S: Store> Engine<S> {
                 self.finish_sweep(r);
             }
         }
-        if self.sweeps.running.is_none()
-            && !self.sweeps.waiting.is_empty()
-            && self.sweeps.not_before.is_none_or(|t| Instant::now() >= t)
-        {
-            self.start_sweep();
-        }
     }
 
-    /// Run the sweeps due now to the end (tests; the engine itself never
-    /// waits for a sweep).
+    /// Wait for the sweep that runs, if any (tests; the engine itself
+    /// never waits for a sweep).
     pub fn finish_rule_sweeps(&mut self) {
-        self.sweeps.not_before = None;
-        loop {
-            if let Some(r) = self.sweeps.running.take() {
-                self.finish_sweep(r);
-            }
-            if self.sweeps.waiting.is_empty() || self.sweeps.not_before.is_some() {
-                return;
-            }
-            self.start_sweep();
-            if self.sweeps.running.is_none() {
-                return;
-            }
+        if let Some(r) = self.sweeps.running.take() {
+            self.finish_sweep(r);
         }
-    }
-
-    fn start_sweep(&mut self) {
-        let Some(alerts) = &self.alerts else {
-            self.sweeps.waiting.clear();
-            return;
-        };
-        let tenants = std::mem::take(&mut self.sweeps.waiting);
-        let partitions: Vec<i32> = self
-            .shards
-            .iter()
-            .filter(|(_, s)| tenants.iter().any(|t| s.evicted.has_tenant(t)))
-            .map(|(p, _)| *p)
-            .collect();
-        if partitions.is_empty() {
-            return;
-        }
-        let rules = alerts.board.index();
-        let store = self.store.clone();
-        let list: Vec<String> = tenants.iter().cloned().collect();
-        let now = now_ms();
-        let task = self
-            .handle
-            .spawn(async move { sweep(store, partitions, list, rules, now).await });
-        self.sweeps.running = Some(Running { tenants, task });
     }
 
     fn finish_sweep(&mut self, r: Running) {
@@ -164,7 +168,6 @@ impl<S: Store> Engine<S> {
                     %error,
                     "reading evicted campaigns for a rule change failed; trying again in {RETRY_AFTER:?}"
                 );
-                self.sweeps.waiting.extend(r.tenants);
                 self.sweeps.not_before = Some(Instant::now() + RETRY_AFTER);
                 return;
             }
@@ -173,17 +176,31 @@ impl<S: Store> Engine<S> {
         let mut reloaded = 0u64;
         for c in swept.campaigns {
             let (t, id) = (&c.header.tenant_id, &c.header.campaign_id);
-            let Some(shard) = self.shards.get_mut(&c.partition) else {
+            // Revoked meanwhile (and maybe assigned again: another owner
+            // may have written the campaign since it was read).
+            let Some(shard) = self
+                .shards
+                .get_mut(&c.partition)
+                .filter(|s| r.partitions.get(&c.partition).map(|(_, e)| *e) == Some(s.epoch))
+            else {
                 continue;
             };
             // Reloaded meanwhile by a late event (then evaluated as it
-            // changes), or revoked: nothing to do.
+            // changes): nothing to do.
             if !shard.evicted.contains(t, id) {
                 continue;
             }
             shard.evicted.remove(t, id);
             shard.state.reload_for_rules(c.header, c.users);
             reloaded += 1;
+        }
+        // Through: what the change concerns is in memory, and the next
+        // snapshot evaluates it before it checkpoints the offset. (A
+        // partition revoked meanwhile is swept again by its next owner.)
+        for (p, (high, epoch)) in r.partitions {
+            if let Some(shard) = self.shards.get_mut(&p).filter(|s| s.epoch == epoch) {
+                shard.rules_swept = shard.rules_swept.max(high);
+            }
         }
         self.metrics.campaigns_reloaded.inc_by(reloaded);
         tracing::info!(

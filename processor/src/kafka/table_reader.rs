@@ -45,11 +45,11 @@ impl Table for RuleBoard {
     fn apply(&self, key: &str, value: Option<&[u8]>, offset: i64) {
         match value {
             None | Some([]) => {
-                RuleBoard::apply(self, key, None);
+                RuleBoard::apply_at(self, key, None, offset);
             }
             Some(bytes) => match serde_json::from_slice::<Rule>(bytes) {
                 Ok(rule) if rule.id == key => {
-                    RuleBoard::apply(self, key, Some(rule));
+                    RuleBoard::apply_at(self, key, Some(rule), offset);
                 }
                 Ok(rule) => tracing::warn!(
                     key, id = %rule.id, offset,

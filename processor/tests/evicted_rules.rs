@@ -297,4 +297,20 @@ fn restarts_sweep_again<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
     settle(&mut fifth);
     assert!(sink.take().is_empty());
     assert_eq!(fifth.campaigns_in_memory(), 1);
+    drop(fifth);
+
+    // The rules topic deleted and created again, holding a new rule
+    // (offset 0, below the checkpoint's 1): every tenant is looked at
+    // again, and c0 fires for it.
+    let board = Arc::new(RuleBoard::new());
+    rule(&board, "r2", 1, sent_rule);
+    let mut sixth = process(rt, &store, board, &sink);
+    settle(&mut sixth);
+    let again = sink.take();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        (again[0].0, again[0].1.as_str(), again[0].2.as_str()),
+        (TransitionKind::Fired, "c0", "r2")
+    );
+    assert_eq!(rules_offset(&store), Some(0));
 }

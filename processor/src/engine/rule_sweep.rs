@@ -96,7 +96,21 @@ impl<S: Store> Engine<S> {
         let mut partitions = BTreeMap::new();
         let mut tenants = BTreeSet::new();
         for (&p, shard) in &mut self.shards {
-            let (changed, high) = board.changed_since(shard.rules_swept);
+            let (mut changed, mut high) = board.changed_since(shard.rules_swept);
+            if high < shard.rules_swept {
+                // The rules topic ends before the partition's offset: it
+                // was deleted and created again. Its offsets say nothing
+                // about what the partition has seen: sweep every tenant.
+                tracing::warn!(
+                    partition = p,
+                    rules_offset = shard.rules_swept,
+                    topic_end = high,
+                    "the rules topic ends before this partition's rules offset (created again?); \
+                     evicted campaigns of every tenant with rules are looked at again"
+                );
+                shard.rules_swept = -1;
+                (changed, high) = board.changed_since(-1);
+            }
             if changed.is_empty() {
                 shard.rules_swept = shard.rules_swept.max(high);
                 continue;

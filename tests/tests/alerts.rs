@@ -153,14 +153,21 @@ fn firing(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
-    let topics = Topics::unique("alerts", 4);
+/// The input topics (4 partitions), the rules topic (1) and the alerts
+/// topic (4) of one test.
+async fn alert_topics(name: &str) -> (Topics, String, String) {
+    let topics = Topics::unique(name, 4);
     kafka::create(&topics).await;
     let rules_topic = unique("alert-rules");
     let alerts_topic = unique("alerts-out");
     kafka::create_topic(&rules_topic, 1).await;
     kafka::create_topic(&alerts_topic, 4).await;
+    (topics, rules_topic, alerts_topic)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alerts_equal_the_oracle_through_kills_and_a_rebalance() {
+    let (topics, rules_topic, alerts_topic) = alert_topics("alerts").await;
     // The figures first (a dry run: the same seed makes the same traffic),
     // for the tenants of the rules and the oracle.
     let dry = log_dir().join(format!("{}.json", unique("alerts-dry")));
@@ -437,12 +444,7 @@ async fn rules_made_after_campaigns_left_memory_fire_on_them_and_resolve_when_de
     // before any rule exists. Then the rules are made: the alerts firing
     // are the oracle's on every final report, evicted campaigns included;
     // once the rules are deleted, every alert is resolved once.
-    let topics = Topics::unique("alerts-evicted", 4);
-    kafka::create(&topics).await;
-    let rules_topic = unique("alert-rules");
-    let alerts_topic = unique("alerts-out");
-    kafka::create_topic(&rules_topic, 1).await;
-    kafka::create_topic(&alerts_topic, 4).await;
+    let (topics, rules_topic, alerts_topic) = alert_topics("alerts-evicted").await;
     let expected = integration_tests::procs::loadgen(&topics, TRAFFIC);
     let finals: Vec<&Report> = expected
         .reports

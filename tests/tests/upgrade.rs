@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use benches::e2e::watch::checkpointed;
 use integration_tests::compare::{assert_exact, raw_counts};
 use integration_tests::kafka::{self, Topics};
 use integration_tests::procs::{
@@ -52,23 +53,6 @@ fn previous_release() -> PathBuf {
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     assert!(path.exists(), "{} is missing", path.display());
     path
-}
-
-/// Records of each input topic the checkpoints cover, read with the
-/// columns every release's `checkpoints` table has.
-async fn checkpointed(client: &clickhouse::Client) -> [u64; 3] {
-    client
-        .query(
-            "SELECT sum(greatest(l, 0)), sum(greatest(n, 0)), sum(greatest(i, 0)) \
-             FROM (SELECT argMax(lifecycle_offset, version) AS l, \
-                          argMax(notifications_offset, version) AS n, \
-                          argMax(interactions_offset, version) AS i \
-                   FROM checkpoints GROUP BY partition)",
-        )
-        .fetch_one::<(i64, i64, i64)>()
-        .await
-        .map(|(l, n, i)| [l as u64, n as u64, i as u64])
-        .unwrap_or_default()
 }
 
 async fn has_column(client: &clickhouse::Client, table: &str, column: &str) -> bool {
@@ -197,25 +181,11 @@ async fn a_database_the_previous_release_filled_upgrades_in_place() {
 
     // The previous release refuses the upgraded database (it does not
     // know the newer migrations) instead of writing into it.
-    let refused = Command::new(&previous)
-        .arg("run")
-        .env("KAFKA_BROKERS", integration_tests::brokers())
-        .env("KAFKA_GROUP_ID", &spec.group)
-        .env("TOPIC_LIFECYCLE", &topics.lifecycle)
-        .env("TOPIC_NOTIFICATIONS", &topics.notifications)
-        .env("TOPIC_INTERACTIONS", &topics.interactions)
-        .env("TOPIC_DLQ", &topics.dlq)
-        .env("CLICKHOUSE_URL", integration_tests::clickhouse_url())
-        .env("CLICKHOUSE_DATABASE", &db)
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the previous release");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&refused.stdout),
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    assert!(!refused.status.success(), "{text}");
+    let mut refused = spec.start_binary(&previous, "upgrade-refused");
+    let status = refused
+        .exited_within(Duration::from_secs(60))
+        .expect("the previous release exits on the upgraded database");
+    let text = refused.log_text();
+    assert!(!status.success(), "{text}");
     assert!(text.contains("which this binary does not know"), "{text}");
 }

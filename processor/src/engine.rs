@@ -151,7 +151,9 @@ fn owner_name() -> String {
 }
 
 struct InFlight {
-    task: JoinHandle<Result<(), Unacknowledged>>,
+    /// Resolves to the partitions claimed by another owner while it was
+    /// written (their transitions stay here).
+    task: JoinHandle<Result<BTreeSet<i32>, Unacknowledged>>,
     commits: Vec<(usize, i32, i64)>,
     /// Alert transitions the snapshot carries, by partition: published
     /// once it commits.
@@ -558,7 +560,7 @@ impl<S: Store> Engine<S> {
             return;
         };
         match self.handle.block_on(f.task) {
-            Ok(Ok(())) => {
+            Ok(Ok(claimed)) => {
                 self.metrics
                     .snapshot_duration
                     .observe(f.started.elapsed().as_secs_f64());
@@ -567,7 +569,24 @@ impl<S: Store> Engine<S> {
                     self.metrics.event_to_snapshot_latency.observe(lag);
                 }
                 self.control.commit_later(f.commits);
-                self.publish(f.transitions);
+                let mut transitions = f.transitions;
+                if !claimed.is_empty() {
+                    // Their checkpoints may have been refused: the new
+                    // owner evaluates those campaigns itself (and carries
+                    // these transitions, from the headers, if they landed).
+                    let before = transitions.len();
+                    transitions.retain(|(p, _)| !claimed.contains(p));
+                    self.metrics
+                        .alert_transitions_withheld
+                        .inc_by((before - transitions.len()) as u64);
+                    tracing::warn!(
+                        partitions = ?claimed,
+                        withheld = before - transitions.len(),
+                        "partitions claimed by another owner while this snapshot was written; \
+                         their alert transitions are left to it"
+                    );
+                }
+                self.publish(transitions);
                 for p in &f.partitions {
                     if let Some(shard) = self.shards.get_mut(p) {
                         shard.tail_campaigns.clear();
@@ -784,6 +803,12 @@ impl<S: Store> Engine<S> {
         let store = self.store.clone();
         let metrics = self.metrics.clone();
         let publishing = std::mem::take(&mut self.publishing);
+        // The epochs the transitions were evaluated under: checked again
+        // once the checkpoints are written, before anything leaves.
+        let alerting: BTreeMap<i32, u64> = transitions
+            .iter()
+            .filter_map(|(p, _)| snapshot.epochs.get(p).map(|e| (*p, *e)))
+            .collect();
         let task = self.handle.spawn(async move {
             // The checkpoints pass these records: not before the broker
             // has their dead-letter copies.
@@ -795,7 +820,7 @@ impl<S: Store> Engine<S> {
                 let _ = p.await;
             }
             write_with_retry(store.as_ref(), &snapshot, &metrics).await;
-            Ok(())
+            Ok(claimed_meanwhile(store.as_ref(), &alerting, &metrics).await)
         });
         self.in_flight = Some(InFlight {
             task,
@@ -998,6 +1023,43 @@ impl<S: Store> Engine<S> {
 }
 
 /// Write a snapshot, retrying with backoff until the store takes it.
+/// The partitions of `epochs` that another owner has claimed since (a
+/// frozen owner waking up after a rebalance): the store may have refused
+/// their checkpoints, so their transitions must not leave. Retried until
+/// the store answers: a transition withheld by mistake would be lost, one
+/// published by mistake would be an alert no state knows of.
+async fn claimed_meanwhile<S: Store>(
+    store: &S,
+    epochs: &BTreeMap<i32, u64>,
+    metrics: &Metrics,
+) -> BTreeSet<i32> {
+    if epochs.is_empty() {
+        return BTreeSet::new();
+    }
+    let partitions: Vec<i32> = epochs.keys().copied().collect();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match store.current_epochs(&partitions).await {
+            Ok(current) => {
+                return epochs
+                    .iter()
+                    .filter(|(p, e)| current.get(*p) != Some(*e))
+                    .map(|(p, _)| *p)
+                    .collect();
+            }
+            Err(e) => {
+                metrics
+                    .clickhouse_errors
+                    .with_label_values(&[e.operation])
+                    .inc();
+                tracing::warn!(error = %e, "reading partition epochs failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 async fn write_with_retry<S: Store>(store: &S, snapshot: &Snapshot, metrics: &Metrics) {
     let mut backoff = Duration::from_millis(200);
     loop {

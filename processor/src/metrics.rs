@@ -43,6 +43,7 @@ pub struct Metrics {
     pub alert_rules: IntGauge,
     pub alert_transitions: IntCounterVec,
     pub alert_transitions_published: IntCounter,
+    pub alert_transitions_withheld: IntCounter,
 }
 
 /// One counter of a `kind`-labelled vector per event kind, resolved once:
@@ -307,6 +308,11 @@ impl Metrics {
                 &r,
                 "processor_alert_transitions_published_total",
                 "Alert transitions acknowledged by the alerts topic (replays included).",
+            ),
+            alert_transitions_withheld: counter(
+                &r,
+                "processor_alert_transitions_withheld_total",
+                "Alert transitions not published because their partition was claimed by another owner while their snapshot was written (a frozen owner waking up): the new owner evaluates those campaigns.",
             ),
             registry: r,
         }

@@ -137,6 +137,15 @@ pub trait Store: Send + Sync + 'static {
         partition: i32,
         owner: &str,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The current epoch of each of these partitions (its latest claim);
+    /// a partition never claimed is absent. A snapshot reads it after its
+    /// checkpoint, before its alert transitions leave: a partition claimed
+    /// meanwhile may have refused the checkpoint (ARCHITECTURE.md,
+    /// "Alerts").
+    fn current_epochs(
+        &self,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<BTreeMap<i32, u64>, StoreError>> + Send;
     /// The latest complete checkpoint of a partition.
     fn checkpoint(
         &self,
@@ -410,6 +419,15 @@ impl Store for MemoryStore {
             let e = s.epochs.entry(partition).or_default();
             *e += 1;
             *e
+        }))
+    }
+
+    async fn current_epochs(&self, partitions: &[i32]) -> Result<BTreeMap<i32, u64>, StoreError> {
+        Ok(self.with(|s| {
+            partitions
+                .iter()
+                .filter_map(|p| s.epochs.get(p).map(|e| (*p, *e)))
+                .collect()
         }))
     }
 

@@ -5,62 +5,19 @@
 //! and over the real ClickHouse server (CLICKHOUSE_URL; `make up`).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use alerting::{RuleInput, Transition, TransitionKind};
-use processor::alerts::{AlertSink, RuleBoard};
+use alerting::TransitionKind;
+use processor::alerts::RuleBoard;
 use processor::clickhouse::ClickHouseStore;
 use processor::engine::Engine;
 use processor::kafka::source::SourceControl;
 use processor::store::{MemoryStore, Store};
 use schemas::{CampaignLifecycle, CampaignStatus, Codec, Event, LifecycleKind};
 use storage::testing::TestDatabase;
-use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
 
 mod common;
-use common::{records, test_engine, traffic, Collect};
-
-/// Every transition handed over, in order.
-struct Published {
-    handle: Handle,
-    transitions: Mutex<Vec<Transition>>,
-}
-
-impl AlertSink for Published {
-    fn publish(&self, transitions: Vec<Transition>) -> JoinHandle<()> {
-        self.transitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(transitions);
-        self.handle.spawn(async {})
-    }
-}
-
-impl Published {
-    fn new(handle: Handle) -> Self {
-        Published {
-            handle,
-            transitions: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn take(&self) -> Vec<(TransitionKind, String, String, String)> {
-        std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()))
-            .into_iter()
-            .map(|t| (t.kind, t.campaign_id, t.rule_id, t.alert_id))
-            .collect()
-    }
-}
-
-fn rule(board: &RuleBoard, id: &str, revision: u64, json: &str) {
-    let rule = RuleInput::from_json(json)
-        .unwrap()
-        .validate()
-        .unwrap()
-        .into_rule(id.into(), "t".into(), revision);
-    assert!(board.apply(id, Some(rule)));
-}
+use common::{records, rule, test_engine, traffic, Collect, Published};
 
 fn completed(campaign: &str, at: i64) -> (usize, Event) {
     (

@@ -377,6 +377,23 @@ impl Store for ClickHouseStore {
         Ok(epoch)
     }
 
+    async fn current_epochs(&self, partitions: &[i32]) -> Result<BTreeMap<i32, u64>, StoreError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let rows: Vec<(i32, u64)> = self
+            .client
+            .query(
+                "SELECT partition, max(epoch) FROM partition_epochs \
+                 WHERE has(?, partition) GROUP BY partition",
+            )
+            .bind(partitions)
+            .fetch_all()
+            .await
+            .map_err(err("read partition epochs"))?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         let row: Option<CheckpointRow> = self
             .client

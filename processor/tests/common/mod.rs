@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alerting::{RuleInput, Transition, TransitionKind};
+use processor::alerts::{AlertSink, RuleBoard};
 use processor::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
 use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
@@ -14,6 +16,8 @@ use processor::state::PartitionState;
 use processor::store::{Offsets, Store};
 use runtime::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 /// Dead letters, collected in memory, with fault injection: acknowledgements
 /// held back until released, and attempts that fail.
@@ -298,4 +302,46 @@ pub fn spread(
             r
         })
         .collect()
+}
+
+/// Every transition handed over, in order.
+pub struct Published {
+    handle: Handle,
+    transitions: Mutex<Vec<Transition>>,
+}
+
+impl AlertSink for Published {
+    fn publish(&self, transitions: Vec<Transition>) -> JoinHandle<()> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(transitions);
+        self.handle.spawn(async {})
+    }
+}
+
+impl Published {
+    pub fn new(handle: Handle) -> Self {
+        Published {
+            handle,
+            transitions: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn take(&self) -> Vec<(TransitionKind, String, String, String)> {
+        std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|t| (t.kind, t.campaign_id, t.rule_id, t.alert_id))
+            .collect()
+    }
+}
+
+/// Put a rule of tenant `t` on the board, as the rules topic would.
+pub fn rule(board: &RuleBoard, id: &str, revision: u64, json: &str) {
+    let rule = RuleInput::from_json(json)
+        .unwrap()
+        .validate()
+        .unwrap()
+        .into_rule(id.into(), "t".into(), revision);
+    assert!(board.apply(id, Some(rule)));
 }

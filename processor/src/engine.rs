@@ -687,6 +687,7 @@ impl<S: Store> Engine<S> {
 
     /// Take a snapshot of every shard and start writing it.
     fn start_snapshot(&mut self) {
+        let taking = Instant::now();
         let mut snapshot = Snapshot::default();
         let mut commits = Vec::new();
         let mut partitions = Vec::new();
@@ -822,6 +823,11 @@ impl<S: Store> Engine<S> {
             write_with_retry(store.as_ref(), &snapshot, &metrics).await;
             Ok(claimed_meanwhile(store.as_ref(), &alerting, &metrics).await)
         });
+        // The engine's part: evaluation and rows, while nothing is consumed.
+        self.metrics
+            .snapshot_steps
+            .with_label_values(&["take"])
+            .observe(taking.elapsed().as_secs_f64());
         self.in_flight = Some(InFlight {
             task,
             commits,
@@ -1039,8 +1045,13 @@ async fn claimed_meanwhile<S: Store>(
     let partitions: Vec<i32> = epochs.keys().copied().collect();
     let mut backoff = Duration::from_millis(200);
     loop {
+        let started = Instant::now();
         match store.current_epochs(&partitions).await {
             Ok(current) => {
+                metrics
+                    .snapshot_steps
+                    .with_label_values(&["epochs"])
+                    .observe(started.elapsed().as_secs_f64());
                 return epochs
                     .iter()
                     .filter(|(p, e)| current.get(*p) != Some(*e))

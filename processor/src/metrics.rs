@@ -188,9 +188,12 @@ impl Metrics {
                 let m = HistogramVec::new(
                     HistogramOpts::new(
                         "processor_snapshot_step_seconds",
-                        "Time of each step of a snapshot write, in the order they run: \
-                         intent, raw_and_reports, journeys, headers, checkpoint; and of \
-                         the reports written ahead (reports_ahead).",
+                        "Time of each step of a snapshot, in the order they run: take \
+                         (the engine's part: evaluation and rows, while nothing is \
+                         consumed), then the write: intent, raw_and_reports, journeys, \
+                         headers, checkpoint, and epochs (with alert transitions: the \
+                         partitions' current epochs, read before they are published); \
+                         and the reports written ahead (reports_ahead).",
                     )
                     .buckets(seconds.clone()),
                     &["step"],

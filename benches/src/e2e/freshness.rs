@@ -700,12 +700,14 @@ pub(super) async fn measure_window(
 /// Mean time per snapshot write step between two scrapes, in the order
 /// the steps run.
 pub(super) fn step_means(s0: &Scrape, s1: &Scrape) -> Vec<(String, f64)> {
-    const ORDER: [&str; 6] = [
+    const ORDER: [&str; 8] = [
+        "take",
         "intent",
         "raw_and_reports",
         "journeys",
         "headers",
         "checkpoint",
+        "epochs",
         "reports_ahead",
     ];
     let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
@@ -726,8 +728,8 @@ pub(super) fn step_means(s0: &Scrape, s1: &Scrape) -> Vec<(String, f64)> {
 pub(super) fn steps_table<'a>(s: &mut String, repeats: impl Iterator<Item = &'a [(String, f64)]>) {
     let _ = writeln!(
         s,
-        "\nMean time of each write step, seconds (in the order they run; \
-         `processor_snapshot_step_seconds`):\n"
+        "\nMean time of each snapshot step, seconds (in the order they run: `take` is \
+         the engine's part, then the write's steps; `processor_snapshot_step_seconds`):\n"
     );
     let _ = writeln!(s, "| repeat | steps |");
     let _ = writeln!(s, "| --- | --- |");

@@ -523,13 +523,5 @@ impl PartitionState {
 /// A campaign's all-jobs report, then its jobs' reports (events without a
 /// job count in the all-jobs report only).
 fn reports_of(campaign: &Campaign, interner: &Interner, out: &mut Vec<Report>) {
-    out.push(campaign.campaign_report(interner));
-    for &job_sym in campaign.jobs.keys() {
-        if interner.resolve(job_sym).is_empty() {
-            continue;
-        }
-        if let Some(r) = campaign.job_report(job_sym, interner) {
-            out.push(r);
-        }
-    }
+    campaign.reports(interner, out);
 }

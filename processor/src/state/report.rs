@@ -2,13 +2,14 @@
 //! metrics.md defines them (decisions where it is silent:
 //! docs/metrics-decisions.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{Campaign, Job, UserEntry};
 use super::interner::{Interner, Sym};
 use super::script::ScriptInfo;
+use super::{Map, Set};
 
 /// Per node of `nodes[]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,27 +164,42 @@ struct Head {
     at: (i64, i64),
 }
 
-/// Aggregates over a set of (job, user) journeys, before user sets are
-/// turned into counts.
-#[derive(Default)]
-struct Tally {
-    users: HashSet<Sym>,
-    sent: HashSet<Sym>,
-    interacted: HashSet<Sym>,
-    completed: HashSet<Sym>,
-    /// Sum of completion times in milliseconds (integers: the mean does not
-    /// depend on the order journeys are visited in).
+/// What a set of (job, user) journeys comes to: one job's (each user is in
+/// a job once, so no user sets are needed) or the union of a campaign's
+/// jobs (see [`Union`]).
+#[derive(Default, Clone)]
+struct Counts {
+    users: u64,
+    sent: u64,
+    interacted: u64,
+    completed: u64,
+    /// Sum of completion times in milliseconds, over journeys (integers:
+    /// the mean does not depend on the order journeys are visited in).
     completion_ms: i64,
     completions: u64,
-    reached: HashMap<Sym, HashSet<Sym>>,
-    choices: HashMap<Sym, BTreeMap<String, u64>>,
+    /// Distinct users per node reached.
+    reached: Map<Sym, u64>,
+    choices: Map<Sym, BTreeMap<String, u64>>,
     total_interactions: u64,
     messages_sent: u64,
     warnings_sent: u64,
 }
 
-impl Tally {
-    fn add_job(&mut self, job: &Job, script: Option<&ScriptInfo>, interner: &Interner) {
+const SENT: u8 = 1;
+const INTERACTED: u8 = 2;
+const COMPLETED: u8 = 4;
+
+/// The distinct users of several jobs: what each did in any of them, and
+/// the (node, user) pairs reached.
+#[derive(Default)]
+struct Union {
+    users: Map<Sym, u8>,
+    reached: Set<(Sym, Sym)>,
+}
+
+impl Counts {
+    /// The sums a job carries (not per user).
+    fn add_totals(&mut self, job: &Job, interner: &Interner) {
         self.total_interactions += job.total_interactions;
         self.messages_sent += job.messages_sent;
         self.warnings_sent += job.warnings_sent;
@@ -195,27 +211,86 @@ impl Tally {
                 .entry(interner.resolve(choice).to_string())
                 .or_default() += n;
         }
+    }
+
+    /// One job's counts; each journey is also added to `union`, if any
+    /// (so a campaign's journeys are visited, and their completions found,
+    /// once for all of its reports).
+    fn of_job(
+        job: &Job,
+        script: Option<&ScriptInfo>,
+        interner: &Interner,
+        mut union: Option<&mut Union>,
+    ) -> Counts {
+        let mut c = Counts {
+            users: job.users.len() as u64,
+            ..Counts::default()
+        };
+        c.add_totals(job, interner);
+        let mut nodes: Vec<Sym> = Vec::new();
         for (&user, entry) in &job.users {
-            self.users.insert(user);
+            let mut flags = 0;
             if entry.first_message_at.is_some() {
-                self.sent.insert(user);
+                c.sent += 1;
+                flags |= SENT;
             }
             if !entry.steps.is_empty() {
-                self.interacted.insert(user);
+                c.interacted += 1;
+                flags |= INTERACTED;
             }
-            for step in &entry.steps {
-                self.reached.entry(step.node).or_default().insert(user);
+            if let Some(done) = completion(entry, script, interner) {
+                c.completed += 1;
+                c.completion_ms += done.millis;
+                c.completions += 1;
+                flags |= COMPLETED;
             }
-            if let Some(c) = completion(entry, script, interner) {
-                self.completed.insert(user);
-                self.completion_ms += c.millis;
-                self.completions += 1;
+            nodes.clear();
+            nodes.extend(entry.steps.iter().map(|s| s.node));
+            nodes.sort_unstable();
+            nodes.dedup();
+            for &node in &nodes {
+                *c.reached.entry(node).or_default() += 1;
+            }
+            if let Some(u) = union.as_deref_mut() {
+                *u.users.entry(user).or_default() |= flags;
+                u.reached.extend(nodes.iter().map(|&node| (node, user)));
             }
         }
+        c
+    }
+
+    /// The campaign-wide counts: user counts from `union`, sums over `jobs`.
+    fn of_union(union: &Union, jobs: &[Counts]) -> Counts {
+        let mut c = Counts {
+            users: union.users.len() as u64,
+            ..Counts::default()
+        };
+        for &flags in union.users.values() {
+            c.sent += u64::from(flags & SENT != 0);
+            c.interacted += u64::from(flags & INTERACTED != 0);
+            c.completed += u64::from(flags & COMPLETED != 0);
+        }
+        for &(node, _) in &union.reached {
+            *c.reached.entry(node).or_default() += 1;
+        }
+        for j in jobs {
+            c.completion_ms += j.completion_ms;
+            c.completions += j.completions;
+            c.total_interactions += j.total_interactions;
+            c.messages_sent += j.messages_sent;
+            c.warnings_sent += j.warnings_sent;
+            for (&node, choices) in &j.choices {
+                let into = c.choices.entry(node).or_default();
+                for (choice, &n) in choices {
+                    *into.entry(choice.clone()).or_default() += n;
+                }
+            }
+        }
+        c
     }
 
     fn report(
-        self,
+        &self,
         campaign: &Campaign,
         head: Head,
         script: Option<&ScriptInfo>,
@@ -227,14 +302,14 @@ impl Tally {
             announced,
             at,
         } = head;
-        let sent_users = self.sent.len() as u64;
+        let sent_users = self.sent;
         let announced = announced.map_or(0, |n| u64::try_from(n).unwrap_or(0));
         let mut nodes: Vec<NodeStats> = self
             .reached
             .iter()
-            .map(|(&node, users)| NodeStats {
+            .map(|(&node, &users)| NodeStats {
                 node_id: interner.resolve(node).to_string(),
-                reached_users: users.len() as u64,
+                reached_users: users,
                 choices: self.choices.get(&node).cloned().unwrap_or_default(),
             })
             .collect();
@@ -243,19 +318,20 @@ impl Tally {
             interner
                 .get(node)
                 .and_then(|sym| self.reached.get(&sym))
-                .map_or(0, |u| u.len() as u64)
+                .copied()
+                .unwrap_or(0)
         });
         Report {
             tenant_id: campaign.tenant_id.clone(),
             campaign_id: campaign.campaign_id.clone(),
             job_id,
             status,
-            target_users: announced.max(self.users.len() as u64),
+            target_users: announced.max(self.users),
             sent_users,
-            interacted_users: self.interacted.len() as u64,
-            completed_users: self.completed.len() as u64,
-            interaction_rate: percent(self.interacted.len() as u64, sent_users),
-            completion_rate: percent(self.completed.len() as u64, sent_users),
+            interacted_users: self.interacted,
+            completed_users: self.completed,
+            interaction_rate: percent(self.interacted, sent_users),
+            completion_rate: percent(self.completed, sent_users),
             total_interactions: self.total_interactions,
             messages_sent: self.messages_sent,
             warnings_sent: self.warnings_sent,
@@ -320,33 +396,38 @@ impl Campaign {
     /// The report of one job.
     pub fn job_report(&self, job_sym: Sym, interner: &Interner) -> Option<Report> {
         let job = self.jobs.get(&job_sym)?;
-        let script = self.script_info();
-        let mut tally = Tally::default();
-        tally.add_job(job, script, interner);
+        let counts = Counts::of_job(job, self.script_info(), interner, None);
+        Some(self.job_report_of(job_sym, job, &counts, interner))
+    }
+
+    fn job_report_of(
+        &self,
+        job_sym: Sym,
+        job: &Job,
+        counts: &Counts,
+        interner: &Interner,
+    ) -> Report {
         let status = [job.status.as_ref(), self.status_wide.as_ref()]
             .into_iter()
             .flatten()
             .max_by(|a, b| a.stamp.cmp(&b.stamp))
             .map(|l| l.value.as_str().to_string());
-        let announced = self.job_audience(job);
         let head = Head {
             job_id: Some(interner.resolve(job_sym).to_string()),
             status,
-            announced,
+            announced: self.job_audience(job),
             at: (job.first_at, job.last_at),
         };
-        Some(tally.report(self, head, script, interner))
+        counts.report(self, head, self.script_info(), interner)
     }
 
     /// The all-jobs report: user counts are unions across jobs.
     pub fn campaign_report(&self, interner: &Interner) -> Report {
-        let script = self.script_info();
-        let mut tally = Tally::default();
-        let mut max_job_target = 0u64;
-        for job in self.jobs.values() {
-            tally.add_job(job, script, interner);
-            max_job_target = max_job_target.max(self.job_target(job));
-        }
+        let (all, _) = self.counts(interner);
+        self.campaign_report_of(&all, interner)
+    }
+
+    fn campaign_report_of(&self, all: &Counts, interner: &Interner) -> Report {
         let head = Head {
             job_id: None,
             status: self
@@ -356,9 +437,54 @@ impl Campaign {
             announced: self.audience_wide.as_ref().map(|l| l.value),
             at: (self.first_at, self.last_at),
         };
-        let mut report = tally.report(self, head, script, interner);
+        let mut report = all.report(self, head, self.script_info(), interner);
+        let max_job_target = self
+            .jobs
+            .values()
+            .map(|job| self.job_target(job))
+            .max()
+            .unwrap_or(0);
         report.target_users = report.target_users.max(max_job_target);
         report
+    }
+
+    /// The campaign-wide counts and each job's, from one visit of every
+    /// journey.
+    fn counts(&self, interner: &Interner) -> (Counts, Vec<(Sym, Counts)>) {
+        let script = self.script_info();
+        if let (1, Some((&sym, job))) = (self.jobs.len(), self.jobs.iter().next()) {
+            let counts = Counts::of_job(job, script, interner, None);
+            return (counts.clone(), vec![(sym, counts)]);
+        }
+        let mut union = Union {
+            users: Map::with_capacity_and_hasher(
+                self.jobs.values().map(|j| j.users.len()).max().unwrap_or(0),
+                Default::default(),
+            ),
+            reached: Set::default(),
+        };
+        let jobs: Vec<(Sym, Counts)> = self
+            .jobs
+            .iter()
+            .map(|(&sym, job)| (sym, Counts::of_job(job, script, interner, Some(&mut union))))
+            .collect();
+        let counts: Vec<Counts> = jobs.iter().map(|(_, c)| c.clone()).collect();
+        (Counts::of_union(&union, &counts), jobs)
+    }
+
+    /// The all-jobs report, then the report of each job with an id, as the
+    /// reads expect them.
+    pub fn reports(&self, interner: &Interner, out: &mut Vec<Report>) {
+        let (all, jobs) = self.counts(interner);
+        out.push(self.campaign_report_of(&all, interner));
+        for (sym, counts) in &jobs {
+            if interner.resolve(*sym).is_empty() {
+                continue;
+            }
+            if let Some(job) = self.jobs.get(sym) {
+                out.push(self.job_report_of(*sym, job, counts, interner));
+            }
+        }
     }
 
     /// The journey of one user in one job.

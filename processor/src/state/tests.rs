@@ -1036,3 +1036,125 @@ mod alerts {
         assert!(take(&mut s, &rules, &[], 3_000).is_empty());
     }
 }
+
+/// Reports count users without building user sets (each user is in a job
+/// once; the all-jobs report takes the union of the jobs' users once).
+/// Checked against the definition by sets, over users in several jobs
+/// (and in the job without an id), repeated and unordered steps, users
+/// without a first message and completions.
+#[test]
+fn counted_reports_equal_the_definition_by_user_sets() {
+    use rand::{Rng, SeedableRng};
+    use std::collections::{BTreeMap, HashSet};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for round in 0..30 {
+        let mut events = vec![with_script("s", 0, SCRIPT)];
+        let jobs = ["", "j1", "j2", "j3"];
+        let n_jobs = 1 + round % jobs.len();
+        for i in 0..rng.gen_range(1..200) {
+            let job = jobs[rng.gen_range(0..n_jobs)];
+            let user = format!("u{}", rng.gen_range(0..40));
+            let at = rng.gen_range(1..10_000);
+            match rng.gen_range(0..4) {
+                0 => events.push(first(&format!("f{i}"), job, &user, at)),
+                1 => events.push(sent(&format!("m{i}"), job, &user, at, false, i % 5 == 0)),
+                _ => {
+                    let target = ["a", "b", "done", "start"][rng.gen_range(0..4)];
+                    events.push(click(&format!("c{i}"), job, &user, at, "go", target));
+                }
+            }
+        }
+        let mut s = state(&events);
+        let mut reports = s.all().reports;
+        reports.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        let campaign = s.campaigns.values().next().expect("one campaign");
+        let script = campaign.script.as_ref().map(|l| &l.value.info);
+        let by_sets = |jobs: &[&super::campaign::Job]| {
+            let (mut users, mut sent, mut interacted, mut completed) = (
+                HashSet::new(),
+                HashSet::new(),
+                HashSet::new(),
+                HashSet::new(),
+            );
+            let mut reached: BTreeMap<String, HashSet<_>> = BTreeMap::new();
+            let (mut millis, mut completions) = (0i64, 0u64);
+            for job in jobs {
+                for (&user, entry) in &job.users {
+                    users.insert(user);
+                    if entry.first_message_at.is_some() {
+                        sent.insert(user);
+                    }
+                    if !entry.steps.is_empty() {
+                        interacted.insert(user);
+                    }
+                    for step in &entry.steps {
+                        reached
+                            .entry(s.interner.resolve(step.node).to_string())
+                            .or_default()
+                            .insert(user);
+                    }
+                    if let Some(c) = super::report::completion(entry, script, &s.interner) {
+                        completed.insert(user);
+                        millis += c.millis;
+                        completions += 1;
+                    }
+                }
+            }
+            let reached: Vec<(String, u64)> = reached
+                .into_iter()
+                .map(|(node, u)| (node, u.len() as u64))
+                .collect();
+            let mean = (completions > 0).then(|| millis as f64 / completions as f64 / 1000.0);
+            (
+                users.len() as u64,
+                sent.len() as u64,
+                interacted.len() as u64,
+                completed.len() as u64,
+                reached,
+                mean,
+            )
+        };
+        let counted = |r: &Report| {
+            let reached: Vec<(String, u64)> = r
+                .nodes
+                .iter()
+                .map(|n| (n.node_id.clone(), n.reached_users))
+                .collect();
+            (
+                r.sent_users,
+                r.interacted_users,
+                r.completed_users,
+                reached,
+                r.avg_completion_seconds,
+            )
+        };
+        let all_jobs: Vec<_> = campaign.jobs.values().collect();
+        let (users, sent, interacted, completed, reached, mean) = by_sets(&all_jobs);
+        let all = &reports[0];
+        assert_eq!(all.job_id, None);
+        assert_eq!(
+            counted(all),
+            (sent, interacted, completed, reached, mean),
+            "round {round}, all jobs"
+        );
+        assert_eq!(
+            all.target_users, users,
+            "round {round}: no audience announced"
+        );
+        for r in &reports[1..] {
+            let id = r.job_id.as_deref().expect("a job report");
+            let job = &campaign.jobs[&s.interner.get(id).expect("interned")];
+            let (users, sent, interacted, completed, reached, mean) = by_sets(&[job]);
+            assert_eq!(
+                counted(r),
+                (sent, interacted, completed, reached, mean),
+                "round {round}, job {id}"
+            );
+            assert_eq!(r.target_users, users);
+        }
+        // The snapshot path gives the same reports.
+        let mut taken = s.take_changes().reports;
+        taken.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        assert_eq!(taken, reports, "round {round}");
+    }
+}

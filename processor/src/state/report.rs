@@ -141,17 +141,47 @@ pub fn completion(
     script: Option<&ScriptInfo>,
     interner: &Interner,
 ) -> Option<Completion> {
-    let step = user
-        .steps
-        .iter()
-        .find(|s| ScriptInfo::is_end(script, interner.resolve(s.node)))?;
-    let origin = user
-        .first_message_at
-        .or_else(|| user.steps.first().map(|s| s.at))?;
-    Some(Completion {
-        exit_node: step.node,
-        millis: step.at - origin,
-    })
+    Ends::new(script, interner).completion(user)
+}
+
+/// Which nodes end a journey, remembered by symbol while one campaign's
+/// journeys are visited (a campaign has a handful of nodes; a report visits
+/// every step of every journey).
+struct Ends<'a> {
+    script: Option<&'a ScriptInfo>,
+    interner: &'a Interner,
+    known: Vec<(Sym, bool)>,
+}
+
+impl<'a> Ends<'a> {
+    fn new(script: Option<&'a ScriptInfo>, interner: &'a Interner) -> Self {
+        Ends {
+            script,
+            interner,
+            known: Vec::new(),
+        }
+    }
+
+    fn is_end(&mut self, node: Sym) -> bool {
+        if let Some(&(_, end)) = self.known.iter().find(|(n, _)| *n == node) {
+            return end;
+        }
+        let end = ScriptInfo::is_end(self.script, self.interner.resolve(node));
+        self.known.push((node, end));
+        end
+    }
+
+    /// Completion of one journey: the first step reaching an end node.
+    fn completion(&mut self, user: &UserEntry) -> Option<Completion> {
+        let step = user.steps.iter().find(|s| self.is_end(s.node))?;
+        let origin = user
+            .first_message_at
+            .or_else(|| user.steps.first().map(|s| s.at))?;
+        Some(Completion {
+            exit_node: step.node,
+            millis: step.at - origin,
+        })
+    }
 }
 
 /// What a report takes besides the tallies.
@@ -218,7 +248,7 @@ impl Counts {
     /// once for all of its reports).
     fn of_job(
         job: &Job,
-        script: Option<&ScriptInfo>,
+        ends: &mut Ends<'_>,
         interner: &Interner,
         mut union: Option<&mut Union>,
     ) -> Counts {
@@ -238,7 +268,7 @@ impl Counts {
                 c.interacted += 1;
                 flags |= INTERACTED;
             }
-            if let Some(done) = completion(entry, script, interner) {
+            if let Some(done) = ends.completion(entry) {
                 c.completed += 1;
                 c.completion_ms += done.millis;
                 c.completions += 1;
@@ -396,7 +426,8 @@ impl Campaign {
     /// The report of one job.
     pub fn job_report(&self, job_sym: Sym, interner: &Interner) -> Option<Report> {
         let job = self.jobs.get(&job_sym)?;
-        let counts = Counts::of_job(job, self.script_info(), interner, None);
+        let mut ends = Ends::new(self.script_info(), interner);
+        let counts = Counts::of_job(job, &mut ends, interner, None);
         Some(self.job_report_of(job_sym, job, &counts, interner))
     }
 
@@ -451,9 +482,9 @@ impl Campaign {
     /// The campaign-wide counts and each job's, from one visit of every
     /// journey.
     fn counts(&self, interner: &Interner) -> (Counts, Vec<(Sym, Counts)>) {
-        let script = self.script_info();
+        let mut ends = Ends::new(self.script_info(), interner);
         if let (1, Some((&sym, job))) = (self.jobs.len(), self.jobs.iter().next()) {
-            let counts = Counts::of_job(job, script, interner, None);
+            let counts = Counts::of_job(job, &mut ends, interner, None);
             return (counts.clone(), vec![(sym, counts)]);
         }
         let mut union = Union {
@@ -466,7 +497,12 @@ impl Campaign {
         let jobs: Vec<(Sym, Counts)> = self
             .jobs
             .iter()
-            .map(|(&sym, job)| (sym, Counts::of_job(job, script, interner, Some(&mut union))))
+            .map(|(&sym, job)| {
+                (
+                    sym,
+                    Counts::of_job(job, &mut ends, interner, Some(&mut union)),
+                )
+            })
             .collect();
         let counts: Vec<Counts> = jobs.iter().map(|(_, c)| c.clone()).collect();
         (Counts::of_union(&union, &counts), jobs)

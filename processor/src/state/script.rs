@@ -20,7 +20,13 @@ pub struct ScriptInfo {
 
 /// Whether a node id marks an end node by name.
 pub fn is_end_by_name(node_id: &str) -> bool {
-    node_id.to_ascii_lowercase().contains("end")
+    // `node_id.to_ascii_lowercase().contains("end")` without the copy (it
+    // runs for every step of every journey a report visits). Byte windows
+    // suffice: a UTF-8 sequence of a non-ASCII character has no ASCII byte.
+    node_id
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"end"))
 }
 
 impl ScriptInfo {
@@ -150,5 +156,19 @@ mod tests {
         let info = ScriptInfo::analyse(&s);
         assert_eq!(info.start_node, None);
         assert!(info.flow.is_empty());
+    }
+
+    #[test]
+    fn end_by_name_is_a_case_insensitive_ascii_match_without_copies() {
+        for id in [
+            "end", "END", "The_End", "legend", "eNd2", "en", "e-n-d", "", "énd", "ÉND", "fin",
+            "Ende", "\u{1F51A}end", "ﬀend", "endé",
+        ] {
+            assert_eq!(
+                is_end_by_name(id),
+                id.to_ascii_lowercase().contains("end"),
+                "{id:?}"
+            );
+        }
     }
 }

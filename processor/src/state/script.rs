@@ -161,8 +161,21 @@ mod tests {
     #[test]
     fn end_by_name_is_a_case_insensitive_ascii_match_without_copies() {
         for id in [
-            "end", "END", "The_End", "legend", "eNd2", "en", "e-n-d", "", "énd", "ÉND", "fin",
-            "Ende", "\u{1F51A}end", "ﬀend", "endé",
+            "end",
+            "END",
+            "The_End",
+            "legend",
+            "eNd2",
+            "en",
+            "e-n-d",
+            "",
+            "énd",
+            "ÉND",
+            "fin",
+            "Ende",
+            "\u{1F51A}end",
+            "ﬀend",
+            "endé",
         ] {
             assert_eq!(
                 is_end_by_name(id),

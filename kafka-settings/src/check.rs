@@ -102,8 +102,11 @@ pub fn check_connection(
             Ok(_) => return Ok(()),
             Err(e) => e.to_string(),
         };
-        // Serve the error events of the attempts so far.
-        producer.poll(Duration::ZERO);
+        // Serve the error events of the attempts so far. With a zero
+        // timeout rdkafka serves at most one event per call, and the
+        // refused handshake may queue behind others: poll for a moment,
+        // which serves every event queued meanwhile.
+        producer.poll(Duration::from_millis(50));
         let context = producer.context();
         if let Some((code, reason)) = context.fatal.lock().ok().and_then(|f| f.clone()) {
             let brokers = brokers.to_owned();

@@ -1028,7 +1028,6 @@ impl<S: Store> Engine<S> {
     }
 }
 
-/// Write a snapshot, retrying with backoff until the store takes it.
 /// The partitions of `epochs` that another owner has claimed since (a
 /// frozen owner waking up after a rebalance): the store may have refused
 /// their checkpoints, so their transitions must not leave. Retried until
@@ -1071,6 +1070,7 @@ async fn claimed_meanwhile<S: Store>(
     }
 }
 
+/// Write a snapshot, retrying with backoff until the store takes it.
 async fn write_with_retry<S: Store>(store: &S, snapshot: &Snapshot, metrics: &Metrics) {
     let mut backoff = Duration::from_millis(200);
     loop {

@@ -119,7 +119,7 @@ async fn kafka_client(args: &IngestArgs) -> anyhow::Result<KafkaProperties> {
     };
     let checking = kafka.clone();
     let check = tokio::task::spawn_blocking(move || {
-        kafka_settings::check_connection(&brokers, &checking, std::time::Duration::from_secs(3))
+        kafka_settings::check_connection(&brokers, &checking, std::time::Duration::from_secs(5))
     })
     .await?;
     match check {

@@ -150,7 +150,9 @@ pub fn completion(
 struct Ends<'a> {
     script: Option<&'a ScriptInfo>,
     interner: &'a Interner,
-    known: Vec<(Sym, bool)>,
+    /// A map, not a list: node ids come from the events, so a campaign
+    /// may have many.
+    known: Map<Sym, bool>,
 }
 
 impl<'a> Ends<'a> {
@@ -158,17 +160,16 @@ impl<'a> Ends<'a> {
         Ends {
             script,
             interner,
-            known: Vec::new(),
+            known: Map::default(),
         }
     }
 
     fn is_end(&mut self, node: Sym) -> bool {
-        if let Some(&(_, end)) = self.known.iter().find(|(n, _)| *n == node) {
-            return end;
-        }
-        let end = ScriptInfo::is_end(self.script, self.interner.resolve(node));
-        self.known.push((node, end));
-        end
+        let (script, interner) = (self.script, self.interner);
+        *self
+            .known
+            .entry(node)
+            .or_insert_with(|| ScriptInfo::is_end(script, interner.resolve(node)))
     }
 
     /// Completion of one journey: the first step reaching an end node.

@@ -1042,27 +1042,44 @@ async fn claimed_meanwhile<S: Store>(
         return BTreeSet::new();
     }
     let partitions: Vec<i32> = epochs.keys().copied().collect();
+    let current = until_stored("reading partition epochs", metrics, || async {
+        let started = Instant::now();
+        let read = store.current_epochs(&partitions).await;
+        if read.is_ok() {
+            metrics
+                .snapshot_steps
+                .with_label_values(&["epochs"])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        read
+    })
+    .await;
+    epochs
+        .iter()
+        .filter(|(p, e)| current.get(*p) != Some(*e))
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// Run a store operation of the snapshot task until it succeeds (the task
+/// cannot go on without it), counting and logging each failure, with
+/// backoff from 200 ms doubling to 5 s.
+async fn until_stored<T, F, Fut>(what: &str, metrics: &Metrics, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     let mut backoff = Duration::from_millis(200);
     loop {
-        let started = Instant::now();
-        match store.current_epochs(&partitions).await {
-            Ok(current) => {
-                metrics
-                    .snapshot_steps
-                    .with_label_values(&["epochs"])
-                    .observe(started.elapsed().as_secs_f64());
-                return epochs
-                    .iter()
-                    .filter(|(p, e)| current.get(*p) != Some(*e))
-                    .map(|(p, _)| *p)
-                    .collect();
-            }
+        match op().await {
+            Ok(v) => return v,
             Err(e) => {
                 metrics
                     .clickhouse_errors
                     .with_label_values(&[e.operation])
                     .inc();
-                tracing::warn!(error = %e, "reading partition epochs failed; retrying in {backoff:?}");
+                metrics.clickhouse_retries.inc();
+                tracing::warn!(error = %e, "{what} failed; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -1072,38 +1089,16 @@ async fn claimed_meanwhile<S: Store>(
 
 /// Write a snapshot, retrying with backoff until the store takes it.
 async fn write_with_retry<S: Store>(store: &S, snapshot: &Snapshot, metrics: &Metrics) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match store.write(snapshot).await {
-            Ok(()) => {
-                metrics
-                    .snapshot_rows
-                    .with_label_values(&["events_raw"])
-                    .inc_by(snapshot.raw.len() as u64);
-                metrics
-                    .snapshot_rows
-                    .with_label_values(&["campaign_reports"])
-                    .inc_by(snapshot.reports.len() as u64);
-                metrics
-                    .snapshot_rows
-                    .with_label_values(&["journeys"])
-                    .inc_by(snapshot.journeys.len() as u64);
-                metrics
-                    .snapshot_rows
-                    .with_label_values(&["checkpoints"])
-                    .inc_by(snapshot.checkpoints.len() as u64);
-                return;
-            }
-            Err(e) => {
-                metrics
-                    .clickhouse_errors
-                    .with_label_values(&[e.operation])
-                    .inc();
-                metrics.clickhouse_retries.inc();
-                tracing::warn!(error = %e, "snapshot write failed; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    until_stored("snapshot write", metrics, || store.write(snapshot)).await;
+    for (table, rows) in [
+        ("events_raw", snapshot.raw.len()),
+        ("campaign_reports", snapshot.reports.len()),
+        ("journeys", snapshot.journeys.len()),
+        ("checkpoints", snapshot.checkpoints.len()),
+    ] {
+        metrics
+            .snapshot_rows
+            .with_label_values(&[table])
+            .inc_by(rows as u64);
     }
 }

@@ -291,7 +291,7 @@ impl Counts {
     }
 
     /// The campaign-wide counts: user counts from `union`, sums over `jobs`.
-    fn of_union(union: &Union, jobs: &[Counts]) -> Counts {
+    fn of_union<'a>(union: &Union, jobs: impl Iterator<Item = &'a Counts>) -> Counts {
         let mut c = Counts {
             users: union.users.len() as u64,
             ..Counts::default()
@@ -505,8 +505,8 @@ impl Campaign {
                 )
             })
             .collect();
-        let counts: Vec<Counts> = jobs.iter().map(|(_, c)| c.clone()).collect();
-        (Counts::of_union(&union, &counts), jobs)
+        let all = Counts::of_union(&union, jobs.iter().map(|(_, c)| c));
+        (all, jobs)
     }
 
     /// The all-jobs report, then the report of each job with an id, as the

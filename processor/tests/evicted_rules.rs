@@ -4,20 +4,16 @@
 //! deleted rule resolves its alerts). The engine over the in-memory store
 //! and over the real ClickHouse server (CLICKHOUSE_URL; `make up`).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use alerting::TransitionKind;
 use processor::alerts::RuleBoard;
-use processor::clickhouse::ClickHouseStore;
 use processor::engine::Engine;
-use processor::kafka::source::SourceControl;
-use processor::store::{MemoryStore, Store};
+use processor::store::Store;
 use schemas::{CampaignLifecycle, CampaignStatus, Codec, Event, LifecycleKind};
-use storage::testing::TestDatabase;
 
 mod common;
-use common::{records, rule, test_engine, traffic, Collect, Published};
+use common::{alerting_engine, on_clickhouse, on_memory, records, rule, traffic, Published};
 
 fn completed(campaign: &str, at: i64) -> (usize, Event) {
     (
@@ -75,27 +71,6 @@ fn a_rule_change_made_while_down_or_a_sweep_cut_off_is_swept_by_the_next_start()
 #[test]
 fn the_same_over_clickhouse_after_restarts() {
     on_clickhouse("evicted_rules_restarts", restarts_sweep_again);
-}
-
-/// Run a scenario over the in-memory store.
-fn on_memory(scenario: fn(&tokio::runtime::Runtime, Arc<MemoryStore>)) {
-    scenario(&runtime(), Arc::new(MemoryStore::default()));
-}
-
-/// Run a scenario over a database of its own on the real server.
-fn on_clickhouse(name: &str, scenario: fn(&tokio::runtime::Runtime, Arc<ClickHouseStore>)) {
-    let rt = runtime();
-    let db = rt.block_on(TestDatabase::migrated(name));
-    scenario(&rt, Arc::new(ClickHouseStore::new(db.client())));
-    rt.block_on(db.drop());
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// c0's evicted header's book, as a rule change reads it.
@@ -168,25 +143,15 @@ fn rules_reach_evicted_campaigns<S: Store>(rt: &tokio::runtime::Runtime, store: 
     assert!(sink.take().is_empty(), "nothing twice");
 }
 
-/// A process on `store` with these rules (read from the rules topic at
-/// start: none of them is a change to this process).
+/// A process on `store` with these rules, evicting completed campaigns
+/// after a second.
 fn process<S: Store>(
     rt: &tokio::runtime::Runtime,
     store: &Arc<S>,
     board: Arc<RuleBoard>,
     sink: &Arc<Published>,
 ) -> Engine<S> {
-    let mut engine = test_engine(
-        rt,
-        store.clone(),
-        1_000_000,
-        Some(1_000),
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    )
-    .with_alerts(board, sink.clone());
-    engine.assign(&BTreeSet::from([0]));
-    engine
+    alerting_engine(rt, store, board, sink, Some(1_000))
 }
 
 fn restarts_sweep_again<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {

@@ -11,15 +11,11 @@ use std::sync::Arc;
 
 use alerting::TransitionKind;
 use processor::alerts::RuleBoard;
-use processor::clickhouse::ClickHouseStore;
-use processor::engine::Engine;
-use processor::kafka::source::SourceControl;
-use processor::store::{MemoryStore, Store};
+use processor::store::Store;
 use schemas::Codec;
-use storage::testing::TestDatabase;
 
 mod common;
-use common::{records, rule, test_engine, traffic, Collect, Published};
+use common::{alerting_engine, on_clickhouse, on_memory, records, rule, traffic, Published};
 
 const SENT_C0: &str = r#"{"name": "c0 sent", "scope": {"campaign_id": "c0"},
     "condition": {"kind": "metric_threshold", "metric": "sent_users", "op": ">=", "value": 1}}"#;
@@ -28,15 +24,12 @@ const SENT_ANY: &str = r#"{"name": "any sent",
 
 #[test]
 fn a_fenced_snapshot_publishes_no_transition_over_memory() {
-    scenario(&runtime(), Arc::new(MemoryStore::default()));
+    on_memory(scenario);
 }
 
 #[test]
 fn a_fenced_snapshot_publishes_no_transition_over_clickhouse() {
-    let rt = runtime();
-    let db = rt.block_on(TestDatabase::migrated("fenced_alerts"));
-    scenario(&rt, Arc::new(ClickHouseStore::new(db.client())));
-    rt.block_on(db.drop());
+    on_clickhouse("fenced_alerts", scenario);
 }
 
 fn scenario<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
@@ -47,7 +40,7 @@ fn scenario<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
 
     // While it owns the partition, A publishes what its snapshots commit.
     let a_sink = Arc::new(Published::new(rt.handle().clone()));
-    let mut a = process(rt, &store, a_board.clone(), &a_sink);
+    let mut a = alerting_engine(rt, &store, a_board.clone(), &a_sink, None);
     for r in recs.iter().cloned() {
         a.on_record(r);
     }
@@ -67,7 +60,7 @@ fn scenario<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
     rule(&b_board, "r1", 1, SENT_C0);
     rule(&b_board, "r2", 1, SENT_ANY);
     let b_sink = Arc::new(Published::new(rt.handle().clone()));
-    let mut b = process(rt, &store, b_board, &b_sink);
+    let mut b = alerting_engine(rt, &store, b_board, &b_sink, None);
     b.flush();
     // (A's last committed header still carries r1's transitions: B
     // carries them again, same ids, which the alert store keeps once.)
@@ -97,32 +90,4 @@ fn scenario<S: Store>(rt: &tokio::runtime::Runtime, store: Arc<S>) {
     // B goes on: nothing is published twice.
     b.flush();
     assert_eq!(b_sink.take(), Vec::new());
-}
-
-/// A process on `store` that owns partition 0.
-fn process<S: Store>(
-    rt: &tokio::runtime::Runtime,
-    store: &Arc<S>,
-    board: Arc<RuleBoard>,
-    sink: &Arc<Published>,
-) -> Engine<S> {
-    let mut engine = test_engine(
-        rt,
-        store.clone(),
-        1_000_000,
-        None,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    )
-    .with_alerts(board, sink.clone());
-    engine.assign(&BTreeSet::from([0]));
-    engine
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
 }

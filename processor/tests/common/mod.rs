@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use alerting::{RuleInput, Transition, TransitionKind};
 use processor::alerts::{AlertSink, RuleBoard};
+use processor::clickhouse::ClickHouseStore;
 use processor::engine::{Attempt, DeadLetterSink, Engine, EngineConfig};
 use processor::kafka::dlq::Rejected;
 use processor::kafka::source::{SourceControl, SourceRecord};
 use processor::metrics::Metrics;
 use processor::state::PartitionState;
-use processor::store::{Offsets, Store};
+use processor::store::{MemoryStore, Offsets, Store};
 use runtime::tenants::TenantZones;
 use schemas::{Codec, Event, NotificationSent, UserInteraction};
+use storage::testing::TestDatabase;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -344,4 +346,49 @@ pub fn rule(board: &RuleBoard, id: &str, revision: u64, json: &str) {
         .unwrap()
         .into_rule(id.into(), "t".into(), revision);
     assert!(board.apply(id, Some(rule)));
+}
+
+/// A runtime of one worker thread, for engines that block on it.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Run a scenario over the in-memory store.
+pub fn on_memory(scenario: fn(&tokio::runtime::Runtime, Arc<MemoryStore>)) {
+    scenario(&runtime(), Arc::new(MemoryStore::default()));
+}
+
+/// Run a scenario over a database of its own on the real server.
+pub fn on_clickhouse(name: &str, scenario: fn(&tokio::runtime::Runtime, Arc<ClickHouseStore>)) {
+    let rt = runtime();
+    let db = rt.block_on(TestDatabase::migrated(name));
+    scenario(&rt, Arc::new(ClickHouseStore::new(db.client())));
+    rt.block_on(db.drop());
+}
+
+/// A process on `store` that owns partition 0 and evaluates the rules of
+/// `board` (read from the rules topic at start: none of them is a change
+/// to this process), handing its transitions to `sink`.
+pub fn alerting_engine<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<S>,
+    board: Arc<RuleBoard>,
+    sink: &Arc<Published>,
+    evict_completed_after_ms: Option<i64>,
+) -> Engine<S> {
+    let mut engine = test_engine(
+        rt,
+        store.clone(),
+        1_000_000,
+        evict_completed_after_ms,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    )
+    .with_alerts(board, sink.clone());
+    engine.assign(&BTreeSet::from([0]));
+    engine
 }

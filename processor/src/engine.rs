@@ -27,6 +27,8 @@
 //!   them; every row carries the epoch, and the store drops rows of an
 //!   epoch that is no longer the partition's.
 
+mod alert_trigger;
+use alert_trigger::AlertTrigger;
 mod calendars;
 mod dead_letters;
 mod memory;
@@ -88,6 +90,10 @@ pub struct EngineConfig {
     /// campaign in memory is written in full at least every quarter of it,
     /// so that retention drops none of its rows. `None`: no retention.
     pub retention_ms: Option<i64>,
+    /// With alerting: a snapshot is taken ahead of the interval once an
+    /// event makes an alert transition due, at least this long after the
+    /// previous snapshot was taken; `None`: snapshots keep to the interval.
+    pub alert_snapshot_gap: Option<Duration>,
 }
 
 /// How often the engine looks for campaigns due a full write.
@@ -209,6 +215,8 @@ pub struct Engine<S: Store> {
     publishing: Vec<JoinHandle<()>>,
     /// Rule changes on their way to evicted campaigns.
     sweeps: RuleSweeps,
+    /// When a due alert transition may start a snapshot early.
+    trigger: AlertTrigger,
 }
 
 /// The engine's alerting: the rules it evaluates, where transitions go.
@@ -242,6 +250,7 @@ impl<S: Store> Engine<S> {
         control: Arc<SourceControl>,
     ) -> Self {
         let next_snapshot = Instant::now() + cfg.snapshot_interval;
+        let cfg_gap = cfg.alert_snapshot_gap;
         let dead_letters = Outbox::new(
             dead_letters,
             cfg.max_dead_letters_in_flight,
@@ -275,6 +284,7 @@ impl<S: Store> Engine<S> {
             alerts: None,
             publishing: Vec::new(),
             sweeps: RuleSweeps::default(),
+            trigger: AlertTrigger::new(cfg_gap, Instant::now()),
         }
     }
 
@@ -478,8 +488,13 @@ impl<S: Store> Engine<S> {
         self.update_pause();
         let now = Instant::now();
         let due = now >= self.next_snapshot;
-        if (due || over_budget) && self.in_flight.is_none() {
+        let early = !due && !over_budget && self.in_flight.is_none() && self.transition_due(now);
+        if (due || over_budget || early) && self.in_flight.is_none() {
             self.start_snapshot();
+            self.trigger.taken(now);
+            if early {
+                self.metrics.alert_snapshots.inc();
+            }
             // Keep to the interval's grid: counting from when the snapshot
             // was taken would add its engine-side work to every interval.
             // A late snapshot (the previous write was slow) moves the grid.
@@ -495,6 +510,32 @@ impl<S: Store> Engine<S> {
             self.write_reports_ahead();
             self.reports_ahead_due = (self.reports_ahead_due + self.cfg.snapshot_interval).max(now);
         }
+    }
+
+    /// Whether an event applied since the last look makes an alert
+    /// transition due (a dry run over the changed campaigns of tenants
+    /// with rules): then the snapshot is taken now, not on the interval.
+    fn transition_due(&mut self, now: Instant) -> bool {
+        let Some(alerts) = &self.alerts else {
+            return false;
+        };
+        if !self.trigger.may_look(now) {
+            return false;
+        }
+        let rules = alerts.board.index();
+        let no_changes = HashSet::new();
+        let pass = AlertPass {
+            rules: &rules,
+            changed_tenants: &no_changes,
+            now_ms: now_ms(),
+        };
+        let due = !rules.is_empty()
+            && self
+                .shards
+                .values_mut()
+                .any(|s| s.state.transition_due(&pass));
+        self.trigger.looked(now, now.elapsed());
+        due
     }
 
     /// Write the reports changed since the snapshot in flight was taken,

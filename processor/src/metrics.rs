@@ -44,6 +44,7 @@ pub struct Metrics {
     pub alert_transitions: IntCounterVec,
     pub alert_transitions_published: IntCounter,
     pub alert_transitions_withheld: IntCounter,
+    pub alert_snapshots: IntCounter,
 }
 
 /// One counter of a `kind`-labelled vector per event kind, resolved once:
@@ -316,6 +317,11 @@ impl Metrics {
                 &r,
                 "processor_alert_transitions_withheld_total",
                 "Alert transitions not published because their partition was claimed by another owner while their snapshot was written (a frozen owner waking up): the new owner evaluates those campaigns.",
+            ),
+            alert_snapshots: counter(
+                &r,
+                "processor_alert_snapshots_total",
+                "Snapshots taken ahead of the interval because an applied event made an alert transition due (ALERT_SNAPSHOT_GAP_MS).",
             ),
             registry: r,
         }

@@ -36,6 +36,14 @@ pub struct RunConfig {
     #[arg(long, env = "SNAPSHOT_INTERVAL_MS", default_value_t = 1000)]
     pub snapshot_interval_ms: u64,
 
+    /// With ALERTING: once an applied event makes an alert fire or resolve,
+    /// the snapshot that commits it is taken right away instead of on the
+    /// interval, at least this many milliseconds after the previous one
+    /// (a transition then waits for one write, not for the interval).
+    /// 0 keeps every snapshot on the interval.
+    #[arg(long, env = "ALERT_SNAPSHOT_GAP_MS", default_value_t = 250)]
+    pub alert_snapshot_gap_ms: u64,
+
     /// Raw event rows buffered in memory before consumption pauses (when
     /// ClickHouse is slow or down).
     #[arg(long, env = "MAX_BUFFERED_ROWS", default_value_t = 500_000)]
@@ -240,6 +248,8 @@ pub async fn run(
                 .then(|| cfg.evict_completed_after_seconds.saturating_mul(1000)),
             max_retained_bytes: cfg.max_retained_state_bytes,
             retention_ms: retention_ms(cfg.retention_days),
+            alert_snapshot_gap: (cfg.alert_snapshot_gap_ms > 0)
+                .then(|| Duration::from_millis(cfg.alert_snapshot_gap_ms)),
         },
         Arc::new(
             ClickHouseStore::new(client.clone()).with_step_metrics(metrics.snapshot_steps.clone()),

@@ -190,6 +190,33 @@ pub(super) fn evaluate(campaign: &mut Campaign, reports: &[Report], pass: &Alert
     }
 }
 
+/// Whether evaluating the campaign on these reports now would make an
+/// alert transition leave (a pair fire or resolve): a dry run of
+/// [`evaluate`] on a copy of its book, with its latest event applied now,
+/// as the next snapshot will see it. Going pending, or staying as it is,
+/// is not a transition. Rule changes are left to the snapshot (their
+/// tenants are evaluated in full there).
+pub(super) fn would_transition(campaign: &Campaign, reports: &[Report], pass: &AlertPass) -> bool {
+    let rules: Vec<&Rule> = pass
+        .rules
+        .of_tenant(&campaign.tenant_id)
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|r| r.enabled)
+        .collect();
+    if rules.is_empty() {
+        return false;
+    }
+    let activity = Activity {
+        last_applied_ms: pass.now_ms,
+    };
+    let mut dry = campaign.alerts.clone();
+    reports.iter().any(|report| {
+        !dry.evaluate(&rules, report, activity, pass.now_ms)
+            .is_empty()
+    })
+}
+
 /// Whether the current rules would change the alerts of an evicted
 /// campaign of `tenant`, judged on the book of its latest header and its
 /// latest reports: a dry run of [`evaluate`] at `now_ms`, with the

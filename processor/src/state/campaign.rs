@@ -149,6 +149,9 @@ pub struct Campaign {
     /// Processing time (ms) of the snapshot that first saw its latest
     /// applied event (inactivity rules); 0: not known yet.
     pub last_applied_ms: i64,
+    /// An event changed it since [`super::PartitionState::transition_due`]
+    /// last looked at it.
+    pub unchecked: bool,
 }
 
 /// `rewritten_at` of a campaign created since the last snapshot: the next
@@ -192,6 +195,7 @@ impl Campaign {
             alerts_shared: None,
             recent_transitions: Vec::new(),
             last_applied_ms: 0,
+            unchecked: true,
         }
     }
 

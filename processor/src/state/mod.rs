@@ -164,6 +164,7 @@ impl PartitionState {
             return Applied::Duplicate;
         }
         campaign.changed_in = Some(self.generation);
+        campaign.unchecked = true;
         campaign.eviction = Eviction::None;
         match event {
             Event::Lifecycle(e) => campaign.apply_lifecycle(&mut self.interner, e, key),
@@ -267,8 +268,38 @@ impl PartitionState {
             }
             campaign.dirty = false;
             campaign.script_changed = false;
+            // Evaluated now: nothing left for a dry run to look at.
+            campaign.unchecked = false;
         }
         out
+    }
+
+    /// Whether a campaign changed by an event since this last looked at it
+    /// would make an alert fire or resolve if a snapshot were taken now
+    /// (a dry run, [`alerts::would_transition`]; nothing is evaluated).
+    /// Only campaigns of tenants with enabled rules are looked at, each
+    /// once per change; the engine then takes its snapshot ahead of the
+    /// interval. Stops at the first such campaign: the rest are looked at
+    /// next time, or evaluated by that snapshot.
+    pub fn transition_due(&mut self, pass: &AlertPass) -> bool {
+        let mut reports = Vec::new();
+        for (tenant, campaigns) in &mut self.campaigns.by_tenant {
+            if !pass.rules.of_tenant(tenant).iter().any(|r| r.enabled) {
+                continue;
+            }
+            for campaign in campaigns.values_mut() {
+                if !campaign.unchecked {
+                    continue;
+                }
+                campaign.unchecked = false;
+                reports.clear();
+                reports_of(campaign, &self.interner, &mut reports);
+                if alerts::would_transition(campaign, &reports, pass) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The reports of the campaigns changed since the last take, as the

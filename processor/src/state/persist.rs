@@ -239,6 +239,9 @@ impl Campaign {
         // Unchanged, unless transitions are to be published again.
         c.dirty = !c.recent_transitions.is_empty();
         c.changed_in = None;
+        // No event changed it since it was stored (the first snapshot
+        // after a restore evaluates every campaign with rules anyway).
+        c.unchecked = false;
         c
     }
 }

@@ -963,6 +963,76 @@ mod alerts {
         assert!(!would_change(&blank, "another", &reports, &errors, 2_000));
     }
 
+    /// [`PartitionState::transition_due`] under `rules` at `now_ms`.
+    fn due(s: &mut PartitionState, rules: &RuleIndex, now_ms: i64) -> bool {
+        let changed = HashSet::new();
+        s.transition_due(&AlertPass {
+            rules,
+            changed_tenants: &changed,
+            now_ms,
+        })
+    }
+
+    #[test]
+    fn transition_due_is_a_dry_run_that_looks_at_each_change_once() {
+        let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);
+        let mut s = state(&[status("s1", "", MIN, CampaignStatus::Running)]);
+        assert!(!due(&mut s, &rules, 1_000), "RUNNING fires nothing");
+        assert!(take(&mut s, &rules, &[], 1_000).is_empty());
+        s.apply(&status("s2", "", 2 * MIN, CampaignStatus::Error));
+        assert!(due(&mut s, &rules, 2_000), "ERROR would fire");
+        assert!(!due(&mut s, &rules, 2_100), "each change looked at once");
+        // Nothing was evaluated: the snapshot fires it, once.
+        let t = take(&mut s, &rules, &[], 2_200);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind, TransitionKind::Fired);
+        // A change that keeps the condition as it is.
+        s.apply(&first("n1", "j1", "u1", 3 * MIN));
+        assert!(!due(&mut s, &rules, 3_000), "still firing: no transition");
+        assert!(take(&mut s, &rules, &[], 3_100).is_empty());
+        s.apply(&status("s3", "", 4 * MIN, CampaignStatus::Running));
+        assert!(due(&mut s, &rules, 4_000), "would resolve");
+        // A change the snapshot evaluated is not looked at again.
+        s.apply(&status("s4", "", 5 * MIN, CampaignStatus::Error));
+        assert!(take(&mut s, &rules, &[], 5_000).is_empty(), "still firing");
+        assert!(!due(&mut s, &rules, 5_100));
+
+        // Going pending is no transition; nor is a disabled rule, nor
+        // another tenant's.
+        let in_error = || state(&[status("s1", "", MIN, CampaignStatus::Error)]);
+        let waiting = RuleIndex::new([rule(
+            "r1",
+            r#"{"name": "errors", "for_seconds": 60, "condition": {"kind": "status", "status": "ERROR"}}"#,
+        )]);
+        assert!(!due(&mut in_error(), &waiting, 1_000));
+        let mut off = (*rule("r1", ERROR_RULE)).clone();
+        off.enabled = false;
+        assert!(!due(
+            &mut in_error(),
+            &RuleIndex::new([Arc::new(off)]),
+            1_000
+        ));
+        let mut elsewhere = (*rule("r1", ERROR_RULE)).clone();
+        elsewhere.tenant_id = "another".into();
+        assert!(!due(
+            &mut in_error(),
+            &RuleIndex::new([Arc::new(elsewhere)]),
+            1_000
+        ));
+        assert!(
+            due(&mut in_error(), &rules, 1_000),
+            "the control: it would fire"
+        );
+
+        // A restored campaign is not looked at until an event changes it.
+        let header = in_error().take_changes().headers.remove(0);
+        let mut restored = PartitionState::new();
+        restored.restore_campaign(header, Vec::new());
+        assert!(!due(&mut restored, &rules, 1_000));
+        restored.apply(&status("s9", "", 9 * MIN, CampaignStatus::Error));
+        assert!(due(&mut restored, &rules, 2_000));
+    }
+
     #[test]
     fn alert_states_and_untaken_transitions_survive_a_restore_through_the_header() {
         let rules = RuleIndex::new([rule("r1", ERROR_RULE)]);

@@ -185,6 +185,7 @@ pub fn engine_every<S: Store>(
             evict_completed_after_ms,
             max_retained_bytes: usize::MAX,
             retention_ms: None,
+            alert_snapshot_gap: None,
         },
         store,
         Codec::new().unwrap(),
@@ -385,6 +386,40 @@ pub fn alerting_engine<S: Store>(
         store.clone(),
         1_000_000,
         evict_completed_after_ms,
+        Arc::new(Collect::default()),
+        Arc::new(SourceControl::default()),
+    )
+    .with_alerts(board, sink.clone());
+    engine.assign(&BTreeSet::from([0]));
+    engine
+}
+
+/// [`alerting_engine`] with snapshots an hour apart, taken early when an
+/// alert transition is due if `alert_snapshot_gap` is set.
+pub fn early_alerting_engine<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<S>,
+    board: Arc<RuleBoard>,
+    sink: &Arc<Published>,
+    alert_snapshot_gap: Option<Duration>,
+) -> Engine<S> {
+    let mut engine = Engine::new(
+        EngineConfig {
+            topics: ["l".into(), "n".into(), "i".into()],
+            snapshot_interval: Duration::from_secs(3600),
+            max_buffered_rows: 1_000_000,
+            max_dead_letters_in_flight: 10_000,
+            max_skew_ms: 60_000,
+            evict_completed_after_ms: None,
+            max_retained_bytes: usize::MAX,
+            retention_ms: None,
+            alert_snapshot_gap,
+        },
+        store.clone(),
+        Codec::new().unwrap(),
+        TenantZones::default(),
+        Metrics::new(),
+        rt.handle().clone(),
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     )

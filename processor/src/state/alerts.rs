@@ -190,6 +190,29 @@ pub(super) fn evaluate(campaign: &mut Campaign, reports: &[Report], pass: &Alert
     }
 }
 
+/// Evaluate `tenant`'s rules on `reports` into `dry` (a copy of a book) at
+/// `now_ms`, with the campaign's last activity at `now_ms`: whether a pair
+/// fires or resolves. Stops at the first report that makes one.
+fn dry_run_transitions(
+    dry: &mut AlertBook,
+    tenant: &str,
+    reports: &[Report],
+    rules: &RuleIndex,
+    now_ms: i64,
+) -> bool {
+    let of_tenant: Vec<&Rule> = rules.of_tenant(tenant).iter().map(Arc::as_ref).collect();
+    if of_tenant.is_empty() {
+        return false;
+    }
+    let activity = Activity {
+        last_applied_ms: now_ms,
+    };
+    reports.iter().any(|report| {
+        !dry.evaluate(&of_tenant, report, activity, now_ms)
+            .is_empty()
+    })
+}
+
 /// Whether evaluating the campaign on these reports now would make an
 /// alert transition leave (a pair fire or resolve): a dry run of
 /// [`evaluate`] on a copy of its book, with its latest event applied now,
@@ -197,24 +220,14 @@ pub(super) fn evaluate(campaign: &mut Campaign, reports: &[Report], pass: &Alert
 /// is not a transition. Rule changes are left to the snapshot (their
 /// tenants are evaluated in full there).
 pub(super) fn would_transition(campaign: &Campaign, reports: &[Report], pass: &AlertPass) -> bool {
-    let rules: Vec<&Rule> = pass
-        .rules
-        .of_tenant(&campaign.tenant_id)
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|r| r.enabled)
-        .collect();
-    if rules.is_empty() {
-        return false;
-    }
-    let activity = Activity {
-        last_applied_ms: pass.now_ms,
-    };
     let mut dry = campaign.alerts.clone();
-    reports.iter().any(|report| {
-        !dry.evaluate(&rules, report, activity, pass.now_ms)
-            .is_empty()
-    })
+    dry_run_transitions(
+        &mut dry,
+        &campaign.tenant_id,
+        reports,
+        pass.rules,
+        pass.now_ms,
+    )
 }
 
 /// Whether the current rules would change the alerts of an evicted
@@ -231,20 +244,9 @@ pub fn would_change(
     rules: &RuleIndex,
     now_ms: i64,
 ) -> bool {
-    let of_tenant: Vec<&Rule> = rules.of_tenant(tenant).iter().map(Arc::as_ref).collect();
-    let activity = Activity {
-        last_applied_ms: now_ms,
-    };
     let mut dry = book.clone();
-    if !of_tenant.is_empty() {
-        for report in reports {
-            if !dry
-                .evaluate(&of_tenant, report, activity, now_ms)
-                .is_empty()
-            {
-                return true;
-            }
-        }
+    if dry_run_transitions(&mut dry, tenant, reports, rules, now_ms) {
+        return true;
     }
     if !dry.is_empty() {
         let lookup = |id: &str| rules.get(id);

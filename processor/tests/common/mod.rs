@@ -175,18 +175,51 @@ pub fn engine_every<S: Store>(
     control: Arc<SourceControl>,
     max_dead_letters_in_flight: usize,
 ) -> Engine<S> {
-    Engine::new(
-        EngineConfig {
-            topics: ["l".into(), "n".into(), "i".into()],
-            snapshot_interval: interval,
+    engine_of(
+        rt,
+        store,
+        test_config(
+            interval,
             max_buffered_rows,
-            max_dead_letters_in_flight,
-            max_skew_ms: 60_000,
             evict_completed_after_ms,
-            max_retained_bytes: usize::MAX,
-            retention_ms: None,
-            alert_snapshot_gap: None,
-        },
+            max_dead_letters_in_flight,
+        ),
+        dead_letters,
+        control,
+    )
+}
+
+/// The settings of the test engines: topics l, n, i, no retention, early
+/// alert snapshots off.
+pub fn test_config(
+    interval: Duration,
+    max_buffered_rows: usize,
+    evict_completed_after_ms: Option<i64>,
+    max_dead_letters_in_flight: usize,
+) -> EngineConfig {
+    EngineConfig {
+        topics: ["l".into(), "n".into(), "i".into()],
+        snapshot_interval: interval,
+        max_buffered_rows,
+        max_dead_letters_in_flight,
+        max_skew_ms: 60_000,
+        evict_completed_after_ms,
+        max_retained_bytes: usize::MAX,
+        retention_ms: None,
+        alert_snapshot_gap: None,
+    }
+}
+
+/// An engine over `store` with these settings.
+pub fn engine_of<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    cfg: EngineConfig,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    control: Arc<SourceControl>,
+) -> Engine<S> {
+    Engine::new(
+        cfg,
         store,
         Codec::new().unwrap(),
         TenantZones::default(),
@@ -381,17 +414,13 @@ pub fn alerting_engine<S: Store>(
     sink: &Arc<Published>,
     evict_completed_after_ms: Option<i64>,
 ) -> Engine<S> {
-    let mut engine = test_engine(
-        rt,
-        store.clone(),
+    let cfg = test_config(
+        Duration::from_secs(3600),
         1_000_000,
         evict_completed_after_ms,
-        Arc::new(Collect::default()),
-        Arc::new(SourceControl::default()),
-    )
-    .with_alerts(board, sink.clone());
-    engine.assign(&BTreeSet::from([0]));
-    engine
+        10_000,
+    );
+    alerting_engine_with(rt, store, board, sink, cfg)
 }
 
 /// [`alerting_engine`] with snapshots an hour apart, taken early when an
@@ -403,23 +432,25 @@ pub fn early_alerting_engine<S: Store>(
     sink: &Arc<Published>,
     alert_snapshot_gap: Option<Duration>,
 ) -> Engine<S> {
-    let mut engine = Engine::new(
-        EngineConfig {
-            topics: ["l".into(), "n".into(), "i".into()],
-            snapshot_interval: Duration::from_secs(3600),
-            max_buffered_rows: 1_000_000,
-            max_dead_letters_in_flight: 10_000,
-            max_skew_ms: 60_000,
-            evict_completed_after_ms: None,
-            max_retained_bytes: usize::MAX,
-            retention_ms: None,
-            alert_snapshot_gap,
-        },
+    let cfg = EngineConfig {
+        alert_snapshot_gap,
+        ..test_config(Duration::from_secs(3600), 1_000_000, None, 10_000)
+    };
+    alerting_engine_with(rt, store, board, sink, cfg)
+}
+
+/// An alerting process with these settings that owns partition 0.
+fn alerting_engine_with<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<S>,
+    board: Arc<RuleBoard>,
+    sink: &Arc<Published>,
+    cfg: EngineConfig,
+) -> Engine<S> {
+    let mut engine = engine_of(
+        rt,
         store.clone(),
-        Codec::new().unwrap(),
-        TenantZones::default(),
-        Metrics::new(),
-        rt.handle().clone(),
+        cfg,
         Arc::new(Collect::default()),
         Arc::new(SourceControl::default()),
     )
